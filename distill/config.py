@@ -1,0 +1,168 @@
+"""Typed configuration for data sources, tasks, tokenizer, model and training.
+
+These pydantic models are composed by ``recipes.schema``; they live here so that ``distill``
+never imports ``recipes``. Unknown keys are errors everywhere (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from .tasks import TASK_TYPES
+
+
+class StrictModel(BaseModel):
+    """Base for config models: unknown keys rejected, assignments validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _existing_file(value: str | None) -> str | None:
+    if value is not None and not Path(value).is_file():
+        raise ValueError(f"file not found: {value} (paths are relative to the current directory)")
+    return value
+
+
+class SourceConfig(StrictModel):
+    """Where a task's rows come from. Files are CSV, JSONL or CoNLL; ``hf`` uses ``datasets``."""
+
+    format: Literal["builtin", "csv", "jsonl", "conll", "hf"]
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    table: str | None = Field(None, description="builtin: products, queries, reviews or messages")
+    size: int | None = Field(None, gt=0, description="builtin: rows generated for the table")
+    seed: int = Field(0, description="builtin: corpus seed (independent of the recipe seed)")
+    name: str | None = Field(None, description="hf: dataset name on the hub or a local path")
+    subset: str | None = Field(None, description="hf: dataset configuration name")
+    splits: dict[str, str] = Field(default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"})
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+    @field_validator("train", "dev", "test")
+    @classmethod
+    def _files_exist(cls, v: str | None, info) -> str | None:
+        return _existing_file(v) if info.data.get("format") in ("csv", "jsonl", "conll") else v
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceConfig:
+        if self.format in ("csv", "jsonl", "conll") and self.train is None:
+            raise ValueError(f"format {self.format} needs a 'train' file path")
+        if self.format == "hf" and self.name is None:
+            raise ValueError("format hf needs 'name' (a dataset id or a local directory)")
+        return self
+
+
+def _source_shorthand(value: Any) -> Any:
+    """``source: builtin`` is short for ``source: {format: builtin}``."""
+    return {"format": value} if isinstance(value, str) else value
+
+
+class SplitConfig(StrictModel):
+    """Fractions of train carved out (seeded) for splits the source does not provide."""
+
+    dev: float = Field(0.1, gt=0, lt=0.5)
+    test: float = Field(0.1, gt=0, lt=0.5)
+
+
+class TaskConfig(StrictModel):
+    """One head: its type, its source and which columns hold the inputs and labels."""
+
+    type: str
+    source: Annotated[SourceConfig, BeforeValidator(_source_shorthand)]
+    text: str = "text"
+    text_pair: str | None = None
+    label: str = "label"
+    tokens: str = "tokens"
+    tags: str = "tags"
+    label_separator: str = Field("|", description="multi-label: separator inside a CSV cell")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    max_train: int | None = Field(None, gt=0, description="cap on training examples (seeded sample)")
+    max_eval: int | None = Field(None, gt=0, description="cap on dev and test examples each")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v not in TASK_TYPES:
+            raise ValueError(f"unknown task type {v!r}; choose one of: {', '.join(TASK_TYPES.names())}")
+        return v
+
+    @model_validator(mode="after")
+    def _pair_needs_second_text(self) -> TaskConfig:
+        if TASK_TYPES.get(self.type).pair and self.text_pair is None:
+            raise ValueError(f"type {self.type} needs 'text_pair' (the column of the second text)")
+        return self
+
+
+class DataConfig(StrictModel):
+    """What to do with bad rows: stop with a named error, or skip them and count them."""
+
+    on_error: Literal["raise", "skip"] = "raise"
+
+
+class TokenizerConfig(StrictModel):
+    """Train a WordPiece tokenizer on the recipe's training text, or load one."""
+
+    train: Literal["wordpiece"] | None = None
+    vocab_size: int = Field(8000, ge=100)
+    min_frequency: int = Field(2, ge=1)
+    lowercase: bool = True
+    from_pretrained: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TokenizerConfig:
+        if (self.train is None) == (self.from_pretrained is None):
+            raise ValueError("set exactly one of 'train: wordpiece' or 'from_pretrained: <path or hub id>'")
+        return self
+
+
+class ModelConfig(StrictModel):
+    """Encoder shape (BERT family) or a pretrained encoder to start from."""
+
+    layers: int = Field(4, ge=1)
+    hidden: int = Field(256, ge=8)
+    heads: int = Field(4, ge=1)
+    intermediate: int | None = Field(None, ge=8, description="FFN size; default 4 × hidden")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    attention_dropout: float = Field(0.1, ge=0, lt=1)
+    max_position: int = Field(512, ge=16)
+    from_pretrained: str | None = Field(None, description="path or hub id of a Hugging Face encoder")
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> ModelConfig:
+        if self.from_pretrained is None and self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+class TrainConfig(StrictModel):
+    """The one training loop's settings (teacher now; distillation reuses them)."""
+
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
+    lr: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup: float = Field(0.06, ge=0, lt=1, description="fraction of steps with linear warm-up")
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    max_len: int = Field(64, ge=8)
+    grad_clip: float | None = Field(1.0, gt=0)
+    sampling: Literal["proportional", "temperature", "round_robin"] = "temperature"
+    temperature: float = Field(2.0, gt=0, description="sampling ∝ size^(1/T); T=1 proportional")
+    task_weights: dict[str, float] = Field(default_factory=dict)
+    early_stopping: int | None = Field(None, ge=1, description="patience in epochs")
+    checkpoint_every: int = Field(200, ge=1, description="optimizer steps between checkpoints")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many steps (smoke runs)")
+    amp: bool = True
+
+    @field_validator("task_weights")
+    @classmethod
+    def _positive_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, w in v.items() if w < 0]
+        if bad:
+            raise ValueError(f"task weights must be ≥ 0 (got negative for {', '.join(bad)})")
+        return v

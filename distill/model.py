@@ -1,0 +1,151 @@
+"""The multi-task model: any Hugging Face encoder with one head per task.
+
+Outputs reach losses under fixed names (``logits`` per task, ``hidden_states``, ``attentions``),
+so a new loss never touches the model. Saved as one directory that ``from_pretrained`` reloads:
+``config.json`` (the encoder's HF config), ``mtkd.json`` (tasks, labels, heads),
+``model.safetensors`` (all weights) and the tokenizer files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, BertConfig, PretrainedConfig, PreTrainedTokenizerBase
+
+from .config import ModelConfig
+from .errors import ArtifactError, MtkdError
+from .io import read_json, write_json
+from .tasks import task_type
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+META = "mtkd.json"
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What a head predicts: its task name, task type and label names (empty for regression)."""
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+
+
+@dataclass
+class MultiTaskOutput:
+    """Per-task logits plus, on request, every layer's hidden states and attention maps."""
+
+    logits: dict[str, torch.Tensor]
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+def encoder_config(cfg: ModelConfig, vocab_size: int, pad_id: int) -> BertConfig:
+    """A BERT encoder config from the recipe's model shape."""
+    return BertConfig(
+        vocab_size=vocab_size, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads, intermediate_size=cfg.intermediate or 4 * cfg.hidden,
+        hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.attention_dropout,
+        max_position_embeddings=cfg.max_position, pad_token_id=pad_id, type_vocab_size=2,
+    )
+
+
+def _build_encoder(config: PretrainedConfig, trust_remote_code: bool = False) -> nn.Module:
+    kwargs = {"add_pooling_layer": False} if config.model_type == "bert" else {}
+    return AutoModel.from_config(config, trust_remote_code=trust_remote_code, **kwargs)
+
+
+class MultiTaskModel(nn.Module):
+    """A shared encoder and a ``ModuleDict`` of task heads keyed by task name."""
+
+    def __init__(self, encoder: nn.Module, heads: list[HeadSpec], head_dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head_specs = {h.name: h for h in heads}
+        self.head_dropout = head_dropout
+        hidden = encoder.config.hidden_size
+        self.heads = nn.ModuleDict(
+            {h.name: task_type(h.type).head(hidden, h.labels, head_dropout) for h in heads})
+
+    @property
+    def config(self) -> PretrainedConfig:
+        return self.encoder.config
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, heads: list[HeadSpec], tokenizer: PreTrainedTokenizerBase) -> MultiTaskModel:
+        """A freshly initialised model, or one whose encoder starts from ``cfg.from_pretrained``."""
+        if cfg.from_pretrained:
+            try:
+                encoder = AutoModel.from_pretrained(cfg.from_pretrained, trust_remote_code=cfg.trust_remote_code)
+            except (OSError, ValueError) as e:
+                raise MtkdError(f"cannot load encoder {cfg.from_pretrained!r}: {str(e).splitlines()[0]}") from None
+            if encoder.config.vocab_size < len(tokenizer):
+                raise MtkdError(f"encoder {cfg.from_pretrained!r} has {encoder.config.vocab_size} embeddings but the "
+                                f"tokenizer has {len(tokenizer)} tokens; use the tokenizer that came with it")
+        else:
+            encoder = _build_encoder(encoder_config(cfg, len(tokenizer), tokenizer.pad_token_id))
+        return cls(encoder, heads, cfg.dropout)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None, tasks: list[str] | None = None,
+                output_hidden_states: bool = False, output_attentions: bool = False) -> MultiTaskOutput:
+        """Run the encoder once and the heads of ``tasks`` (all heads when None)."""
+        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        enc = self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True,
+                           output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+                           **kwargs)
+        seq = enc.last_hidden_state
+        names = tasks if tasks is not None else list(self.heads)
+        return MultiTaskOutput({t: self.heads[t](seq) for t in names},
+                               enc.hidden_states if output_hidden_states else None,
+                               enc.attentions if output_attentions else None)
+
+    def save_pretrained(self, path: str | Path, tokenizer: PreTrainedTokenizerBase | None = None) -> None:
+        """Write the model directory atomically (built beside ``path``, then renamed onto it)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            self.encoder.config.save_pretrained(tmp)
+            state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+            save_file(state, tmp / WEIGHTS, metadata={"format": "pt"})
+            write_json(tmp / META, {"format_version": FORMAT_VERSION, "head_dropout": self.head_dropout,
+                                    "tasks": [asdict(h) for h in self.head_specs.values()]})
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            if path.exists():
+                shutil.rmtree(path)
+            tmp.rename(path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, map_location: str | torch.device = "cpu") -> MultiTaskModel:
+        """Reload a directory written by ``save_pretrained`` (weights only, never pickles)."""
+        path = Path(path)
+        for name in ("config.json", META, WEIGHTS):
+            if not (path / name).is_file():
+                raise ArtifactError(f"{path / name}: missing; {path} is not a complete mtkd model directory")
+        meta = read_json(path / META)
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise ArtifactError(f"{path / META}: format {meta['format_version']} is newer than this mtkd "
+                                f"understands ({FORMAT_VERSION}); upgrade mtkd")
+        heads = [HeadSpec(t["name"], t["type"], tuple(t["labels"])) for t in meta["tasks"]]
+        model = cls(_build_encoder(AutoConfig.from_pretrained(path)), heads, meta.get("head_dropout", 0.1))
+        state = load_file(path / WEIGHTS, device=str(map_location))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ArtifactError(f"{path / WEIGHTS}: weights do not match the config "
+                                f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        return model
+
+    def num_parameters(self, encoder_only: bool = False) -> int:
+        module = self.encoder if encoder_only else self
+        return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,60 @@
+"""Train a WordPiece tokenizer on the recipe's own text, or load one; save as a HF fast tokenizer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import AutoTokenizer, BertTokenizerFast, PreTrainedTokenizerBase
+
+from .config import TokenizerConfig
+from .data.examples import TaskData
+from .errors import MtkdError
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def training_texts(tasks: dict[str, TaskData]) -> Iterator[str]:
+    """Every training-split text of every task (never dev or test: no leakage into the vocab)."""
+    for task in tasks.values():
+        for ex in task.splits["train"]:
+            yield " ".join(ex.text) if isinstance(ex.text, list) else ex.text
+            if ex.text_pair:
+                yield ex.text_pair
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
+                    lowercase: bool = True) -> BertTokenizerFast:
+    """A BERT-style WordPiece tokenizer; CJK characters become one token each."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                                strip_accents=None, lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=SPECIAL_TOKENS, show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tok.decoder = decoders.WordPiece()
+    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase, tokenize_chinese_chars=True,
+                             unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
+                             mask_token="[MASK]")
+
+
+def load_tokenizer(path_or_id: str) -> PreTrainedTokenizerBase:
+    """A fast tokenizer from a local directory or hub id (offline machines need a local path)."""
+    try:
+        tok = AutoTokenizer.from_pretrained(path_or_id, use_fast=True)
+    except (OSError, ValueError) as e:
+        raise MtkdError(f"cannot load tokenizer {path_or_id!r}: {str(e).splitlines()[0]}") from None
+    if not tok.is_fast:
+        raise MtkdError(f"tokenizer {path_or_id!r} has no fast version; word alignment for tags needs one")
+    return tok
+
+
+def build_tokenizer(cfg: TokenizerConfig, tasks: dict[str, TaskData]) -> PreTrainedTokenizerBase:
+    """The recipe's tokenizer: trained on the training texts, or loaded."""
+    if cfg.from_pretrained:
+        return load_tokenizer(cfg.from_pretrained)
+    return train_wordpiece(training_texts(tasks), cfg.vocab_size, cfg.min_frequency, cfg.lowercase)

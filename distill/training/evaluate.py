@@ -1,0 +1,75 @@
+"""Predictions and metrics per task, at the granularity users judge (words, not sub-tokens)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..data.examples import TaskData
+from ..encoding import EncodedSplit, collate
+from ..model import MultiTaskModel
+
+
+def words_from_subtokens(pred_ids: list[int], word_ids: list[int | None], n_words: int, outside: int) -> list[int]:
+    """Word-level tags from the first sub-token of each word; words cut by truncation get ``outside``."""
+    out = [outside] * n_words
+    prev = None
+    for pos, w in enumerate(word_ids):
+        if w is not None and w != prev:
+            out[w] = pred_ids[pos]
+        prev = w
+    return out
+
+
+@torch.no_grad()
+def predict(model: MultiTaskModel, task: TaskData, split: str, enc: EncodedSplit, batch_size: int,
+            device: torch.device, pad_id: int) -> list[Any]:
+    """Decoded predictions for every example of ``split``, in the task's target encoding."""
+    model.eval()
+    tags = task.kind.label_kind == "tags"
+    order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))  # less padding
+    preds: list[Any] = [None] * len(enc)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = collate(enc, idx, pad_id, tags)
+        batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+        logits = model(**batch, tasks=[task.name]).logits[task.name]
+        decoded = task.kind.decode(logits.float())
+        for row, i in enumerate(idx):
+            if tags:
+                n = len(enc.input_ids[i])
+                outside = task.labels.index("O") if "O" in task.labels else 0
+                preds[i] = words_from_subtokens(decoded[row][:n], enc.word_ids[i], len(task.splits[split][i].text), outside)
+            else:
+                preds[i] = decoded[row]
+    return preds
+
+
+def evaluate(model: MultiTaskModel, task: TaskData, split: str, enc: EncodedSplit, batch_size: int,
+             device: torch.device, pad_id: int) -> dict[str, Any]:
+    """All metrics of one task on one split, plus the primary metric, its baseline and direction."""
+    preds = predict(model, task, split, enc, batch_size, device, pad_id)
+    golds = [ex.target for ex in task.splits[split]]
+    scores = task.kind.score(preds, golds, task.labels)
+    train_golds = [ex.target for ex in task.splits["train"]]
+    return {
+        "metric": task.kind.primary_metric,
+        "value": scores[task.kind.primary_metric],
+        "baseline": task.kind.baseline(train_golds, golds, task.labels),
+        "higher_is_better": task.kind.higher_is_better,
+        "split": split,
+        "n": len(golds),
+        **{k: v for k, v in scores.items() if k != task.kind.primary_metric},
+    }
+
+
+def skill(row: dict[str, Any]) -> float:
+    """How far a metric moved from its baseline toward perfect: 0 = baseline, 1 = perfect.
+
+    Puts accuracy, F1 and RMSE on one scale so one number can pick the best epoch.
+    """
+    v, b = row["value"], row["baseline"]
+    if row["higher_is_better"]:
+        return (v - b) / (1 - b) if b < 1 else 0.0
+    return (b - v) / b if b > 0 else 0.0

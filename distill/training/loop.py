@@ -1,0 +1,183 @@
+"""The one training loop: multi-task batches, an objective, evaluation, checkpoints, resume.
+
+Teacher training uses the supervised objective; distillation passes its own objective to the
+same loop rather than growing a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from ..config import TrainConfig
+from ..data.examples import TaskData
+from ..encoding import EncodedSplit, collate
+from ..model import MultiTaskModel
+from .checkpoint import load_checkpoint, save_checkpoint
+from .evaluate import evaluate, skill
+from .optim import build_optimizer, build_scheduler
+from .sampling import epoch_plan
+
+log = logging.getLogger("mtkd")
+
+Objective = Callable[[MultiTaskModel, str, dict[str, torch.Tensor]], torch.Tensor]
+Encoded = dict[str, dict[str, EncodedSplit]]  # task → split → encoded examples
+
+
+def supervised_objective(tasks: dict[str, TaskData]) -> Objective:
+    """Hard-label loss of the batch's task head."""
+
+    def loss(model: MultiTaskModel, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        logits = model(**inputs, tasks=[task]).logits[task]
+        return tasks[task].kind.loss(logits.float(), batch["labels"])
+
+    return loss
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]]
+    best_epoch: int
+    steps: int
+    seconds: float
+
+
+def _tensorboard(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # optional extra
+        return None
+    return SummaryWriter(str(path))
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if device.type == "cuda" and enabled:
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype), dtype == torch.float16
+    return contextlib.nullcontext(), False
+
+
+def evaluate_all(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, split: str,
+                 cfg: TrainConfig, device: torch.device, pad_id: int) -> dict[str, dict[str, Any]]:
+    """Metrics of every task on one split."""
+    return {t: evaluate(model, tasks[t], split, encoded[t][split], cfg.eval_batch_size, device, pad_id) for t in tasks}
+
+
+def _describe(metrics: dict[str, dict[str, Any]]) -> str:
+    return " | ".join(f"{t} {m['metric']} {m['value']:.4f} (baseline {m['baseline']:.4f})" for t, m in metrics.items())
+
+
+def train(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, cfg: TrainConfig, out_dir: Path,
+          tokenizer: PreTrainedTokenizerBase, seed: int, device: torch.device, objective: Objective | None = None,
+          resume: bool = False, name: str = "train") -> TrainResult:
+    """Train ``model`` on every task; keep the best dev epoch in ``out_dir/best`` and load it back.
+
+    Checkpoints go to ``out_dir/checkpoints/last`` every ``cfg.checkpoint_every`` steps and at each
+    epoch end; with ``resume`` a run continues from there and sees the same batches it would
+    have seen without the interruption.
+    """
+    objective = objective or supervised_objective(tasks)
+    pad_id = tokenizer.pad_token_id
+    sizes = {t: len(encoded[t]["train"]) for t in tasks}
+    steps_per_epoch = sum(math.ceil(n / cfg.batch_size) for n in sizes.values())
+    total = min(steps_per_epoch * cfg.epochs, cfg.max_steps or math.inf)
+    model.to(device)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, int(total))
+    autocast, fp16 = _autocast(device, cfg.amp)
+    scaler = torch.amp.GradScaler("cuda") if fp16 else None
+    ckpt, best_dir = out_dir / "checkpoints" / "last", out_dir / "best"
+    progress: dict[str, Any] = {"epoch": 0, "step": 0, "global_step": 0, "best_score": None, "best_epoch": -1,
+                                "bad_epochs": 0, "history": [], "loss_sum": {}, "loss_n": {}, "seconds": 0.0}
+    if resume and ckpt.is_dir():
+        progress = load_checkpoint(ckpt, model, optimizer, scheduler, scaler)
+        log.info("%s: resuming at epoch %d, step %d (global step %d)", name, progress["epoch"] + 1,
+                 progress["step"], progress["global_step"])
+    writer = _tensorboard(out_dir / "tensorboard")
+    weights = {t: cfg.task_weights.get(t, 1.0) for t in tasks}
+    started = time.perf_counter() - progress["seconds"]
+
+    def checkpoint() -> None:
+        progress["seconds"] = time.perf_counter() - started
+        save_checkpoint(ckpt, model, optimizer, scheduler, scaler, progress)
+
+    stop = progress.get("finished", False)  # an early stop survives a resume
+    while progress["epoch"] < cfg.epochs and not stop:
+        epoch = progress["epoch"]
+        plan = epoch_plan(sizes, cfg.batch_size, cfg.sampling, cfg.temperature, seed, epoch)
+        model.train()
+        ema: dict[str, float] = {}
+        bar = tqdm(total=len(plan), initial=progress["step"], desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
+                   unit="step", dynamic_ncols=True, mininterval=1.0, leave=False)
+        for i in range(progress["step"], len(plan)):
+            task, idx = plan[i]
+            batch = {k: v.to(device) for k, v in collate(encoded[task]["train"], idx, pad_id,
+                                                         tasks[task].kind.label_kind == "tags").items()}
+            with autocast:
+                loss = objective(model, task, batch)
+            weighted = loss * weights[task]
+            (scaler.scale(weighted) if scaler else weighted).backward()
+            if scaler:
+                scaler.unscale_(optimizer)
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = float(loss.detach())
+            ema[task] = value if task not in ema else 0.95 * ema[task] + 0.05 * value
+            progress["loss_sum"][task] = progress["loss_sum"].get(task, 0.0) + value
+            progress["loss_n"][task] = progress["loss_n"].get(task, 0) + 1
+            progress["step"], progress["global_step"] = i + 1, progress["global_step"] + 1
+            bar.update(1)
+            bar.set_postfix({t: f"{v:.3f}" for t, v in ema.items()}, refresh=False)
+            if writer:
+                writer.add_scalar(f"loss/{task}", value, progress["global_step"])
+            if progress["global_step"] % cfg.checkpoint_every == 0:
+                checkpoint()
+            if cfg.max_steps and progress["global_step"] >= cfg.max_steps:
+                stop = True
+                break
+        bar.close()
+        dev = evaluate_all(model, tasks, encoded, "dev", cfg, device, pad_id)
+        score = sum(skill(m) for m in dev.values()) / len(dev)
+        train_loss = {t: progress["loss_sum"][t] / progress["loss_n"][t] for t in progress["loss_n"]}
+        progress["history"].append({"epoch": epoch + 1, "global_step": progress["global_step"], "score": score,
+                                    "train_loss": train_loss, "dev": dev})
+        if writer:
+            for t, m in dev.items():
+                writer.add_scalar(f"dev/{t}/{m['metric']}", m["value"], epoch + 1)
+        if progress["best_score"] is None or score > progress["best_score"]:
+            progress.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
+            model.save_pretrained(best_dir, tokenizer)
+        else:
+            progress["bad_epochs"] += 1
+        log.info("%s epoch %d/%d (step %d, %.0f s): %s", name, epoch + 1, cfg.epochs, progress["global_step"],
+                 time.perf_counter() - started, _describe(dev))
+        progress.update(epoch=epoch + 1, step=0, loss_sum={}, loss_n={})
+        if cfg.early_stopping and progress["bad_epochs"] >= cfg.early_stopping:
+            log.info("%s: no dev improvement for %d epochs, stopping early", name, progress["bad_epochs"])
+            stop = True
+        progress["finished"] = stop
+        checkpoint()
+    if writer:
+        writer.close()
+    best = MultiTaskModel.from_pretrained(best_dir, map_location=device)
+    model.load_state_dict(best.state_dict())
+    return TrainResult(progress["history"], progress["best_epoch"], progress["global_step"],
+                       time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""Recipes: the YAML schema, the stage pipeline and the ``mtkd`` command line."""

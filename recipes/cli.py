@@ -1,0 +1,81 @@
+"""The ``mtkd`` command line. Errors a user can fix print as one line and exit with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from distill.errors import MtkdError
+
+EXIT_USER_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mtkd", description="Multi-task distillation and compression for encoders.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a recipe's stages (skipping those already up to date)")
+    run.add_argument("recipe", help="a recipe file, or the name of a packaged recipe (e.g. quickstart)")
+    run.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
+    run.add_argument("--stages", help="comma-separated stages to run (and what they need)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                     help="override a recipe value, e.g. --set teacher.train.epochs=1 (repeatable)")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument("--resume", action="store_true", help="continue interrupted stages from their last checkpoint")
+
+    val = sub.add_parser("validate", help="check a recipe (and --set overrides) without running it")
+    val.add_argument("recipe")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+
+    sub.add_parser("recipes", help="list the packaged recipes")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .loader import load_recipe
+    from .pipeline import run_pipeline
+    from . import stages  # noqa: F401  (registers the stages)
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    out = args.out or Path("runs") / recipe.name
+    wanted = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    run_pipeline(recipe, out, wanted, args.device, args.resume)
+    print(f"done: {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mtkd`` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("transformers", "datasets", "urllib3", "filelock", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            from .loader import load_recipe
+
+            recipe = load_recipe(args.recipe, args.overrides)
+            print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
+            return 0
+        if args.command == "recipes":
+            from .loader import packaged_recipes
+
+            print("\n".join(packaged_recipes()))
+            return 0
+    except MtkdError as e:
+        print(f"mtkd: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("mtkd: interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

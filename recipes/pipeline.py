@@ -1,0 +1,173 @@
+"""Run a recipe's stages in order; each writes ``<run>/<stage>/`` with a ``stage.json``.
+
+A stage is skipped when its ``stage.json`` hash (settings + inputs) matches and its files
+verify against their checksums. A stage builds its output in ``<stage>.incomplete/`` and is
+renamed into place only when it succeeds, so a half-done stage is never trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from distill.errors import ArtifactError, RecipeError
+from distill.io import directory_checksums, read_json, replace_directory, stable_hash, verify_checksums, write_json
+from distill.registry import Registry
+
+from .schema import Recipe
+
+log = logging.getLogger("mtkd")
+STAGE_FILE = "stage.json"
+STAGES: Registry[type[Stage]] = Registry("stage")
+ORDER: list[str] = []  # pipeline order, filled by registration
+
+
+def register_stage(name: str):
+    """Register a stage class under ``name``; stages run in registration order."""
+
+    def add(cls: type[Stage]) -> type[Stage]:
+        cls.name = name
+        ORDER.append(name)
+        return STAGES.register(name)(cls)
+
+    return add
+
+
+@dataclass
+class Context:
+    """What a running stage can see: the recipe, where to write, its inputs, shared caches."""
+
+    recipe: Recipe
+    run_dir: Path
+    out: Path  # the stage's (incomplete) output directory
+    device: torch.device
+    resume: bool
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def input(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+
+class Stage(ABC):
+    name: str
+    needs: tuple[str, ...] = ()
+
+    def skip_reason(self, recipe: Recipe) -> str | None:
+        """Why this stage does not apply to ``recipe`` (None when it runs)."""
+        return None
+
+    @abstractmethod
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        """Everything that changes this stage's output; hashed for up-to-date checks."""
+
+    @abstractmethod
+    def run(self, ctx: Context) -> dict[str, Any]:
+        """Do the work into ``ctx.out``; return a summary stored in ``stage.json``."""
+
+
+def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:
+    inputs = {}
+    for up in stage.needs:
+        info = run_dir / up / STAGE_FILE
+        inputs[up] = read_json(info)["hash"] if info.is_file() else None
+    return stable_hash({"stage": stage.name, "settings": stage.settings(recipe), "inputs": inputs})
+
+
+def up_to_date(stage_dir: Path, expected: str) -> bool:
+    """True when the stage output exists, has the expected hash and its files verify."""
+    info = stage_dir / STAGE_FILE
+    if not info.is_file():
+        return False
+    try:
+        meta = read_json(info)
+        if meta.get("hash") != expected:
+            return False
+        verify_checksums(stage_dir, meta.get("files", {}))
+    except ArtifactError as e:
+        log.warning("%s: %s; running it again", stage_dir.name, e)
+        return False
+    return True
+
+
+def plan(recipe: Recipe, stages: list[str] | None) -> list[str]:
+    """The stages to consider, in pipeline order: the requested ones plus what they need."""
+    if stages:
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown:
+            raise RecipeError(f"--stages: unknown stage {unknown[0]!r}; stages are: {', '.join(ORDER)}")
+    wanted = set(stages or ORDER)
+    frontier = list(wanted)
+    while frontier:
+        for up in STAGES.get(frontier.pop())().needs:
+            if up not in wanted:
+                wanted.add(up)
+                frontier.append(up)
+    return [s for s in ORDER if s in wanted]
+
+
+def _discard(work: Path, keep_checkpoints: bool) -> None:
+    if work.exists() and not (keep_checkpoints and any(work.glob("**/checkpoints/*"))):
+        shutil.rmtree(work)
+
+
+def run_pipeline(recipe: Recipe, run_dir: Path, stages: list[str] | None = None, device: str = "auto",
+                 resume: bool = False) -> dict[str, dict[str, Any]]:
+    """Run (or skip when up to date) the selected stages; returns each stage's ``stage.json``."""
+    order = plan(recipe, stages)
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       "cpu" if device == "auto" else device)
+    created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # removed again if left empty
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cache: dict[str, Any] = {}
+    done: dict[str, dict[str, Any]] = {}
+    try:
+        for name in order:
+            stage = STAGES.get(name)()
+            reason = stage.skip_reason(recipe)
+            if reason:
+                log.info("%s: skipped: %s", name, reason)
+                done[name] = {"stage": name, "skipped": reason}
+                continue
+            expected = stage_hash(stage, recipe, run_dir)
+            final = run_dir / name
+            if up_to_date(final, expected):
+                log.info("%s: up to date (%s), skipped", name, final)
+                done[name] = read_json(final / STAGE_FILE)
+                continue
+            work = run_dir / f"{name}.incomplete"
+            if work.exists() and not resume:
+                if any(work.glob("**/checkpoints/*")):
+                    log.info("%s: found checkpoints of an interrupted run; starting over (pass --resume "
+                             "to continue from them)", name)
+                shutil.rmtree(work)
+            work.mkdir(parents=True, exist_ok=True)
+            log.info("%s: running -> %s", name, final)
+            started = time.perf_counter()
+            ctx = Context(recipe, run_dir, work, dev, resume, cache)
+            try:
+                summary = stage.run(ctx)
+            except BaseException:
+                _discard(work, keep_checkpoints=True)
+                raise
+            meta = {"stage": name, "hash": expected, "recipe": recipe.name,
+                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "seconds": round(time.perf_counter() - started, 2), "device": str(dev),
+                    "summary": summary, "files": directory_checksums(work, skip=(STAGE_FILE,))}
+            write_json(work / STAGE_FILE, meta)
+            replace_directory(work, final)
+            log.info("%s: done in %.0f s", name, meta["seconds"])
+            done[name] = meta
+    except BaseException:
+        for d in created:  # innermost first: a failed first run leaves no empty directories behind
+            if d.exists() and not any(d.iterdir()):
+                d.rmdir()
+        raise
+    return done

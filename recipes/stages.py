@@ -1,0 +1,112 @@
+"""The pipeline's stages. Each reads earlier stages' outputs and writes its own directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from distill.data.builtin import CORPUS_VERSION
+from distill.data.examples import SPLITS, TaskData
+from distill.data.loading import load_tasks
+from distill.encoding import encode_examples
+from distill.io import sha256_file, write_json
+from distill.model import HeadSpec, MultiTaskModel
+from distill.tokenization import build_tokenizer, load_tokenizer
+from distill.training.loop import evaluate_all, train
+
+from .pipeline import Context, Stage, register_stage
+from .schema import Recipe
+
+log = logging.getLogger("mtkd")
+
+
+def data_fingerprint(recipe: Recipe) -> dict[str, Any]:
+    """What the data is, so a changed file or generator re-runs the stages that read it."""
+    out: dict[str, Any] = {"tasks": recipe.model_dump(mode="json")["tasks"], "seed": recipe.seed,
+                           "on_error": recipe.data.on_error}
+    files = {}
+    for task in recipe.tasks.values():
+        src = task.source
+        if src.format == "builtin":
+            files["builtin"] = CORPUS_VERSION
+        for path in (src.train, src.dev, src.test):
+            if path and Path(path).is_file():
+                files[path] = sha256_file(path)
+    out["files"] = files
+    return out
+
+
+def tasks_of(ctx: Context) -> dict[str, TaskData]:
+    """The recipe's tasks, loaded once per pipeline run and shared by its stages."""
+    if "tasks" not in ctx.cache:
+        ctx.cache["tasks"] = load_tasks(ctx.recipe.tasks, ctx.recipe.seed, ctx.recipe.data)
+        for name, task in ctx.cache["tasks"].items():
+            counts = "/".join(str(task.report[s]["examples"]) for s in SPLITS)
+            log.info("data %s: %s train/dev/test, %d labels", name, counts, len(task.labels))
+    return ctx.cache["tasks"]
+
+
+@register_stage("tokenizer")
+class TokenizerStage(Stage):
+    """Train a WordPiece vocabulary on the training texts (or copy a pretrained tokenizer)."""
+
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        return {"tokenizer": recipe.tokenizer.model_dump(mode="json"), "data": data_fingerprint(recipe)}
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        tasks = tasks_of(ctx)
+        tokenizer = build_tokenizer(ctx.recipe.tokenizer, tasks)
+        tokenizer.save_pretrained(ctx.out)
+        sample = [ex.text if isinstance(ex.text, str) else " ".join(ex.text)
+                  for t in tasks.values() for ex in t.splits["dev"][:200]]
+        ids = [i for row in tokenizer(sample, add_special_tokens=False)["input_ids"] for i in row]
+        unk = sum(i == tokenizer.unk_token_id for i in ids) / max(1, len(ids))
+        log.info("tokenizer: %d tokens, %.2f%% unknown on dev text", len(tokenizer), 100 * unk)
+        return {"vocab_size": len(tokenizer), "dev_unk_rate": unk}
+
+
+@register_stage("teacher")
+class TeacherStage(Stage):
+    """Train the multi-task teacher on every task; report test metrics against baselines."""
+
+    needs = ("tokenizer",)
+
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        return {"teacher": recipe.teacher.model_dump(mode="json"), "data": data_fingerprint(recipe)}
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        recipe, cfg = ctx.recipe, ctx.recipe.teacher
+        tasks = tasks_of(ctx)
+        tokenizer = load_tokenizer(str(ctx.input("tokenizer")))
+        encoded = {t: {s: encode_examples(tokenizer, td.splits[s], td.kind, cfg.train.max_len) for s in SPLITS}
+                   for t, td in tasks.items()}
+        for t, splits in encoded.items():
+            cut = sum(e.truncated for e in splits.values())
+            if cut:
+                log.warning("data %s: %d examples longer than max_len=%d were truncated", t, cut, cfg.train.max_len)
+        torch.manual_seed(recipe.seed)
+        heads = [HeadSpec(t, td.config.type, tuple(td.labels)) for t, td in tasks.items()]
+        model = MultiTaskModel.from_config(cfg.model, heads, tokenizer)
+        log.info("teacher: %.2fM parameters (%.2fM in the encoder) on %s", model.num_parameters() / 1e6,
+                 model.num_parameters(encoder_only=True) / 1e6, ctx.device)
+        result = train(model, tasks, encoded, cfg.train, ctx.out, tokenizer, recipe.seed, ctx.device,
+                       resume=ctx.resume, name="teacher")
+        test = evaluate_all(model, tasks, encoded, "test", cfg.train, ctx.device, tokenizer.pad_token_id)
+        os.replace(ctx.out / "best", ctx.out / "model")
+        shutil.rmtree(ctx.out / "checkpoints", ignore_errors=True)  # the best model is the deliverable
+        write_json(ctx.out / "metrics.json", test)
+        write_json(ctx.out / "history.json", result.history)
+        write_json(ctx.out / "data.json", {t: {"labels": td.labels, "type": td.config.type, **td.report,
+                                                "truncated": {s: encoded[t][s].truncated for s in SPLITS}}
+                                            for t, td in tasks.items()})
+        for t, m in test.items():
+            log.info("teacher test %s: %s %.4f (baseline %.4f)", t, m["metric"], m["value"], m["baseline"])
+        return {"params": model.num_parameters(), "encoder_params": model.num_parameters(encoder_only=True),
+                "best_epoch": result.best_epoch, "steps": result.steps, "train_seconds": round(result.seconds, 1),
+                "test": {t: {"metric": m["metric"], "value": m["value"], "baseline": m["baseline"]}
+                         for t, m in test.items()}}
