@@ -119,7 +119,8 @@ def train(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, c
         model.train()
         ema: dict[str, float] = {}
         bar = tqdm(total=len(plan), initial=progress["step"], desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
-                   unit="step", dynamic_ncols=True, mininterval=1.0, leave=False)
+                   unit="step", dynamic_ncols=True, mininterval=1.0, leave=False,
+                   disable=None)  # no bar when output is not a terminal (CI logs)
         for i in range(progress["step"], len(plan)):
             task, idx = plan[i]
             batch = {k: v.to(device) for k, v in collate(encoded[task]["train"], idx, pad_id,

@@ -1,0 +1,96 @@
+"""The training loop learns, keeps the best epoch, and resumes to exactly the same weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distill.config import DataConfig, ModelConfig, TaskConfig, TokenizerConfig, TrainConfig
+from distill.data.examples import SPLITS
+from distill.data.loading import load_tasks
+from distill.encoding import encode_examples
+from distill.model import HeadSpec, MultiTaskModel
+from distill.tokenization import build_tokenizer
+from distill.training.checkpoint import checkpoint_progress
+from distill.training.loop import evaluate_all, supervised_objective, train
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfgs = {
+        "category": TaskConfig(type="classification", source={"format": "builtin", "table": "products", "size": 400},
+                               text="title", label="category"),
+        "attributes": TaskConfig(type="token_classification",
+                                 source={"format": "builtin", "table": "products", "size": 300}),
+    }
+    tasks = load_tasks(cfgs, seed=0, data=DataConfig())
+    tok = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=500), tasks)
+    enc = {t: {s: encode_examples(tok, d.splits[s], d.kind, 32) for s in SPLITS} for t, d in tasks.items()}
+    return tasks, tok, enc
+
+
+def fresh_model(tasks, tok):
+    torch.manual_seed(0)
+    heads = [HeadSpec(t, d.config.type, tuple(d.labels)) for t, d in tasks.items()]
+    cfg = ModelConfig(layers=1, hidden=32, heads=2, intermediate=64, dropout=0.1, max_position=64)
+    return MultiTaskModel.from_config(cfg, heads, tok)
+
+
+TRAIN = TrainConfig(epochs=3, batch_size=16, lr=5e-3, max_len=32, checkpoint_every=7, warmup=0.1)
+
+
+def test_training_beats_the_baselines(setup, tmp_path):
+    tasks, tok, enc = setup
+    model = fresh_model(tasks, tok)
+    result = train(model, tasks, enc, TRAIN, tmp_path, tok, seed=0, device=CPU, name="t")
+    assert len(result.history) == 3 and 1 <= result.best_epoch <= 3
+    test = evaluate_all(model, tasks, enc, "test", TRAIN, CPU, tok.pad_token_id)
+    for metrics in test.values():
+        assert metrics["value"] > metrics["baseline"] + 0.1, metrics
+    # the model left in memory is the best epoch's, as saved in best/
+    best = MultiTaskModel.from_pretrained(tmp_path / "best")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), best.state_dict().values(),
+                                                   strict=True))
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_identical_weights(setup, tmp_path):
+    tasks, tok, enc = setup
+    reference = fresh_model(tasks, tok)
+    ref = train(reference, tasks, enc, TRAIN, tmp_path / "ref", tok, seed=0, device=CPU, name="ref")
+
+    calls = {"n": 0}
+    base = supervised_objective(tasks)
+
+    def dies_at_step_40(model, task, batch):
+        calls["n"] += 1
+        if calls["n"] == 40:
+            raise Interrupt  # like a kill: no cleanup runs inside train()
+        return base(model, task, batch)
+
+    model = fresh_model(tasks, tok)
+    with pytest.raises(Interrupt):
+        train(model, tasks, enc, TRAIN, tmp_path / "run", tok, seed=0, device=CPU, objective=dies_at_step_40,
+              name="run")
+    progress = checkpoint_progress(tmp_path / "run" / "checkpoints" / "last")
+    assert progress["global_step"] == 35  # the last multiple of checkpoint_every before the failure
+
+    resumed_model = fresh_model(tasks, tok)  # a new process would start from scratch weights
+    resumed = train(resumed_model, tasks, enc, TRAIN, tmp_path / "run", tok, seed=0, device=CPU, resume=True,
+                    name="run")
+    assert resumed.steps == ref.steps and resumed.best_epoch == ref.best_epoch
+    assert [h["dev"] for h in resumed.history] == [h["dev"] for h in ref.history]
+    for (name, a), b in zip(reference.state_dict().items(), resumed_model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_early_stopping_and_max_steps(setup, tmp_path):
+    tasks, tok, enc = setup
+    cfg = TRAIN.model_copy(update={"epochs": 5, "max_steps": 10})
+    result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="t")
+    assert result.steps == 10 and len(result.history) == 1
