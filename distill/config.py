@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from .data.builtin.noise import Noise
 from .tasks import TASK_TYPES
 
 
@@ -26,6 +27,15 @@ def _existing_file(value: str | None) -> str | None:
     return value
 
 
+class NoiseConfig(StrictModel):
+    """Built-in corpus noise: per-word typo and abbreviation rates, word-order shuffles, label flips."""
+
+    typo: float = Field(Noise.typo, ge=0, le=1)
+    abbreviation: float = Field(Noise.abbreviation, ge=0, le=1)
+    shuffle: float = Field(Noise.shuffle, ge=0, le=1)
+    label: float = Field(Noise.label, ge=0, lt=1)
+
+
 class SourceConfig(StrictModel):
     """Where a task's rows come from. Files are CSV, JSONL or CoNLL; ``hf`` uses ``datasets``."""
 
@@ -36,6 +46,7 @@ class SourceConfig(StrictModel):
     table: str | None = Field(None, description="builtin: products, queries, reviews or messages")
     size: int | None = Field(None, gt=0, description="builtin: rows generated for the table")
     seed: int = Field(0, description="builtin: corpus seed (independent of the recipe seed)")
+    noise: NoiseConfig = Field(default_factory=NoiseConfig, description="builtin: noise knobs")
     name: str | None = Field(None, description="hf: dataset name on the hub or a local path")
     subset: str | None = Field(None, description="hf: dataset configuration name")
     splits: dict[str, str] = Field(default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"})

@@ -40,8 +40,9 @@ def align_tags(word_ids: list[int | None], tags: list[int]) -> list[int]:
     return out
 
 
-def encode_examples(tokenizer: PreTrainedTokenizerBase, examples: list[Example], kind: TaskType,
-                    max_len: int) -> EncodedSplit:
+def encode_examples(
+    tokenizer: PreTrainedTokenizerBase, examples: list[Example], kind: TaskType, max_len: int
+) -> EncodedSplit:
     """Tokenize a list of examples of one task (truncating to ``max_len``)."""
     tags = kind.label_kind == "tags"
     if tags:

@@ -49,10 +49,16 @@ class MultiTaskOutput:
 def encoder_config(cfg: ModelConfig, vocab_size: int, pad_id: int) -> BertConfig:
     """A BERT encoder config from the recipe's model shape."""
     return BertConfig(
-        vocab_size=vocab_size, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
-        num_attention_heads=cfg.heads, intermediate_size=cfg.intermediate or 4 * cfg.hidden,
-        hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.attention_dropout,
-        max_position_embeddings=cfg.max_position, pad_token_id=pad_id, type_vocab_size=2,
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.intermediate or 4 * cfg.hidden,
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.attention_dropout,
+        max_position_embeddings=cfg.max_position,
+        pad_token_id=pad_id,
+        type_vocab_size=2,
     )
 
 
@@ -70,8 +76,7 @@ class MultiTaskModel(nn.Module):
         self.head_specs = {h.name: h for h in heads}
         self.head_dropout = head_dropout
         hidden = encoder.config.hidden_size
-        self.heads = nn.ModuleDict(
-            {h.name: task_type(h.type).head(hidden, h.labels, head_dropout) for h in heads})
+        self.heads = nn.ModuleDict({h.name: task_type(h.type).head(hidden, h.labels, head_dropout) for h in heads})
 
     @property
     def config(self) -> PretrainedConfig:
@@ -86,25 +91,40 @@ class MultiTaskModel(nn.Module):
             except (OSError, ValueError) as e:
                 raise MtkdError(f"cannot load encoder {cfg.from_pretrained!r}: {str(e).splitlines()[0]}") from None
             if encoder.config.vocab_size < len(tokenizer):
-                raise MtkdError(f"encoder {cfg.from_pretrained!r} has {encoder.config.vocab_size} embeddings but the "
-                                f"tokenizer has {len(tokenizer)} tokens; use the tokenizer that came with it")
+                raise MtkdError(
+                    f"encoder {cfg.from_pretrained!r} has {encoder.config.vocab_size} embeddings but the "
+                    f"tokenizer has {len(tokenizer)} tokens; use the tokenizer that came with it"
+                )
         else:
             encoder = _build_encoder(encoder_config(cfg, len(tokenizer), tokenizer.pad_token_id))
         return cls(encoder, heads, cfg.dropout)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None, tasks: list[str] | None = None,
-                output_hidden_states: bool = False, output_attentions: bool = False) -> MultiTaskOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        tasks: list[str] | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> MultiTaskOutput:
         """Run the encoder once and the heads of ``tasks`` (all heads when None)."""
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        enc = self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True,
-                           output_hidden_states=output_hidden_states, output_attentions=output_attentions,
-                           **kwargs)
+        enc = self.encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            return_dict=True,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            **kwargs,
+        )
         seq = enc.last_hidden_state
         names = tasks if tasks is not None else list(self.heads)
-        return MultiTaskOutput({t: self.heads[t](seq) for t in names},
-                               enc.hidden_states if output_hidden_states else None,
-                               enc.attentions if output_attentions else None)
+        return MultiTaskOutput(
+            {t: self.heads[t](seq) for t in names},
+            enc.hidden_states if output_hidden_states else None,
+            enc.attentions if output_attentions else None,
+        )
 
     def save_pretrained(self, path: str | Path, tokenizer: PreTrainedTokenizerBase | None = None) -> None:
         """Write the model directory atomically (built beside ``path``, then renamed onto it)."""
@@ -115,8 +135,14 @@ class MultiTaskModel(nn.Module):
             self.encoder.config.save_pretrained(tmp)
             state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
             save_file(state, tmp / WEIGHTS, metadata={"format": "pt"})
-            write_json(tmp / META, {"format_version": FORMAT_VERSION, "head_dropout": self.head_dropout,
-                                    "tasks": [asdict(h) for h in self.head_specs.values()]})
+            write_json(
+                tmp / META,
+                {
+                    "format_version": FORMAT_VERSION,
+                    "head_dropout": self.head_dropout,
+                    "tasks": [asdict(h) for h in self.head_specs.values()],
+                },
+            )
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
             if path.exists():
@@ -135,15 +161,19 @@ class MultiTaskModel(nn.Module):
                 raise ArtifactError(f"{path / name}: missing; {path} is not a complete mtkd model directory")
         meta = read_json(path / META)
         if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ArtifactError(f"{path / META}: format {meta['format_version']} is newer than this mtkd "
-                                f"understands ({FORMAT_VERSION}); upgrade mtkd")
+            raise ArtifactError(
+                f"{path / META}: format {meta['format_version']} is newer than this mtkd "
+                f"understands ({FORMAT_VERSION}); upgrade mtkd"
+            )
         heads = [HeadSpec(t["name"], t["type"], tuple(t["labels"])) for t in meta["tasks"]]
         model = cls(_build_encoder(AutoConfig.from_pretrained(path)), heads, meta.get("head_dropout", 0.1))
         state = load_file(path / WEIGHTS, device=str(map_location))
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ArtifactError(f"{path / WEIGHTS}: weights do not match the config "
-                                f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise ArtifactError(
+                f"{path / WEIGHTS}: weights do not match the config "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
         return model
 
     def num_parameters(self, encoder_only: bool = False) -> int:

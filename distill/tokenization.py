@@ -27,8 +27,9 @@ WORD_START = "\u2581"  # marks word-initial pieces while learning merges
 
 
 def _bert_normalizer(lowercase: bool) -> normalizers.Normalizer:
-    return normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
-                                      lowercase=lowercase)
+    return normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
+    )
 
 
 def learn_wordpiece_vocab(texts: Iterable[str], vocab_size: int, min_frequency: int, lowercase: bool) -> list[str]:
@@ -50,8 +51,9 @@ def learn_wordpiece_vocab(texts: Iterable[str], vocab_size: int, min_frequency: 
 
     bpe = Tokenizer(models.BPE(unk_token="[UNK]"))
     bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    bpe.train_from_iterator(marked(), trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                                          show_progress=False))
+    bpe.train_from_iterator(
+        marked(), trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False)
+    )
     learned = [t for t, _ in sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])]
     chars = sorted({t for t in learned if len(t) == 1 and t != WORD_START})
     # every character both as a word start and a continuation: nothing seen in training is [UNK]
@@ -60,8 +62,9 @@ def learn_wordpiece_vocab(texts: Iterable[str], vocab_size: int, min_frequency: 
     return vocab[:vocab_size] if len(vocab) > vocab_size else vocab
 
 
-def train_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
-                    lowercase: bool = True) -> BertTokenizerFast:
+def train_wordpiece(
+    texts: Iterable[str], vocab_size: int, min_frequency: int = 2, lowercase: bool = True
+) -> BertTokenizerFast:
     """A BERT-style WordPiece tokenizer; CJK characters become one token each."""
     vocab = learn_wordpiece_vocab(texts, vocab_size, min_frequency, lowercase)
     tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
@@ -69,11 +72,19 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int = 
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
     tok.decoder = decoders.WordPiece()
-    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase, tokenize_chinese_chars=True,
-                             unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
-                             mask_token="[MASK]")
+    return BertTokenizerFast(
+        tokenizer_object=tok,
+        do_lower_case=lowercase,
+        tokenize_chinese_chars=True,
+        unk_token="[UNK]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        mask_token="[MASK]",
+    )
 
 
 def load_tokenizer(path_or_id: str) -> PreTrainedTokenizerBase:

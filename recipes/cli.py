@@ -21,8 +21,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("recipe", help="a recipe file, or the name of a packaged recipe (e.g. quickstart)")
     run.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
     run.add_argument("--stages", help="comma-separated stages to run (and what they need)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                     help="override a recipe value, e.g. --set teacher.train.epochs=1 (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a recipe value, e.g. --set teacher.train.epochs=1 (repeatable)",
+    )
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--resume", action="store_true", help="continue interrupted stages from their last checkpoint")
 
@@ -31,13 +37,29 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
 
     sub.add_parser("recipes", help="list the packaged recipes")
+
+    met = sub.add_parser("metrics", help="print a run's per-task test metrics as a Markdown table")
+    met.add_argument("run", type=Path, help="a run directory (e.g. runs/quickstart)")
+    met.add_argument("--stage", default="teacher")
     return p
 
 
+def metrics_table(run: Path, stage: str) -> str:
+    """Markdown table of ``<run>/<stage>/metrics.json``: metric, value, baseline per task."""
+    from distill.io import read_json
+
+    rows = read_json(run / stage / "metrics.json")
+    lines = [f"| task | metric | {stage} | baseline |", "|---|---|---:|---:|"]
+    for task, m in rows.items():
+        arrow = "↑" if m["higher_is_better"] else "↓"
+        lines.append(f"| {task} | {m['metric']} {arrow} | {m['value']:.4f} | {m['baseline']:.4f} |")
+    return "\n".join(lines)
+
+
 def _run(args: argparse.Namespace) -> int:
+    from . import stages  # noqa: F401  (registers the stages)
     from .loader import load_recipe
     from .pipeline import run_pipeline
-    from . import stages  # noqa: F401  (registers the stages)
 
     recipe = load_recipe(args.recipe, args.overrides)
     out = args.out or Path("runs") / recipe.name
@@ -50,8 +72,9 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtkd`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
+    )
     for noisy in ("transformers", "datasets", "urllib3", "filelock", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
@@ -62,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
             recipe = load_recipe(args.recipe, args.overrides)
             print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
+            return 0
+        if args.command == "metrics":
+            print(metrics_table(args.run, args.stage))
             return 0
         if args.command == "recipes":
             from .loader import packaged_recipes

@@ -28,8 +28,10 @@ def find_recipe(name_or_path: str) -> Path:
     packaged = PACKAGED / f"{name_or_path}.yaml"
     if packaged.is_file():
         return packaged
-    raise RecipeError(f"no recipe file {name_or_path!r} and no packaged recipe of that name "
-                      f"(packaged: {', '.join(packaged_recipes())})")
+    raise RecipeError(
+        f"no recipe file {name_or_path!r} and no packaged recipe of that name "
+        f"(packaged: {', '.join(packaged_recipes())})"
+    )
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:

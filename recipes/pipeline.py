@@ -26,6 +26,7 @@ from .schema import Recipe
 
 log = logging.getLogger("mtkd")
 STAGE_FILE = "stage.json"
+PENDING_FILE = "pending.json"  # the hash an incomplete stage is being built for
 STAGES: Registry[type[Stage]] = Registry("stage")
 ORDER: list[str] = []  # pipeline order, filled by registration
 
@@ -113,17 +114,35 @@ def plan(recipe: Recipe, stages: list[str] | None) -> list[str]:
     return [s for s in ORDER if s in wanted]
 
 
+def _prepare_work_dir(name: str, work: Path, expected: str, resume: bool) -> None:
+    """Empty ``work`` unless resuming a run of the very same settings (checkpoints must match)."""
+    pending = work / PENDING_FILE
+    if work.exists():
+        same = pending.is_file() and read_json(pending).get("hash") == expected
+        has_checkpoints = any(work.glob("**/checkpoints/*"))
+        if resume and not same and has_checkpoints:
+            log.warning("%s: checkpoints were made with other settings; starting over", name)
+        elif not resume and has_checkpoints:
+            log.info("%s: found checkpoints of an interrupted run; starting over (pass --resume to continue)", name)
+        if not (resume and same):
+            shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(pending, {"hash": expected})
+
+
 def _discard(work: Path, keep_checkpoints: bool) -> None:
     if work.exists() and not (keep_checkpoints and any(work.glob("**/checkpoints/*"))):
         shutil.rmtree(work)
 
 
-def run_pipeline(recipe: Recipe, run_dir: Path, stages: list[str] | None = None, device: str = "auto",
-                 resume: bool = False) -> dict[str, dict[str, Any]]:
+def run_pipeline(
+    recipe: Recipe, run_dir: Path, stages: list[str] | None = None, device: str = "auto", resume: bool = False
+) -> dict[str, dict[str, Any]]:
     """Run (or skip when up to date) the selected stages; returns each stage's ``stage.json``."""
     order = plan(recipe, stages)
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       "cpu" if device == "auto" else device)
+    dev = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+    )
     created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # removed again if left empty
     run_dir.mkdir(parents=True, exist_ok=True)
     cache: dict[str, Any] = {}
@@ -143,12 +162,7 @@ def run_pipeline(recipe: Recipe, run_dir: Path, stages: list[str] | None = None,
                 done[name] = read_json(final / STAGE_FILE)
                 continue
             work = run_dir / f"{name}.incomplete"
-            if work.exists() and not resume:
-                if any(work.glob("**/checkpoints/*")):
-                    log.info("%s: found checkpoints of an interrupted run; starting over (pass --resume "
-                             "to continue from them)", name)
-                shutil.rmtree(work)
-            work.mkdir(parents=True, exist_ok=True)
+            _prepare_work_dir(name, work, expected, resume)
             log.info("%s: running -> %s", name, final)
             started = time.perf_counter()
             ctx = Context(recipe, run_dir, work, dev, resume, cache)
@@ -157,10 +171,17 @@ def run_pipeline(recipe: Recipe, run_dir: Path, stages: list[str] | None = None,
             except BaseException:
                 _discard(work, keep_checkpoints=True)
                 raise
-            meta = {"stage": name, "hash": expected, "recipe": recipe.name,
-                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "seconds": round(time.perf_counter() - started, 2), "device": str(dev),
-                    "summary": summary, "files": directory_checksums(work, skip=(STAGE_FILE,))}
+            meta = {
+                "stage": name,
+                "hash": expected,
+                "recipe": recipe.name,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "seconds": round(time.perf_counter() - started, 2),
+                "device": str(dev),
+                "summary": summary,
+                "files": directory_checksums(work, skip=(STAGE_FILE, PENDING_FILE)),
+            }
+            (work / PENDING_FILE).unlink()
             write_json(work / STAGE_FILE, meta)
             replace_directory(work, final)
             log.info("%s: done in %.0f s", name, meta["seconds"])

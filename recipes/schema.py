@@ -40,6 +40,8 @@ class Recipe(StrictModel):
     def _weights_name_tasks(self) -> Recipe:
         unknown = set(self.teacher.train.task_weights) - set(self.tasks)
         if unknown:
-            raise ValueError(f"teacher.train.task_weights names unknown task {sorted(unknown)[0]!r}; "
-                             f"tasks are: {', '.join(self.tasks)}")
+            raise ValueError(
+                f"teacher.train.task_weights names unknown task {sorted(unknown)[0]!r}; "
+                f"tasks are: {', '.join(self.tasks)}"
+            )
         return self

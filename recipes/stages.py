@@ -27,8 +27,11 @@ log = logging.getLogger("mtkd")
 
 def data_fingerprint(recipe: Recipe) -> dict[str, Any]:
     """What the data is, so a changed file or generator re-runs the stages that read it."""
-    out: dict[str, Any] = {"tasks": recipe.model_dump(mode="json")["tasks"], "seed": recipe.seed,
-                           "on_error": recipe.data.on_error}
+    out: dict[str, Any] = {
+        "tasks": recipe.model_dump(mode="json")["tasks"],
+        "seed": recipe.seed,
+        "on_error": recipe.data.on_error,
+    }
     files = {}
     for task in recipe.tasks.values():
         src = task.source
@@ -62,8 +65,11 @@ class TokenizerStage(Stage):
         tasks = tasks_of(ctx)
         tokenizer = build_tokenizer(ctx.recipe.tokenizer, tasks)
         tokenizer.save_pretrained(ctx.out)
-        sample = [ex.text if isinstance(ex.text, str) else " ".join(ex.text)
-                  for t in tasks.values() for ex in t.splits["dev"][:200]]
+        sample = [
+            ex.text if isinstance(ex.text, str) else " ".join(ex.text)
+            for t in tasks.values()
+            for ex in t.splits["dev"][:200]
+        ]
         ids = [i for row in tokenizer(sample, add_special_tokens=False)["input_ids"] for i in row]
         unk = sum(i == tokenizer.unk_token_id for i in ids) / max(1, len(ids))
         log.info("tokenizer: %d tokens, %.2f%% unknown on dev text", len(tokenizer), 100 * unk)
@@ -83,8 +89,10 @@ class TeacherStage(Stage):
         recipe, cfg = ctx.recipe, ctx.recipe.teacher
         tasks = tasks_of(ctx)
         tokenizer = load_tokenizer(str(ctx.input("tokenizer")))
-        encoded = {t: {s: encode_examples(tokenizer, td.splits[s], td.kind, cfg.train.max_len) for s in SPLITS}
-                   for t, td in tasks.items()}
+        encoded = {
+            t: {s: encode_examples(tokenizer, td.splits[s], td.kind, cfg.train.max_len) for s in SPLITS}
+            for t, td in tasks.items()
+        }
         for t, splits in encoded.items():
             cut = sum(e.truncated for e in splits.values())
             if cut:
@@ -92,21 +100,50 @@ class TeacherStage(Stage):
         torch.manual_seed(recipe.seed)
         heads = [HeadSpec(t, td.config.type, tuple(td.labels)) for t, td in tasks.items()]
         model = MultiTaskModel.from_config(cfg.model, heads, tokenizer)
-        log.info("teacher: %.2fM parameters (%.2fM in the encoder) on %s", model.num_parameters() / 1e6,
-                 model.num_parameters(encoder_only=True) / 1e6, ctx.device)
-        result = train(model, tasks, encoded, cfg.train, ctx.out, tokenizer, recipe.seed, ctx.device,
-                       resume=ctx.resume, name="teacher")
+        log.info(
+            "teacher: %.2fM parameters (%.2fM in the encoder) on %s",
+            model.num_parameters() / 1e6,
+            model.num_parameters(encoder_only=True) / 1e6,
+            ctx.device,
+        )
+        result = train(
+            model,
+            tasks,
+            encoded,
+            cfg.train,
+            ctx.out,
+            tokenizer,
+            recipe.seed,
+            ctx.device,
+            resume=ctx.resume,
+            name="teacher",
+        )
         test = evaluate_all(model, tasks, encoded, "test", cfg.train, ctx.device, tokenizer.pad_token_id)
         os.replace(ctx.out / "best", ctx.out / "model")
         shutil.rmtree(ctx.out / "checkpoints", ignore_errors=True)  # the best model is the deliverable
         write_json(ctx.out / "metrics.json", test)
         write_json(ctx.out / "history.json", result.history)
-        write_json(ctx.out / "data.json", {t: {"labels": td.labels, "type": td.config.type, **td.report,
-                                                "truncated": {s: encoded[t][s].truncated for s in SPLITS}}
-                                            for t, td in tasks.items()})
+        write_json(
+            ctx.out / "data.json",
+            {
+                t: {
+                    "labels": td.labels,
+                    "type": td.config.type,
+                    **td.report,
+                    "truncated": {s: encoded[t][s].truncated for s in SPLITS},
+                }
+                for t, td in tasks.items()
+            },
+        )
         for t, m in test.items():
             log.info("teacher test %s: %s %.4f (baseline %.4f)", t, m["metric"], m["value"], m["baseline"])
-        return {"params": model.num_parameters(), "encoder_params": model.num_parameters(encoder_only=True),
-                "best_epoch": result.best_epoch, "steps": result.steps, "train_seconds": round(result.seconds, 1),
-                "test": {t: {"metric": m["metric"], "value": m["value"], "baseline": m["baseline"]}
-                         for t, m in test.items()}}
+        return {
+            "params": model.num_parameters(),
+            "encoder_params": model.num_parameters(encoder_only=True),
+            "best_epoch": result.best_epoch,
+            "steps": result.steps,
+            "train_seconds": round(result.seconds, 1),
+            "test": {
+                t: {"metric": m["metric"], "value": m["value"], "baseline": m["baseline"]} for t, m in test.items()
+            },
+        }

@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-TINY_MODEL = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0, "attention_dropout": 0.0,
-              "max_position": 64}
+TINY_MODEL = {
+    "layers": 1,
+    "hidden": 32,
+    "heads": 2,
+    "intermediate": 64,
+    "dropout": 0.0,
+    "attention_dropout": 0.0,
+    "max_position": 64,
+}
 TINY_TRAIN = {"epochs": 2, "batch_size": 16, "lr": 3e-3, "max_len": 32, "checkpoint_every": 5, "warmup": 0.0}
 
 
@@ -19,12 +26,23 @@ def tiny_recipe(**overrides: Any) -> dict[str, Any]:
         "name": "tiny",
         "seed": 0,
         "tasks": {
-            "category": {"type": "classification", "source": {"format": "builtin", "table": "products", "size": 240},
-                         "text": "title", "label": "category"},
-            "score": {"type": "regression", "source": {"format": "builtin", "table": "queries", "size": 200},
-                      "text": "query", "text_pair": "title", "label": "score"},
-            "attributes": {"type": "token_classification",
-                           "source": {"format": "builtin", "table": "products", "size": 240}},
+            "category": {
+                "type": "classification",
+                "source": {"format": "builtin", "table": "products", "size": 240},
+                "text": "title",
+                "label": "category",
+            },
+            "score": {
+                "type": "regression",
+                "source": {"format": "builtin", "table": "queries", "size": 200},
+                "text": "query",
+                "text_pair": "title",
+                "label": "score",
+            },
+            "attributes": {
+                "type": "token_classification",
+                "source": {"format": "builtin", "table": "products", "size": 240},
+            },
         },
         "tokenizer": {"train": "wordpiece", "vocab_size": 400},
         "teacher": {"model": dict(TINY_MODEL), "train": dict(TINY_TRAIN)},

@@ -26,8 +26,10 @@ def resolve_builtin(name: str, cfg: TaskConfig) -> SourceConfig:
     src = cfg.source
     if src.table is not None:
         if src.table not in builtin.TABLES:
-            raise DataError(f"tasks.{name}.source.table: unknown built-in table {src.table!r}; "
-                            f"choose one of: {', '.join(builtin.TABLES)}")
+            raise DataError(
+                f"tasks.{name}.source.table: unknown built-in table {src.table!r}; "
+                f"choose one of: {', '.join(builtin.TABLES)}"
+            )
         return src
     kind = task_type(cfg.type)
     wanted = {cfg.tokens, cfg.tags} if kind.label_kind == "tags" else {cfg.text, cfg.label}
@@ -36,15 +38,17 @@ def resolve_builtin(name: str, cfg: TaskConfig) -> SourceConfig:
     tables = builtin.table_for_columns(wanted)
     if len(tables) != 1:
         cols = {t: ", ".join(c) for t, (_, _, c) in builtin.TABLES.items()}
-        raise DataError(f"tasks.{name}: no single built-in table has columns {sorted(wanted)}; "
-                        f"set source: {{format: builtin, table: ...}} (tables: {cols})")
+        raise DataError(
+            f"tasks.{name}: no single built-in table has columns {sorted(wanted)}; "
+            f"set source: {{format: builtin, table: ...}} (tables: {cols})"
+        )
     return src.model_copy(update={"table": tables[0]})
 
 
 def raw_rows(name: str, cfg: TaskConfig, src: SourceConfig) -> dict[str, Iterable[tuple[str, Any]]]:
     """The source's rows per split it provides (missing splits are carved from train later)."""
     if src.format == "builtin":
-        rows = builtin.generate_table(src.table, src.size, src.seed, Noise())
+        rows = builtin.generate_table(src.table, src.size, src.seed, Noise(**src.noise.model_dump()))
         return {"train": ((f"builtin:{src.table}#{i}", r) for i, r in enumerate(rows))}
     if src.format == "hf":
         return {s: read_hf(src.name, src.splits[s], src.subset) for s in SPLITS if s in src.splits}
@@ -57,8 +61,10 @@ def _column(row: dict, col: str, where: str, first: bool, task: str, key: str) -
     if col in row:
         return row[col]
     if first:  # a column missing from the first row is a mapping mistake, not a bad row
-        raise DataError(f"{where}: no column {col!r} (columns: {', '.join(map(str, row))}); "
-                        f"set tasks.{task}.{key} to the right column name")
+        raise DataError(
+            f"{where}: no column {col!r} (columns: {', '.join(map(str, row))}); "
+            f"set tasks.{task}.{key} to the right column name"
+        )
     raise KeyError(col)
 
 
@@ -181,8 +187,15 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
         if not examples:
             raise DataError(f"tasks.{name}: the {s} split has no usable rows")
         splits[s] = examples
-    report = {s: {"examples": len(splits[s]), "skipped": bad[s].total, "skipped_by_reason": dict(bad[s].counts),
-                  "skipped_samples": bad[s].samples} for s in SPLITS}
+    report = {
+        s: {
+            "examples": len(splits[s]),
+            "skipped": bad[s].total,
+            "skipped_by_reason": dict(bad[s].counts),
+            "skipped_samples": bad[s].samples,
+        }
+        for s in SPLITS
+    }
     for s in SPLITS:
         if bad[s].total:
             log.warning("%s/%s: skipped %d bad rows: %s", name, s, bad[s].total, dict(bad[s].counts))

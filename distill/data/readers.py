@@ -39,8 +39,10 @@ def _decode_guard(path: str, encoding: str, lines: Iterator[Any]) -> Iterator[An
     try:
         yield from lines
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not valid {encoding} (byte {e.start} of a line: {e.reason}); "
-                        f"re-encode the file or set source.encoding") from None
+        raise DataError(
+            f"{path}: not valid {encoding} (byte {e.start} of a line: {e.reason}); "
+            f"re-encode the file or set source.encoding"
+        ) from None
 
 
 @READERS.register("csv")

@@ -23,13 +23,21 @@ def words_from_subtokens(pred_ids: list[int], word_ids: list[int | None], n_word
 
 
 @torch.no_grad()
-def predict(model: MultiTaskModel, task: TaskData, split: str, enc: EncodedSplit, batch_size: int,
-            device: torch.device, pad_id: int) -> list[Any]:
+def predict(
+    model: MultiTaskModel,
+    task: TaskData,
+    split: str,
+    enc: EncodedSplit,
+    batch_size: int,
+    device: torch.device,
+    pad_id: int,
+) -> list[Any]:
     """Decoded predictions for every example of ``split``, in the task's target encoding."""
     model.eval()
     tags = task.kind.label_kind == "tags"
     order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))  # less padding
     preds: list[Any] = [None] * len(enc)
+    outside = task.labels.index("O") if "O" in task.labels else 0  # for words cut by truncation
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = collate(enc, idx, pad_id, tags)
@@ -39,15 +47,23 @@ def predict(model: MultiTaskModel, task: TaskData, split: str, enc: EncodedSplit
         for row, i in enumerate(idx):
             if tags:
                 n = len(enc.input_ids[i])
-                outside = task.labels.index("O") if "O" in task.labels else 0
-                preds[i] = words_from_subtokens(decoded[row][:n], enc.word_ids[i], len(task.splits[split][i].text), outside)
+                preds[i] = words_from_subtokens(
+                    decoded[row][:n], enc.word_ids[i], len(task.splits[split][i].text), outside
+                )
             else:
                 preds[i] = decoded[row]
     return preds
 
 
-def evaluate(model: MultiTaskModel, task: TaskData, split: str, enc: EncodedSplit, batch_size: int,
-             device: torch.device, pad_id: int) -> dict[str, Any]:
+def evaluate(
+    model: MultiTaskModel,
+    task: TaskData,
+    split: str,
+    enc: EncodedSplit,
+    batch_size: int,
+    device: torch.device,
+    pad_id: int,
+) -> dict[str, Any]:
     """All metrics of one task on one split, plus the primary metric, its baseline and direction."""
     preds = predict(model, task, split, enc, batch_size, device, pad_id)
     golds = [ex.target for ex in task.splits[split]]

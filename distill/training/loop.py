@@ -68,8 +68,15 @@ def _autocast(device: torch.device, enabled: bool):
     return contextlib.nullcontext(), False
 
 
-def evaluate_all(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, split: str,
-                 cfg: TrainConfig, device: torch.device, pad_id: int) -> dict[str, dict[str, Any]]:
+def evaluate_all(
+    model: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    encoded: Encoded,
+    split: str,
+    cfg: TrainConfig,
+    device: torch.device,
+    pad_id: int,
+) -> dict[str, dict[str, Any]]:
     """Metrics of every task on one split."""
     return {t: evaluate(model, tasks[t], split, encoded[t][split], cfg.eval_batch_size, device, pad_id) for t in tasks}
 
@@ -78,9 +85,19 @@ def _describe(metrics: dict[str, dict[str, Any]]) -> str:
     return " | ".join(f"{t} {m['metric']} {m['value']:.4f} (baseline {m['baseline']:.4f})" for t, m in metrics.items())
 
 
-def train(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, cfg: TrainConfig, out_dir: Path,
-          tokenizer: PreTrainedTokenizerBase, seed: int, device: torch.device, objective: Objective | None = None,
-          resume: bool = False, name: str = "train") -> TrainResult:
+def train(
+    model: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    encoded: Encoded,
+    cfg: TrainConfig,
+    out_dir: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    seed: int,
+    device: torch.device,
+    objective: Objective | None = None,
+    resume: bool = False,
+    name: str = "train",
+) -> TrainResult:
     """Train ``model`` on every task; keep the best dev epoch in ``out_dir/best`` and load it back.
 
     Checkpoints go to ``out_dir/checkpoints/last`` every ``cfg.checkpoint_every`` steps and at each
@@ -98,12 +115,27 @@ def train(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, c
     autocast, fp16 = _autocast(device, cfg.amp)
     scaler = torch.amp.GradScaler("cuda") if fp16 else None
     ckpt, best_dir = out_dir / "checkpoints" / "last", out_dir / "best"
-    progress: dict[str, Any] = {"epoch": 0, "step": 0, "global_step": 0, "best_score": None, "best_epoch": -1,
-                                "bad_epochs": 0, "history": [], "loss_sum": {}, "loss_n": {}, "seconds": 0.0}
+    progress: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "global_step": 0,
+        "best_score": None,
+        "best_epoch": -1,
+        "bad_epochs": 0,
+        "history": [],
+        "loss_sum": {},
+        "loss_n": {},
+        "seconds": 0.0,
+    }
     if resume and ckpt.is_dir():
         progress = load_checkpoint(ckpt, model, optimizer, scheduler, scaler)
-        log.info("%s: resuming at epoch %d, step %d (global step %d)", name, progress["epoch"] + 1,
-                 progress["step"], progress["global_step"])
+        log.info(
+            "%s: resuming at epoch %d, step %d (global step %d)",
+            name,
+            progress["epoch"] + 1,
+            progress["step"],
+            progress["global_step"],
+        )
     writer = _tensorboard(out_dir / "tensorboard")
     weights = {t: cfg.task_weights.get(t, 1.0) for t in tasks}
     started = time.perf_counter() - progress["seconds"]
@@ -118,13 +150,22 @@ def train(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, c
         plan = epoch_plan(sizes, cfg.batch_size, cfg.sampling, cfg.temperature, seed, epoch)
         model.train()
         ema: dict[str, float] = {}
-        bar = tqdm(total=len(plan), initial=progress["step"], desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
-                   unit="step", dynamic_ncols=True, mininterval=1.0, leave=False,
-                   disable=None)  # no bar when output is not a terminal (CI logs)
+        bar = tqdm(
+            total=len(plan),
+            initial=progress["step"],
+            desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=1.0,
+            leave=False,
+            disable=None,
+        )  # no bar when output is not a terminal (CI logs)
         for i in range(progress["step"], len(plan)):
             task, idx = plan[i]
-            batch = {k: v.to(device) for k, v in collate(encoded[task]["train"], idx, pad_id,
-                                                         tasks[task].kind.label_kind == "tags").items()}
+            batch = {
+                k: v.to(device)
+                for k, v in collate(encoded[task]["train"], idx, pad_id, tasks[task].kind.label_kind == "tags").items()
+            }
             with autocast:
                 loss = objective(model, task, batch)
             weighted = loss * weights[task]
@@ -158,8 +199,15 @@ def train(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, c
         dev = evaluate_all(model, tasks, encoded, "dev", cfg, device, pad_id)
         score = sum(skill(m) for m in dev.values()) / len(dev)
         train_loss = {t: progress["loss_sum"][t] / progress["loss_n"][t] for t in progress["loss_n"]}
-        progress["history"].append({"epoch": epoch + 1, "global_step": progress["global_step"], "score": score,
-                                    "train_loss": train_loss, "dev": dev})
+        progress["history"].append(
+            {
+                "epoch": epoch + 1,
+                "global_step": progress["global_step"],
+                "score": score,
+                "train_loss": train_loss,
+                "dev": dev,
+            }
+        )
         if writer:
             for t, m in dev.items():
                 writer.add_scalar(f"dev/{t}/{m['metric']}", m["value"], epoch + 1)
@@ -168,8 +216,15 @@ def train(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, c
             model.save_pretrained(best_dir, tokenizer)
         else:
             progress["bad_epochs"] += 1
-        log.info("%s epoch %d/%d (step %d, %.0f s): %s", name, epoch + 1, cfg.epochs, progress["global_step"],
-                 time.perf_counter() - started, _describe(dev))
+        log.info(
+            "%s epoch %d/%d (step %d, %.0f s): %s",
+            name,
+            epoch + 1,
+            cfg.epochs,
+            progress["global_step"],
+            time.perf_counter() - started,
+            _describe(dev),
+        )
         progress.update(epoch=epoch + 1, step=0, loss_sum={}, loss_n={})
         if cfg.early_stopping and progress["bad_epochs"] >= cfg.early_stopping:
             log.info("%s: no dev improvement for %d epochs, stopping early", name, progress["bad_epochs"])
@@ -180,5 +235,6 @@ def train(model: MultiTaskModel, tasks: dict[str, TaskData], encoded: Encoded, c
         writer.close()
     best = MultiTaskModel.from_pretrained(best_dir, map_location=device)
     model.load_state_dict(best.state_dict())
-    return TrainResult(progress["history"], progress["best_epoch"], progress["global_step"],
-                       time.perf_counter() - started)
+    return TrainResult(
+        progress["history"], progress["best_epoch"], progress["global_step"], time.perf_counter() - started
+    )

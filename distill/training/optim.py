@@ -23,5 +23,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
     """Linear warm-up over ``cfg.warmup`` of the steps, then the configured decay."""
-    return get_scheduler(SCHEDULES[cfg.schedule], optimizer, num_warmup_steps=int(cfg.warmup * total_steps),
-                         num_training_steps=total_steps)
+    return get_scheduler(
+        SCHEDULES[cfg.schedule],
+        optimizer,
+        num_warmup_steps=int(cfg.warmup * total_steps),
+        num_training_steps=total_steps,
+    )

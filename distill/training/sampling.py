@@ -32,8 +32,9 @@ def _batches(n: int, batch_size: int, rng: random.Random) -> Iterator[list[int]]
                 yield chunk
 
 
-def epoch_plan(sizes: dict[str, int], batch_size: int, sampling: str, temperature: float,
-               seed: int, epoch: int) -> list[tuple[str, list[int]]]:
+def epoch_plan(
+    sizes: dict[str, int], batch_size: int, sampling: str, temperature: float, seed: int, epoch: int
+) -> list[tuple[str, list[int]]]:
     """(task, example indices) for every step of one epoch.
 
     An epoch has as many steps as there are batches in all tasks together; tasks drawn more

@@ -98,8 +98,9 @@ def test_conll_source_with_space_tokens(tmp_path):
 
 
 def test_builtin_table_is_inferred_from_columns_or_asked_for():
-    cfg = TaskConfig(type="classification", source="builtin", text="review", label="sentiment",
-                     max_train=100, max_eval=20)
+    cfg = TaskConfig(
+        type="classification", source="builtin", text="review", label="sentiment", max_train=100, max_eval=20
+    )
     task = load_task("s", cfg, seed=0, data=RAISE)
     assert task.labels == ["negative", "neutral", "positive"]
     assert len(task.splits["train"]) == 100 and len(task.splits["dev"]) == 20

@@ -11,9 +11,12 @@ from distill.errors import ArtifactError, MtkdError
 from distill.model import HeadSpec, MultiTaskModel
 from distill.tokenization import train_wordpiece
 
-HEADS = [HeadSpec("cat", "classification", ("a", "b", "c")), HeadSpec("score", "regression", ()),
-         HeadSpec("tags", "token_classification", ("O", "B-X", "I-X")),
-         HeadSpec("multi", "multilabel_classification", ("x", "y"))]
+HEADS = [
+    HeadSpec("cat", "classification", ("a", "b", "c")),
+    HeadSpec("score", "regression", ()),
+    HeadSpec("tags", "token_classification", ("O", "B-X", "I-X")),
+    HeadSpec("multi", "multilabel_classification", ("x", "y")),
+]
 CFG = ModelConfig(layers=2, hidden=32, heads=2, intermediate=64, max_position=64)
 
 
@@ -65,8 +68,16 @@ def test_incomplete_directory_is_refused_with_the_file_named(tokenizer, tmp_path
 
 def test_encoder_from_a_locally_saved_bert_checkpoint(tokenizer, tmp_path, batch):
     torch.manual_seed(1)
-    bert = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=48, num_hidden_layers=1,
-                                num_attention_heads=3, intermediate_size=96, max_position_embeddings=64))
+    bert = BertModel(
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=48,
+            num_hidden_layers=1,
+            num_attention_heads=3,
+            intermediate_size=96,
+            max_position_embeddings=64,
+        )
+    )
     bert.save_pretrained(tmp_path / "bert")
     tokenizer.save_pretrained(tmp_path / "bert")
     cfg = ModelConfig(from_pretrained=str(tmp_path / "bert"))

@@ -15,8 +15,10 @@ from distill.training.evaluate import skill
 def test_classification_baseline_is_the_train_majority_on_the_eval_split():
     kind = task_type("classification")
     assert kind.baseline([0, 0, 1], [1, 1, 0, 1], ["a", "b"]) == pytest.approx(0.25)
-    assert kind.score([0, 1, 1], [0, 1, 0], ["a", "b"]) == {"accuracy": pytest.approx(2 / 3),
-                                                            "macro_f1": pytest.approx(2 / 3)}
+    assert kind.score([0, 1, 1], [0, 1, 0], ["a", "b"]) == {
+        "accuracy": pytest.approx(2 / 3),
+        "macro_f1": pytest.approx(2 / 3),
+    }
 
 
 def test_regression_baseline_predicts_the_train_mean():
@@ -59,7 +61,12 @@ def test_skill_puts_metrics_on_one_scale():
 
 
 def test_registry_lists_valid_types_on_unknown_names():
-    assert {"classification", "pair_classification", "regression", "token_classification",
-            "multilabel_classification"} <= set(TASK_TYPES.names())
+    assert {
+        "classification",
+        "pair_classification",
+        "regression",
+        "token_classification",
+        "multilabel_classification",
+    } <= set(TASK_TYPES.names())
     with pytest.raises(Exception, match="unknown task type 'ranking'; choose one of"):
         task_type("ranking")

@@ -20,10 +20,15 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def setup():
     cfgs = {
-        "category": TaskConfig(type="classification", source={"format": "builtin", "table": "products", "size": 400},
-                               text="title", label="category"),
-        "attributes": TaskConfig(type="token_classification",
-                                 source={"format": "builtin", "table": "products", "size": 300}),
+        "category": TaskConfig(
+            type="classification",
+            source={"format": "builtin", "table": "products", "size": 600},
+            text="title",
+            label="category",
+        ),
+        "attributes": TaskConfig(
+            type="token_classification", source={"format": "builtin", "table": "products", "size": 300}
+        ),
     }
     tasks = load_tasks(cfgs, seed=0, data=DataConfig())
     tok = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=500), tasks)
@@ -34,25 +39,24 @@ def setup():
 def fresh_model(tasks, tok):
     torch.manual_seed(0)
     heads = [HeadSpec(t, d.config.type, tuple(d.labels)) for t, d in tasks.items()]
-    cfg = ModelConfig(layers=1, hidden=32, heads=2, intermediate=64, dropout=0.1, max_position=64)
+    cfg = ModelConfig(layers=1, hidden=64, heads=2, intermediate=128, dropout=0.1, max_position=64)
     return MultiTaskModel.from_config(cfg, heads, tok)
 
 
-TRAIN = TrainConfig(epochs=3, batch_size=16, lr=5e-3, max_len=32, checkpoint_every=7, warmup=0.1)
+TRAIN = TrainConfig(epochs=4, batch_size=16, lr=3e-3, max_len=32, checkpoint_every=7, warmup=0.1)
 
 
 def test_training_beats_the_baselines(setup, tmp_path):
     tasks, tok, enc = setup
     model = fresh_model(tasks, tok)
     result = train(model, tasks, enc, TRAIN, tmp_path, tok, seed=0, device=CPU, name="t")
-    assert len(result.history) == 3 and 1 <= result.best_epoch <= 3
+    assert len(result.history) == 4 and 1 <= result.best_epoch <= 4
     test = evaluate_all(model, tasks, enc, "test", TRAIN, CPU, tok.pad_token_id)
     for metrics in test.values():
         assert metrics["value"] > metrics["baseline"] + 0.1, metrics
     # the model left in memory is the best epoch's, as saved in best/
     best = MultiTaskModel.from_pretrained(tmp_path / "best")
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), best.state_dict().values(),
-                                                   strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), best.state_dict().values(), strict=True))
 
 
 class Interrupt(Exception):
@@ -75,14 +79,16 @@ def test_interrupted_run_resumes_to_identical_weights(setup, tmp_path):
 
     model = fresh_model(tasks, tok)
     with pytest.raises(Interrupt):
-        train(model, tasks, enc, TRAIN, tmp_path / "run", tok, seed=0, device=CPU, objective=dies_at_step_40,
-              name="run")
+        train(
+            model, tasks, enc, TRAIN, tmp_path / "run", tok, seed=0, device=CPU, objective=dies_at_step_40, name="run"
+        )
     progress = checkpoint_progress(tmp_path / "run" / "checkpoints" / "last")
     assert progress["global_step"] == 35  # the last multiple of checkpoint_every before the failure
 
     resumed_model = fresh_model(tasks, tok)  # a new process would start from scratch weights
-    resumed = train(resumed_model, tasks, enc, TRAIN, tmp_path / "run", tok, seed=0, device=CPU, resume=True,
-                    name="run")
+    resumed = train(
+        resumed_model, tasks, enc, TRAIN, tmp_path / "run", tok, seed=0, device=CPU, resume=True, name="run"
+    )
     assert resumed.steps == ref.steps and resumed.best_epoch == ref.best_epoch
     assert [h["dev"] for h in resumed.history] == [h["dev"] for h in ref.history]
     for (name, a), b in zip(reference.state_dict().items(), resumed_model.state_dict().values(), strict=True):

@@ -17,8 +17,15 @@ from tests.conftest import tiny_recipe, write_recipe
 
 def mtkd(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "recipes", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).parents[2], **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "recipes", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        **kw,
+    )
 
 
 @pytest.mark.slow

@@ -16,22 +16,24 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
     return code, err
 
 
-@pytest.mark.parametrize(("override", "expected"), [
-    ("teacher.train.epochs=nope", r"teacher\.train\.epochs: Input should be a valid integer.*'nope'"),
-    ("teacher.train.epochz=3", r"teacher\.train\.epochz: unknown key; valid keys here: epochs, batch_size"),
-    ("teacher.train.lr=-1", r"teacher\.train\.lr: Input should be greater than 0"),
-    ("tasks.category.type=ranking", r"tasks\.category\.type: unknown task type 'ranking'; choose one of"),
-    ("teacher.model.heads=3", r"teacher\.model: hidden \(32\) must be a multiple of heads \(3\)"),
-    ("tokenizer.from_pretrained=some/tok", r"tokenizer: set exactly one of"),
-    ("teacher.train.task_weights={nope: 1}", r"task_weights names unknown task 'nope'"),
-    ("tasks.category.source.format=csv", r"tasks\.category\.source: .*needs a 'train' file path"),
-    ("tasks.category.sourse=builtin", r"tasks\.category\.sourse: unknown key; valid keys here: type, source"),
-    ("data.on_error=ignore", r"data\.on_error: Input should be 'raise' or 'skip'"),
-])
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("teacher.train.epochs=nope", r"teacher\.train\.epochs: Input should be a valid integer.*'nope'"),
+        ("teacher.train.epochz=3", r"teacher\.train\.epochz: unknown key; valid keys here: epochs, batch_size"),
+        ("teacher.train.lr=-1", r"teacher\.train\.lr: Input should be greater than 0"),
+        ("tasks.category.type=ranking", r"tasks\.category\.type: unknown task type 'ranking'; choose one of"),
+        ("teacher.model.heads=3", r"teacher\.model: hidden \(32\) must be a multiple of heads \(3\)"),
+        ("tokenizer.from_pretrained=some/tok", r"tokenizer: set exactly one of"),
+        ("teacher.train.task_weights={nope: 1}", r"task_weights names unknown task 'nope'"),
+        ("tasks.category.source.format=csv", r"tasks\.category\.source: .*needs a 'train' file path"),
+        ("tasks.category.sourse=builtin", r"tasks\.category\.sourse: unknown key; valid keys here: type, source"),
+        ("data.on_error=ignore", r"data\.on_error: Input should be 'raise' or 'skip'"),
+    ],
+)
 def test_bad_values_name_the_key_exit_2_and_leave_nothing(capsys, tmp_path, recipe_file, override, expected):
     out = tmp_path / "runs" / "tiny"
-    code, err = run_cli(capsys, "run", str(recipe_file), "--out", str(out), "--stages", "teacher",
-                        "--set", override)
+    code, err = run_cli(capsys, "run", str(recipe_file), "--out", str(out), "--stages", "teacher", "--set", override)
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("mtkd: error: ")
     assert __import__("re").search(expected, err), err
@@ -65,8 +67,12 @@ def test_test_label_never_seen_in_training_fails_cleanly(capsys, tmp_path):
     (tmp_path / "train.csv").write_text(train)
     (tmp_path / "test.csv").write_text("text,label\nx,a\ny,zzz\n")
     recipe = tiny_recipe()
-    recipe["tasks"] = {"t": {"type": "classification", "source": {
-        "format": "csv", "train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv")}}}
+    recipe["tasks"] = {
+        "t": {
+            "type": "classification",
+            "source": {"format": "csv", "train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv")},
+        }
+    }
     path = write_recipe(tmp_path / "r.yaml", recipe)
     out = tmp_path / "out"
     code, err = run_cli(capsys, "run", str(path), "--out", str(out))

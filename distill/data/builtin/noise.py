@@ -6,10 +6,27 @@ import random
 from dataclasses import dataclass
 
 ABBREVIATIONS = {
-    "black": "blk", "white": "wht", "stainless": "ss", "steel": "stl", "pack": "pk", "inch": "in",
-    "large": "lg", "medium": "med", "small": "sm", "wireless": "wrls", "waterproof": "wp",
-    "leather": "lthr", "adjustable": "adj", "for": "4", "with": "w/", "and": "&", "grey": "gray",
-    "aluminium": "alu", "rechargeable": "rechg", "lightweight": "light wt", "cotton": "cttn",
+    "black": "blk",
+    "white": "wht",
+    "stainless": "ss",
+    "steel": "stl",
+    "pack": "pk",
+    "inch": "in",
+    "large": "lg",
+    "medium": "med",
+    "small": "sm",
+    "wireless": "wrls",
+    "waterproof": "wp",
+    "leather": "lthr",
+    "adjustable": "adj",
+    "for": "4",
+    "with": "w/",
+    "and": "&",
+    "grey": "gray",
+    "aluminium": "alu",
+    "rechargeable": "rechg",
+    "lightweight": "light wt",
+    "cotton": "cttn",
 }
 
 
@@ -21,9 +38,6 @@ class Noise:
     abbreviation: float = 0.15
     shuffle: float = 0.3
     label: float = 0.03
-
-    def scaled(self, **overrides: float) -> Noise:
-        return Noise(**{**self.__dict__, **overrides})
 
 
 def typo(rng: random.Random, word: str) -> str:

@@ -7,8 +7,22 @@ import random
 from .catalog import CATEGORIES, Product, sample_product
 from .noise import Noise, maybe_flip, noisy_word
 
-FILLERS = ["new", "2025", "for men", "for women", "gift", "free shipping", "best seller", "with box",
-           "original", "set", "sale", "limited edition", "-", "|"]
+FILLERS = [
+    "new",
+    "2025",
+    "for men",
+    "for women",
+    "gift",
+    "free shipping",
+    "best seller",
+    "with box",
+    "original",
+    "set",
+    "sale",
+    "limited edition",
+    "-",
+    "|",
+]
 
 CATEGORY_NAMES = [c.name for c in CATEGORIES]
 
@@ -32,7 +46,7 @@ def title_parts(rng: random.Random, p: Product, noise: Noise) -> list[tuple[str,
     if rng.random() < noise.shuffle:
         rng.shuffle(tail)
         if rng.random() < 0.5:  # brand moved to the end, as some sellers write it
-            core, tail = [], tail + [("by", None), (p.brand, "BRAND")]
+            core, tail = [], [*tail, ("by", None), (p.brand, "BRAND")]
     parts = core + head + [(p.product, None)]
     if tail and rng.random() < 0.5:
         parts.append((rng.choice(["-", "|"]), None))
@@ -58,12 +72,14 @@ def generate(rng: random.Random, size: int, noise: Noise) -> list[dict]:
     for _ in range(size):
         p = sample_product(rng)
         tokens, tags = tag_words(title_parts(rng, p, noise), rng, noise)
-        rows.append({
-            "title": " ".join(tokens),
-            "category": maybe_flip(rng, p.category, CATEGORY_NAMES, noise),
-            "tokens": tokens,
-            "tags": tags,
-            "brand": p.brand,
-            "price": p.price,
-        })
+        rows.append(
+            {
+                "title": " ".join(tokens),
+                "category": maybe_flip(rng, p.category, CATEGORY_NAMES, noise),
+                "tokens": tokens,
+                "tags": tags,
+                "brand": p.brand,
+                "price": p.price,
+            }
+        )
     return rows

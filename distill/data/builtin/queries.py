@@ -64,11 +64,13 @@ def generate(rng: random.Random, size: int, noise: Noise) -> list[dict]:
             tokens, _ = tag_words(title_parts(rng, product, noise), rng, noise)
             raters = [SCORE[label] + rng.gauss(0, 0.6) for _ in range(3)]
             score = min(3.0, max(0.0, sum(raters) / 3))
-            rows.append({
-                "query": query,
-                "title": " ".join(tokens),
-                "esci": maybe_flip(rng, label, ESCI, noise),
-                "score": round(score, 2),
-                "query_id": qid,
-            })
+            rows.append(
+                {
+                    "query": query,
+                    "title": " ".join(tokens),
+                    "esci": maybe_flip(rng, label, ESCI, noise),
+                    "score": round(score, 2),
+                    "query_id": qid,
+                }
+            )
     return rows[:size]

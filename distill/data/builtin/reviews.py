@@ -18,23 +18,52 @@ NEG_ADJ = ["terrible", "awful", "flimsy", "disappointing", "poor", "useless", "c
 NEU_ADJ = ["okay", "average", "fine", "as described", "acceptable", "standard", "decent enough"]
 
 CLAUSES = {
-    "positive": ["the {a} is {pos}", "love the {a}", "the {a} works really well", "really happy with the {a}",
-                 "the {a} exceeded my expectations", "no problems with the {a}", "the {a} is not {neg} at all",
-                 "never had an issue with the {a}"],
-    "negative": ["the {a} is {neg}", "hate the {a}", "the {a} stopped working after a week", "the {a} broke within days",
-                 "the {a} is not {pos}", "the {a} dies by noon", "returned it because of the {a}",
-                 "the {a} never worked properly", "would not recommend it, the {a} is {neg}"],
-    "neutral": ["the {a} is {neu}", "nothing special about the {a}", "the {a} is what you would expect",
-                "the {a} does the job", "no strong feelings about the {a}"],
+    "positive": [
+        "the {a} is {pos}",
+        "love the {a}",
+        "the {a} works really well",
+        "really happy with the {a}",
+        "the {a} exceeded my expectations",
+        "no problems with the {a}",
+        "the {a} is not {neg} at all",
+        "never had an issue with the {a}",
+    ],
+    "negative": [
+        "the {a} is {neg}",
+        "hate the {a}",
+        "the {a} stopped working after a week",
+        "the {a} broke within days",
+        "the {a} is not {pos}",
+        "the {a} dies by noon",
+        "returned it because of the {a}",
+        "the {a} never worked properly",
+        "would not recommend it, the {a} is {neg}",
+    ],
+    "neutral": [
+        "the {a} is {neu}",
+        "nothing special about the {a}",
+        "the {a} is what you would expect",
+        "the {a} does the job",
+        "no strong feelings about the {a}",
+    ],
 }
-FILLERS = ["bought this for my son.", "arrived on time.", "ordered the {p} last month.", "second one i bought.",
-           "got it on sale.", "using it daily.", "it was a gift.", "the {p} from {b}."]
+FILLERS = [
+    "bought this for my son.",
+    "arrived on time.",
+    "ordered the {p} last month.",
+    "second one i bought.",
+    "got it on sale.",
+    "using it daily.",
+    "it was a gift.",
+    "the {p} from {b}.",
+]
 MIX = (0.35, 0.25, 0.4)
 
 
 def clause(rng: random.Random, polarity: str, aspect: str) -> str:
     return rng.choice(CLAUSES[polarity]).format(
-        a=aspect, pos=rng.choice(POS_ADJ), neg=rng.choice(NEG_ADJ), neu=rng.choice(NEU_ADJ))
+        a=aspect, pos=rng.choice(POS_ADJ), neg=rng.choice(NEG_ADJ), neu=rng.choice(NEU_ADJ)
+    )
 
 
 def review(rng: random.Random, label: str) -> str:
@@ -61,6 +90,10 @@ def generate(rng: random.Random, size: int, noise: Noise) -> list[dict]:
     rows = []
     for _ in range(size):
         label = rng.choices(SENTIMENTS, weights=MIX)[0]
-        rows.append({"review": noisy_text(rng, review(rng, label), noise),
-                     "sentiment": maybe_flip(rng, label, SENTIMENTS, noise)})
+        rows.append(
+            {
+                "review": noisy_text(rng, review(rng, label), noise),
+                "sentiment": maybe_flip(rng, label, SENTIMENTS, noise),
+            }
+        )
     return rows
