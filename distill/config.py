@@ -177,3 +177,65 @@ class TrainConfig(StrictModel):
         if bad:
             raise ValueError(f"task weights must be ≥ 0 (got negative for {', '.join(bad)})")
         return v
+
+
+LayerMap = Literal["uniform", "last"] | list[list[int]]
+
+
+class StudentModelConfig(ModelConfig):
+    """The student's encoder shape, and whether to start from a subset of the teacher's layers."""
+
+    init: Literal["random", "teacher_layers"] = "random"
+
+
+class LogitsKD(StrictModel):
+    """Prediction-layer KD: loss = alpha · KD + (1 − alpha) · hard-label loss."""
+
+    temperature: float = Field(2.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1, description="0 = hard labels only, 1 = teacher only")
+
+
+class HiddenKD(StrictModel):
+    """Hidden-state MSE through a learned projection when widths differ (and the embedding layer)."""
+
+    layer_map: LayerMap = "uniform"
+    embeddings: bool = True
+    weight: float = Field(1.0, ge=0)
+
+
+class AttentionKD(StrictModel):
+    """Attention-map KL per head (TinyBERT); needs equal head counts."""
+
+    layer_map: LayerMap = "uniform"
+    weight: float = Field(1.0, ge=0)
+
+
+class RelationKD(StrictModel):
+    """MiniLM-v2 Q-Q, K-K and V-V relation KL on one layer pair; any widths and head counts."""
+
+    teacher_layer: int = Field(-1, description="1-based; -1 = last")
+    student_layer: int = Field(-1, description="1-based; -1 = last")
+    heads: int = Field(4, ge=1, description="relation heads; must divide both hidden sizes")
+    relations: list[Literal["q", "k", "v"]] = Field(default_factory=lambda: ["q", "k", "v"], min_length=1)
+    weight: float = Field(1.0, ge=0)
+
+
+class TwoStageConfig(StrictModel):
+    """TinyBERT's schedule: intermediate layers first, then the prediction layer."""
+
+    intermediate_epochs: int = Field(2, ge=1)
+
+
+class DistillConfig(StrictModel):
+    """Which KD signals to use; any missing section is off (``logits: null`` = hard labels only)."""
+
+    logits: LogitsKD | None = Field(default_factory=LogitsKD)
+    hidden: HiddenKD | None = None
+    attention: AttentionKD | None = None
+    relation: RelationKD | None = None
+    two_stage: TwoStageConfig | None = None
+    cache_teacher_logits: bool = Field(True, description="compute teacher logits once, on disk")
+
+    @property
+    def intermediate(self) -> bool:
+        return any(x is not None for x in (self.hidden, self.attention, self.relation))

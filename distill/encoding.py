@@ -63,8 +63,17 @@ def encode_examples(
     return split
 
 
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors a model's forward takes, without labels or example indices."""
+    return {k: batch[k] for k in MODEL_INPUTS if k in batch}
+
+
 def collate(split: EncodedSplit, indices: list[int], pad_id: int, tags: bool) -> dict[str, torch.Tensor]:
-    """A padded batch (to its longest member) with ``labels`` in the task's target encoding."""
+    """A padded batch (to its longest member) with ``labels`` in the task's target encoding and
+    ``index``, the examples' positions in the split (for per-example caches such as teacher logits)."""
     length = max(len(split.input_ids[i]) for i in indices)
     ids = torch.full((len(indices), length), pad_id, dtype=torch.long)
     types = torch.zeros((len(indices), length), dtype=torch.long)
@@ -80,4 +89,10 @@ def collate(split: EncodedSplit, indices: list[int], pad_id: int, tags: bool) ->
             labels[row, : len(split.targets[i])] = torch.tensor(split.targets[i])
     else:
         labels = torch.tensor([split.targets[i] for i in indices])
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "labels": labels}
+    return {
+        "input_ids": ids,
+        "token_type_ids": types,
+        "attention_mask": mask,
+        "labels": labels,
+        "index": torch.tensor(indices),
+    }

@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("recipes", help="list the packaged recipes")
 
+    abl = sub.add_parser("ablate", help="distil the student three ways (hard labels, logits KD, full KD) and compare")
+    abl.add_argument("recipe")
+    abl.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
+    abl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    abl.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    abl.add_argument("--resume", action="store_true")
+
     met = sub.add_parser("metrics", help="print a run's per-task test metrics as a Markdown table")
     met.add_argument("run", type=Path, help="a run directory (e.g. runs/quickstart)")
     met.add_argument("--stage", default="teacher")
@@ -56,8 +63,12 @@ def metrics_table(run: Path, stage: str) -> str:
     return "\n".join(lines)
 
 
+def _register_stages() -> None:
+    """Import the stage modules; importing registers each stage in pipeline order."""
+    from . import distill_stage, stages  # noqa: F401
+
+
 def _run(args: argparse.Namespace) -> int:
-    from . import stages  # noqa: F401  (registers the stages)
     from .loader import load_recipe
     from .pipeline import run_pipeline
 
@@ -78,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("transformers", "datasets", "urllib3", "filelock", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        _register_stages()
         if args.command == "run":
             return _run(args)
         if args.command == "validate":
@@ -85,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
 
             recipe = load_recipe(args.recipe, args.overrides)
             print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
+            return 0
+        if args.command == "ablate":
+            from .ablation import run_ablation
+            from .loader import load_recipe
+
+            recipe = load_recipe(args.recipe, args.overrides)
+            print(run_ablation(recipe, args.out or Path("runs") / recipe.name, args.device, args.resume))
             return 0
         if args.command == "metrics":
             print(metrics_table(args.run, args.stage))

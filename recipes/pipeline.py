@@ -136,9 +136,19 @@ def _discard(work: Path, keep_checkpoints: bool) -> None:
 
 
 def run_pipeline(
-    recipe: Recipe, run_dir: Path, stages: list[str] | None = None, device: str = "auto", resume: bool = False
+    recipe: Recipe,
+    run_dir: Path,
+    stages: list[str] | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    outputs: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run (or skip when up to date) the selected stages; returns each stage's ``stage.json``."""
+    """Run (or skip when up to date) the selected stages; returns each stage's ``stage.json``.
+
+    ``outputs`` moves a stage's directory (relative to ``run_dir``), e.g. ablation variants of
+    ``distill`` that share one teacher; stages still read their inputs from ``run_dir/<stage>``.
+    """
+    outputs = outputs or {}
     order = plan(recipe, stages)
     dev = torch.device(
         "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
@@ -156,12 +166,12 @@ def run_pipeline(
                 done[name] = {"stage": name, "skipped": reason}
                 continue
             expected = stage_hash(stage, recipe, run_dir)
-            final = run_dir / name
+            final = run_dir / outputs.get(name, name)
             if up_to_date(final, expected):
                 log.info("%s: up to date (%s), skipped", name, final)
                 done[name] = read_json(final / STAGE_FILE)
                 continue
-            work = run_dir / f"{name}.incomplete"
+            work = final.with_name(f"{final.name}.incomplete")
             _prepare_work_dir(name, work, expected, resume)
             log.info("%s: running -> %s", name, final)
             started = time.perf_counter()

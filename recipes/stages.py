@@ -13,7 +13,7 @@ import torch
 from distill.data.builtin import CORPUS_VERSION
 from distill.data.examples import SPLITS, TaskData
 from distill.data.loading import load_tasks
-from distill.encoding import encode_examples
+from distill.encoding import EncodedSplit, encode_examples
 from distill.io import sha256_file, write_json
 from distill.model import HeadSpec, MultiTaskModel
 from distill.tokenization import build_tokenizer, load_tokenizer
@@ -54,6 +54,18 @@ def tasks_of(ctx: Context) -> dict[str, TaskData]:
     return ctx.cache["tasks"]
 
 
+def encode_tasks(tokenizer, tasks: dict[str, TaskData], max_len: int) -> dict[str, dict[str, EncodedSplit]]:
+    """Every split of every task tokenized once; truncation is reported, not hidden."""
+    encoded = {
+        t: {s: encode_examples(tokenizer, td.splits[s], td.kind, max_len) for s in SPLITS} for t, td in tasks.items()
+    }
+    for t, splits in encoded.items():
+        cut = sum(e.truncated for e in splits.values())
+        if cut:
+            log.warning("data %s: %d examples longer than max_len=%d were truncated", t, cut, max_len)
+    return encoded
+
+
 @register_stage("tokenizer")
 class TokenizerStage(Stage):
     """Train a WordPiece vocabulary on the training texts (or copy a pretrained tokenizer)."""
@@ -89,14 +101,7 @@ class TeacherStage(Stage):
         recipe, cfg = ctx.recipe, ctx.recipe.teacher
         tasks = tasks_of(ctx)
         tokenizer = load_tokenizer(str(ctx.input("tokenizer")))
-        encoded = {
-            t: {s: encode_examples(tokenizer, td.splits[s], td.kind, cfg.train.max_len) for s in SPLITS}
-            for t, td in tasks.items()
-        }
-        for t, splits in encoded.items():
-            cut = sum(e.truncated for e in splits.values())
-            if cut:
-                log.warning("data %s: %d examples longer than max_len=%d were truncated", t, cut, cfg.train.max_len)
+        encoded = encode_tasks(tokenizer, tasks, cfg.train.max_len)
         torch.manual_seed(recipe.seed)
         heads = [HeadSpec(t, td.config.type, tuple(td.labels)) for t, td in tasks.items()]
         model = MultiTaskModel.from_config(cfg.model, heads, tokenizer)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..data.examples import TaskData
-from ..encoding import EncodedSplit, collate
+from ..encoding import EncodedSplit, collate, model_inputs
 from ..model import MultiTaskModel
 
 
@@ -41,7 +41,7 @@ def predict(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = collate(enc, idx, pad_id, tags)
-        batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+        batch = {k: v.to(device) for k, v in model_inputs(batch).items()}
         logits = model(**batch, tasks=[task.name]).logits[task.name]
         decoded = task.kind.decode(logits.float())
         for row, i in enumerate(idx):
@@ -89,3 +89,11 @@ def skill(row: dict[str, Any]) -> float:
     if row["higher_is_better"]:
         return (v - b) / (1 - b) if b < 1 else 0.0
     return (b - v) / b if b > 0 else 0.0
+
+
+def retention(student: dict[str, Any], teacher: dict[str, Any]) -> float:
+    """Student metric as a share of the teacher's (inverted for lower-is-better metrics such as RMSE)."""
+    s, t = student["value"], teacher["value"]
+    if student["higher_is_better"]:
+        return s / t if t else float("nan")
+    return t / s if s else float("inf")

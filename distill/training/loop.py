@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from ..config import TrainConfig
 from ..data.examples import TaskData
-from ..encoding import EncodedSplit, collate
+from ..encoding import EncodedSplit, collate, model_inputs
 from ..model import MultiTaskModel
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluate, skill
@@ -38,8 +39,7 @@ def supervised_objective(tasks: dict[str, TaskData]) -> Objective:
     """Hard-label loss of the batch's task head."""
 
     def loss(model: MultiTaskModel, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        logits = model(**inputs, tasks=[task]).logits[task]
+        logits = model(**model_inputs(batch), tasks=[task]).logits[task]
         return tasks[task].kind.loss(logits.float(), batch["labels"])
 
     return loss
@@ -109,8 +109,10 @@ def train(
     sizes = {t: len(encoded[t]["train"]) for t in tasks}
     steps_per_epoch = sum(math.ceil(n / cfg.batch_size) for n in sizes.values())
     total = min(steps_per_epoch * cfg.epochs, cfg.max_steps or math.inf)
-    model.to(device)
-    optimizer = build_optimizer(model, cfg)
+    # an objective with parameters of its own (a KD projection) is trained and checkpointed with the model
+    trainable = nn.ModuleDict({"model": model, "objective": objective}) if isinstance(objective, nn.Module) else model
+    trainable.to(device)
+    optimizer = build_optimizer(trainable, cfg)
     scheduler = build_scheduler(optimizer, cfg, int(total))
     autocast, fp16 = _autocast(device, cfg.amp)
     scaler = torch.amp.GradScaler("cuda") if fp16 else None
@@ -128,7 +130,7 @@ def train(
         "seconds": 0.0,
     }
     if resume and ckpt.is_dir():
-        progress = load_checkpoint(ckpt, model, optimizer, scheduler, scaler)
+        progress = load_checkpoint(ckpt, trainable, optimizer, scheduler, scaler)
         log.info(
             "%s: resuming at epoch %d, step %d (global step %d)",
             name,
@@ -142,13 +144,13 @@ def train(
 
     def checkpoint() -> None:
         progress["seconds"] = time.perf_counter() - started
-        save_checkpoint(ckpt, model, optimizer, scheduler, scaler, progress)
+        save_checkpoint(ckpt, trainable, optimizer, scheduler, scaler, progress)
 
     stop = progress.get("finished", False)  # an early stop survives a resume
     while progress["epoch"] < cfg.epochs and not stop:
         epoch = progress["epoch"]
         plan = epoch_plan(sizes, cfg.batch_size, cfg.sampling, cfg.temperature, seed, epoch)
-        model.train()
+        trainable.train()
         ema: dict[str, float] = {}
         bar = tqdm(
             total=len(plan),
@@ -173,7 +175,7 @@ def train(
             if scaler:
                 scaler.unscale_(optimizer)
             if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(trainable.parameters(), cfg.grad_clip)
             if scaler:
                 scaler.step(optimizer)
                 scaler.update()

@@ -1,0 +1,68 @@
+"""Latency measured fairly on a shared, noisy machine.
+
+Candidates are timed interleaved in rounds (A B C, A B C, ...) after a warm-up that is not
+measured; each statistic is the median over rounds, so a slow moment hurts every candidate
+alike and ratios measured in one run can be trusted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Milliseconds per call: percentiles, mean and standard deviation; ``samples`` counted calls."""
+
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    mean: float
+    std: float
+    samples: int
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def summarize(samples_ms: list[float]) -> LatencyStats:
+    """Percentiles (linear interpolation), mean and population std of one set of timings."""
+    a = np.asarray(samples_ms, dtype=float)
+    p50, p90, p95, p99 = np.percentile(a, [50, 90, 95, 99])
+    return LatencyStats(float(p50), float(p90), float(p95), float(p99), float(a.mean()), float(a.std()), len(a))
+
+
+def median_of_rounds(rounds: list[LatencyStats]) -> LatencyStats:
+    """Each statistic's median over rounds; the sample count is the total."""
+    fields = ("p50", "p90", "p95", "p99", "mean", "std")
+    med = {f: statistics.median(getattr(r, f) for r in rounds) for f in fields}
+    return LatencyStats(**med, samples=sum(r.samples for r in rounds))
+
+
+def interleaved(
+    candidates: dict[str, Callable[[], object]],
+    warmup: int = 5,
+    iters: int = 20,
+    rounds: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, LatencyStats]:
+    """Time every candidate ``iters`` times per round, rounds interleaved; warm-up calls not counted."""
+    for fn in candidates.values():
+        for _ in range(warmup):
+            fn()
+    per_round: dict[str, list[LatencyStats]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            samples = []
+            for _ in range(iters):
+                start = clock()
+                fn()
+                samples.append((clock() - start) * 1000.0)
+            per_round[name].append(summarize(samples))
+    return {name: median_of_rounds(stats) for name, stats in per_round.items()}

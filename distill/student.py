@@ -1,0 +1,108 @@
+"""Build the student: a smaller encoder with the teacher's heads (same tasks, same label sets).
+
+``init: teacher_layers`` copies the embeddings, a uniform subset of encoder layers and the heads
+from the teacher (DistilBERT style); it needs the same width, head count and FFN size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from .config import StudentModelConfig
+from .errors import MtkdError
+from .model import MultiTaskModel
+
+
+def layer_map(student_layers: int, teacher_layers: int, how: str | list[list[int]]) -> list[tuple[int, int]]:
+    """(student layer, teacher layer) pairs, 1-based (0 is the embedding layer).
+
+    ``uniform`` spreads the student over the teacher (TinyBERT's m·N/M), ``last`` pairs the
+    student with the teacher's top layers, a list gives explicit pairs.
+    """
+    if isinstance(how, list):
+        pairs = [(int(s), int(t)) for s, t in how]
+        bad = [p for p in pairs if not (0 <= p[0] <= student_layers and 0 <= p[1] <= teacher_layers)]
+        if bad:
+            raise MtkdError(
+                f"layer_map pair {list(bad[0])} is out of range (student has {student_layers} layers, "
+                f"teacher {teacher_layers}; 0 is the embeddings)"
+            )
+        return pairs
+    if how == "uniform":
+        return [(i, round(i * teacher_layers / student_layers)) for i in range(1, student_layers + 1)]
+    if how == "last":
+        return [(i, teacher_layers - student_layers + i) for i in range(1, student_layers + 1)]
+    raise MtkdError(f"unknown layer_map {how!r}; use uniform, last or a list of [student, teacher] pairs")
+
+
+def encoder_layers(model: MultiTaskModel) -> nn.ModuleList:
+    """The encoder's list of transformer blocks (BERT-family and DistilBERT layouts)."""
+    enc = model.encoder
+    for path in ("encoder.layer", "transformer.layer", "layer"):
+        node = enc
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if isinstance(node, nn.ModuleList):
+            return node
+    raise MtkdError(f"cannot find the transformer layers of {type(enc).__name__}; supported: BERT family, DistilBERT")
+
+
+def _qkv(block: nn.Module) -> dict[str, nn.Module]:
+    attn = block.attention
+    if hasattr(attn, "self"):  # BERT, RoBERTa, ELECTRA, ...
+        return {"q": attn.self.query, "k": attn.self.key, "v": attn.self.value}
+    if hasattr(attn, "q_lin"):  # DistilBERT
+        return {"q": attn.q_lin, "k": attn.k_lin, "v": attn.v_lin}
+    raise MtkdError(f"cannot find query/key/value projections in {type(block).__name__}")
+
+
+@contextmanager
+def capture_qkv(model: MultiTaskModel, layer: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the query, key and value projections of one layer (1-based, -1 = last) during forward."""
+    blocks = encoder_layers(model)
+    block = blocks[layer - 1 if layer > 0 else len(blocks) + layer]
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [
+        mod.register_forward_hook(lambda _m, _i, out, key=key: seen.__setitem__(key, out))
+        for key, mod in _qkv(block).items()
+    ]
+    try:
+        yield seen
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def build_student(
+    cfg: StudentModelConfig, teacher: MultiTaskModel, tokenizer: PreTrainedTokenizerBase
+) -> MultiTaskModel:
+    """A student with every teacher head (same label sets), from its own shape or a pretrained encoder."""
+    student = MultiTaskModel.from_config(cfg, list(teacher.head_specs.values()), tokenizer)
+    if cfg.init == "teacher_layers":
+        init_from_teacher(student, teacher)
+    return student
+
+
+def init_from_teacher(student: MultiTaskModel, teacher: MultiTaskModel) -> None:
+    """Copy embeddings, a uniform subset of layers and the heads from the teacher (DistilBERT style)."""
+    s, t = student.config, teacher.config
+    for key in ("hidden_size", "num_attention_heads", "intermediate_size"):
+        if getattr(s, key) != getattr(t, key):
+            raise MtkdError(
+                f"student.model.init: teacher_layers needs the teacher's {key} "
+                f"({getattr(t, key)}, student has {getattr(s, key)}); use init: random "
+                f"and distil hidden states through a projection instead"
+            )
+    s_blocks, t_blocks = encoder_layers(student), encoder_layers(teacher)
+    with torch.no_grad():
+        student.encoder.embeddings.load_state_dict(teacher.encoder.embeddings.state_dict())
+        for s_layer, t_layer in layer_map(len(s_blocks), len(t_blocks), "uniform"):
+            s_blocks[s_layer - 1].load_state_dict(t_blocks[t_layer - 1].state_dict())
+        student.heads.load_state_dict(teacher.heads.state_dict())

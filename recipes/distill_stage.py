@@ -1,0 +1,216 @@
+"""The ``distill`` stage: one multi-task teacher teaches one small student every head at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any
+
+import torch
+
+from benchmarks.latency import interleaved
+from distill.config import DistillConfig
+from distill.data.examples import TaskData
+from distill.distillation import DistillationObjective
+from distill.io import read_json, stable_hash, write_json
+from distill.model import MultiTaskModel
+from distill.student import build_student
+from distill.teacher_cache import TeacherLogits
+from distill.tokenization import load_tokenizer
+from distill.training.evaluate import retention
+from distill.training.loop import evaluate_all, train
+
+from .pipeline import STAGE_FILE, Context, Stage, register_stage
+from .schema import Recipe
+from .stages import data_fingerprint, encode_tasks, tasks_of
+
+log = logging.getLogger("mtkd")
+
+
+def cached_teacher_logits(
+    ctx: Context, teacher: MultiTaskModel, tasks: dict[str, TaskData], encoded, batch_size: int, pad_id: int
+) -> TeacherLogits:
+    """Teacher logits on the training splits, computed once per teacher, data and max_len."""
+    key = stable_hash(
+        {
+            "teacher": read_json(ctx.input("teacher") / STAGE_FILE)["hash"],
+            "max_len": ctx.recipe.student.train.max_len,
+            "data": data_fingerprint(ctx.recipe),
+        }
+    )
+    path = ctx.run_dir / "cache" / f"teacher-logits-{key}.safetensors"
+    if path.is_file():
+        log.info("distill: teacher logits from cache %s", path)
+        return TeacherLogits.load(path)
+    log.info("distill: computing teacher logits once (cached in %s)", path)
+    logits = TeacherLogits.compute(
+        teacher, tasks, {t: e["train"] for t, e in encoded.items()}, batch_size, ctx.device, pad_id
+    )
+    logits.save(path)
+    return logits
+
+
+def latency_ratio(teacher: MultiTaskModel, student: MultiTaskModel, seq_len: int, vocab: int) -> dict[str, Any]:
+    """Teacher and student forward latency in torch on CPU at batch 1, interleaved in one run."""
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, vocab, (1, seq_len), generator=gen)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    models = {"teacher": teacher.cpu().eval(), "student": student.cpu().eval()}
+
+    def runner(model: MultiTaskModel):
+        def call() -> None:
+            with torch.inference_mode():
+                model(**batch)
+
+        return call
+
+    stats = interleaved({name: runner(m) for name, m in models.items()}, warmup=5, iters=20, rounds=5)
+    return {
+        "device": "cpu",
+        "batch_size": 1,
+        "seq_len": seq_len,
+        "threads": torch.get_num_threads(),
+        "teacher_ms": stats["teacher"].p50,
+        "student_ms": stats["student"].p50,
+        "speedup": stats["teacher"].p50 / stats["student"].p50,
+    }
+
+
+def distill_student(
+    ctx: Context,
+    student: MultiTaskModel,
+    teacher: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    encoded,
+    cfg: DistillConfig,
+) -> Any:
+    """Train the student with the distillation objective (two phases for the TinyBERT schedule)."""
+    recipe, train_cfg = ctx.recipe, ctx.recipe.student.train
+    tokenizer = load_tokenizer(str(ctx.input("teacher") / "model"))
+    cached = None
+    if cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
+        cached = cached_teacher_logits(ctx, teacher, tasks, encoded, train_cfg.eval_batch_size, tokenizer.pad_token_id)
+    if cfg.two_stage:
+        first = DistillationObjective(teacher, student, tasks, cfg, use_logits=False)
+        phase1 = train_cfg.model_copy(update={"epochs": cfg.two_stage.intermediate_epochs, "early_stopping": None})
+        train(
+            student,
+            tasks,
+            encoded,
+            phase1,
+            ctx.out / "intermediate",
+            tokenizer,
+            recipe.seed,
+            ctx.device,
+            objective=first,
+            resume=ctx.resume,
+            name="distill (intermediate)",
+        )
+        objective = DistillationObjective(teacher, student, tasks, cfg, cached, use_intermediate=False)
+    else:
+        objective = DistillationObjective(teacher, student, tasks, cfg, cached)
+    return train(
+        student,
+        tasks,
+        encoded,
+        train_cfg,
+        ctx.out,
+        tokenizer,
+        recipe.seed,
+        ctx.device,
+        objective=objective,
+        resume=ctx.resume,
+        name="distill",
+    )
+
+
+def report_rows(student_m: dict, teacher_m: dict, params: tuple[int, int], latency: dict) -> dict[str, dict]:
+    """Per task: student and teacher metric, retention, parameter and latency ratios."""
+    return {
+        task: {
+            "metric": m["metric"],
+            "student": m["value"],
+            "teacher": teacher_m[task]["value"],
+            "baseline": m["baseline"],
+            "higher_is_better": m["higher_is_better"],
+            "retention": retention(m, teacher_m[task]),
+            "param_ratio": params[0] / params[1],
+            "speedup_cpu_b1": latency["speedup"],
+        }
+        for task, m in student_m.items()
+    }
+
+
+def report_markdown(rows: dict[str, dict], latency: dict, params: tuple[int, int]) -> str:
+    lines = [
+        f"Student encoder: {params[0] / 1e6:.2f}M parameters, teacher {params[1] / 1e6:.2f}M "
+        f"(ratio {params[0] / params[1]:.3f}). Torch CPU latency at batch 1, seq {latency['seq_len']}, "
+        f"{latency['threads']} threads: teacher {latency['teacher_ms']:.2f} ms, student "
+        f"{latency['student_ms']:.2f} ms ({latency['speedup']:.2f}× faster), measured interleaved in one run.",
+        "",
+        "| task | metric | teacher | student | retention | baseline |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for task, r in rows.items():
+        arrow = "↑" if r["higher_is_better"] else "↓"
+        lines.append(
+            f"| {task} | {r['metric']} {arrow} | {r['teacher']:.4f} | {r['student']:.4f} | "
+            f"{100 * r['retention']:.1f}% | {r['baseline']:.4f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@register_stage("distill")
+class DistillStage(Stage):
+    """Distil the teacher into the recipe's student; report retention per task."""
+
+    needs = ("tokenizer", "teacher")
+
+    def skip_reason(self, recipe: Recipe) -> str | None:
+        return None if recipe.student else "the recipe has no student section"
+
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        return {"student": recipe.student.model_dump(mode="json"), "data": data_fingerprint(recipe)}
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        recipe, cfg = ctx.recipe, ctx.recipe.student
+        tasks = tasks_of(ctx)
+        teacher_dir = ctx.input("teacher") / "model"
+        tokenizer = load_tokenizer(str(teacher_dir))
+        teacher = MultiTaskModel.from_pretrained(teacher_dir, map_location=ctx.device).eval()
+        encoded = encode_tasks(tokenizer, tasks, cfg.train.max_len)
+        torch.manual_seed(recipe.seed)
+        student = build_student(cfg.model, teacher, tokenizer)
+        params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
+        log.info(
+            "distill: student encoder %.2fM parameters = %.3f of the teacher's", params[0] / 1e6, params[0] / params[1]
+        )
+        result = distill_student(ctx, student, teacher, tasks, encoded, cfg.distill)
+        test = evaluate_all(student, tasks, encoded, "test", cfg.train, ctx.device, tokenizer.pad_token_id)
+        os.replace(ctx.out / "best", ctx.out / "model")
+        for leftover in ("checkpoints", "intermediate"):
+            shutil.rmtree(ctx.out / leftover, ignore_errors=True)
+        latency = latency_ratio(teacher, student, cfg.train.max_len, teacher.config.vocab_size)
+        rows = report_rows(test, read_json(ctx.input("teacher") / "metrics.json"), params, latency)
+        write_json(ctx.out / "metrics.json", test)
+        write_json(ctx.out / "history.json", result.history)
+        write_json(ctx.out / "report.json", {"tasks": rows, "latency": latency, "encoder_params": params})
+        (ctx.out / "report.md").write_text(report_markdown(rows, latency, params), encoding="utf-8")
+        for task, r in rows.items():
+            log.info(
+                "distill %s: %s student %.4f teacher %.4f (retention %.1f%%)",
+                task,
+                r["metric"],
+                r["student"],
+                r["teacher"],
+                100 * r["retention"],
+            )
+        return {
+            "encoder_params": params[0],
+            "param_ratio": params[0] / params[1],
+            "speedup_cpu_b1": latency["speedup"],
+            "best_epoch": result.best_epoch,
+            "steps": result.steps,
+            "retention": {t: r["retention"] for t, r in rows.items()},
+        }

@@ -1,0 +1,158 @@
+"""The distillation objective: different shapes, exact zero at equality, cache equals live teacher."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from distill.config import (
+    DataConfig,
+    DistillConfig,
+    HiddenKD,
+    LogitsKD,
+    ModelConfig,
+    RelationKD,
+    StudentModelConfig,
+    TaskConfig,
+    TokenizerConfig,
+    TrainConfig,
+)
+from distill.data.examples import SPLITS
+from distill.data.loading import load_tasks
+from distill.distillation import DistillationObjective
+from distill.encoding import collate, encode_examples, model_inputs
+from distill.errors import MtkdError
+from distill.model import HeadSpec, MultiTaskModel
+from distill.student import build_student, encoder_layers, layer_map
+from distill.teacher_cache import TeacherLogits
+from distill.tokenization import build_tokenizer
+from distill.training.loop import train
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfgs = {
+        "category": TaskConfig(
+            type="classification",
+            source={"format": "builtin", "table": "products", "size": 300},
+            text="title",
+            label="category",
+        ),
+        "score": TaskConfig(
+            type="regression",
+            source={"format": "builtin", "table": "queries", "size": 200},
+            text="query",
+            text_pair="title",
+            label="score",
+        ),
+        "attributes": TaskConfig(
+            type="token_classification", source={"format": "builtin", "table": "products", "size": 200}
+        ),
+    }
+    tasks = load_tasks(cfgs, seed=0, data=DataConfig())
+    tok = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=500), tasks)
+    enc = {t: {s: encode_examples(tok, d.splits[s], d.kind, 32) for s in SPLITS} for t, d in tasks.items()}
+    torch.manual_seed(0)
+    heads = [HeadSpec(t, d.config.type, tuple(d.labels)) for t, d in tasks.items()]
+    teacher = MultiTaskModel.from_config(
+        ModelConfig(layers=4, hidden=32, heads=4, intermediate=64, dropout=0.0, attention_dropout=0.0, max_position=64),
+        heads,
+        tok,
+    ).eval()
+    return tasks, tok, enc, teacher
+
+
+def batch_of(enc, tok, task, tags=False, n=8):
+    return collate(enc[task]["train"], list(range(n)), tok.pad_token_id, tags)
+
+
+def test_layer_maps():
+    assert layer_map(2, 4, "uniform") == [(1, 2), (2, 4)]
+    assert layer_map(3, 4, "uniform") == [(1, 1), (2, 3), (3, 4)]
+    assert layer_map(2, 4, "last") == [(1, 3), (2, 4)]
+    assert layer_map(2, 4, [[0, 0], [2, 3]]) == [(0, 0), (2, 3)]
+    with pytest.raises(MtkdError, match="out of range"):
+        layer_map(2, 4, [[3, 1]])
+
+
+def test_student_from_teacher_layers_copies_a_uniform_subset(setup):
+    _, tok, _, teacher = setup
+    cfg = StudentModelConfig(layers=2, hidden=32, heads=4, intermediate=64, max_position=64, init="teacher_layers")
+    student = build_student(cfg, teacher, tok)
+    s_blocks, t_blocks = encoder_layers(student), encoder_layers(teacher)
+    for s_i, t_i in [(0, 1), (1, 3)]:  # student layers 1, 2 ← teacher layers 2, 4
+        for a, b in zip(s_blocks[s_i].parameters(), t_blocks[t_i].parameters(), strict=True):
+            assert torch.equal(a, b)
+    assert torch.equal(student.heads["category"].out.weight, teacher.heads["category"].out.weight)
+    assert student.head_specs == teacher.head_specs
+    with pytest.raises(MtkdError, match="teacher_layers needs the teacher's hidden_size"):
+        build_student(cfg.model_copy(update={"hidden": 16, "heads": 2}), teacher, tok)
+
+
+def test_loss_is_zero_when_the_student_is_the_teacher(setup):
+    tasks, tok, enc, teacher = setup
+    student = copy.deepcopy(teacher)
+    cfg = DistillConfig(logits=LogitsKD(alpha=1.0), hidden=HiddenKD(), relation=RelationKD(heads=2))
+    objective = DistillationObjective(teacher, student, tasks, cfg)
+    for task in tasks:
+        loss = objective(student.eval(), task, batch_of(enc, tok, task, tags=task == "attributes"))
+        assert loss.abs().item() < 1e-5, task
+
+
+def test_cached_teacher_logits_equal_live_ones(setup, tmp_path):
+    tasks, tok, enc, teacher = setup
+    cache = TeacherLogits.compute(teacher, tasks, {t: e["train"] for t, e in enc.items()}, 7, CPU, tok.pad_token_id)
+    cache.save(tmp_path / "t.safetensors")
+    loaded = TeacherLogits.load(tmp_path / "t.safetensors")
+    for task in tasks:
+        tags = task == "attributes"
+        batch = batch_of(enc, tok, task, tags)
+        with torch.no_grad():
+            live = teacher(**model_inputs(batch), tasks=[task]).logits[task]
+        cached = loaded.batch(task, batch["index"], live.shape[1] if tags else None)
+        keep = batch["attention_mask"].bool() if tags else slice(None)
+        assert torch.allclose(cached[keep], live[keep], atol=1e-5), task
+
+
+def test_student_of_other_width_and_head_count_learns_from_the_teacher(setup, tmp_path):
+    tasks, tok, enc, teacher = setup
+    torch.manual_seed(1)
+    student = build_student(
+        StudentModelConfig(layers=2, hidden=16, heads=2, intermediate=32, max_position=64), teacher, tok
+    )
+    cfg = DistillConfig(logits=LogitsKD(alpha=1.0), hidden=HiddenKD(), relation=RelationKD(heads=2))
+    objective = DistillationObjective(teacher, student, tasks, cfg)
+    assert isinstance(objective.projection, torch.nn.Linear) and objective.projection.in_features == 16
+    before = objective.projection.weight.detach().clone()
+    batch = batch_of(enc, tok, "category")
+
+    def disagreement() -> float:
+        with torch.no_grad():
+            s = student.eval()(**model_inputs(batch), tasks=["category"]).logits["category"]
+            t = teacher(**model_inputs(batch), tasks=["category"]).logits["category"]
+        return torch.nn.functional.kl_div(
+            s.log_softmax(-1), t.log_softmax(-1), log_target=True, reduction="batchmean"
+        ).item()
+
+    start = disagreement()
+    train(
+        student,
+        tasks,
+        enc,
+        TrainConfig(epochs=3, batch_size=8, lr=3e-3, max_len=32, warmup=0.0),
+        tmp_path,
+        tok,
+        seed=0,
+        device=CPU,
+        objective=objective,
+        name="kd",
+    )
+    assert disagreement() < start / 2
+    assert not torch.equal(objective.projection.weight, before)  # the projection is trained with the student
+    saved = MultiTaskModel.from_pretrained(tmp_path / "best")  # and never saved into the student
+    assert saved.config.hidden_size == 16
+    assert not any(k.startswith("objective") or "projection" in k for k in saved.state_dict())

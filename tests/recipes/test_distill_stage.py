@@ -1,0 +1,57 @@
+"""The distill stage in the pipeline and the ablation command, on a tiny recipe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distill.model import MultiTaskModel
+from recipes.cli import main
+from tests.conftest import TINY_TRAIN, tiny_recipe, write_recipe
+
+STUDENT = {
+    "model": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32, "max_position": 64},
+    "distill": {"logits": {"temperature": 2.0, "alpha": 0.5}, "hidden": {}, "relation": {"heads": 2}},
+    "train": {**TINY_TRAIN, "lr": 5e-3},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distill")
+    recipe = tiny_recipe(student=STUDENT)
+    recipe["teacher"]["model"].update(layers=2)
+    path = write_recipe(root / "tiny.yaml", recipe)
+    assert main(["run", str(path), "--out", str(root / "run")]) == 0
+    return path, root / "run"
+
+
+def test_distill_stage_reports_retention_params_and_latency(run):
+    _, out = run
+    report = json.loads((out / "distill" / "report.json").read_text())
+    teacher = json.loads((out / "teacher" / "metrics.json").read_text())
+    assert set(report["tasks"]) == set(teacher)
+    for task, row in report["tasks"].items():
+        assert row["teacher"] == teacher[task]["value"]
+        expected = row["student"] / row["teacher"] if row["higher_is_better"] else row["teacher"] / row["student"]
+        assert row["retention"] == pytest.approx(expected)
+    student_params, teacher_params = report["encoder_params"]
+    assert student_params < teacher_params / 2
+    assert report["latency"]["batch_size"] == 1 and report["latency"]["speedup"] > 0
+    assert "| category | accuracy ↑ |" in (out / "distill" / "report.md").read_text()
+    student = MultiTaskModel.from_pretrained(out / "distill" / "model")
+    assert student.config.hidden_size == 16 and set(student.head_specs) == set(teacher)
+    assert any((out / "cache").glob("teacher-logits-*.safetensors")) is False  # full KD runs the teacher live
+
+
+def test_ablation_trains_three_variants_against_one_teacher(run, capsys):
+    path, out = run
+    assert main(["ablate", str(path), "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| task | metric | teacher | hard labels | logits KD | logits + hidden/relation KD |" in table
+    assert table.count("%)") == 3 * 3  # three tasks × three variants
+    hard = json.loads((out / "ablation" / "hard" / "stage.json").read_text())
+    logits = json.loads((out / "ablation" / "logits" / "stage.json").read_text())
+    assert hard["hash"] != logits["hash"]
+    assert any((out / "cache").glob("teacher-logits-*.safetensors"))  # logits-only KD used the cache
