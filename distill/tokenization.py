@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import AutoTokenizer, BertTokenizerFast, PreTrainedTokenizerBase
 
 from .config import TokenizerConfig
 from .data.examples import TaskData
 from .errors import MtkdError
-
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+from .wordpiece import bert_normalizer, learn_wordpiece_vocab
 
 
 def training_texts(tasks: dict[str, TaskData]) -> Iterator[str]:
@@ -23,52 +22,13 @@ def training_texts(tasks: dict[str, TaskData]) -> Iterator[str]:
                 yield ex.text_pair
 
 
-WORD_START = "\u2581"  # marks word-initial pieces while learning merges
-
-
-def _bert_normalizer(lowercase: bool) -> normalizers.Normalizer:
-    return normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
-    )
-
-
-def learn_wordpiece_vocab(texts: Iterable[str], vocab_size: int, min_frequency: int, lowercase: bool) -> list[str]:
-    """A WordPiece vocabulary learned with BPE merges, identical from run to run.
-
-    ``WordPieceTrainer`` gives different vocabularies across processes: it numbers its ``##``
-    pieces in hash-map order and those numbers break ties between equally frequent merges
-    (huggingface/tokenizers#1794). Plain BPE numbers only the sorted alphabet, so we learn BPE
-    merges on words marked with a word-start symbol and rename the pieces the WordPiece way:
-    ``▁ab`` → ``ab`` (word start), ``ab`` → ``##ab`` (continuation). That is what the trainer
-    does internally (BPE, then ``WordPiece.from_bpe``), without the ordering accident.
-    """
-    normalizer, pre = _bert_normalizer(lowercase), pre_tokenizers.BertPreTokenizer()
-
-    def marked() -> Iterator[str]:
-        for text in texts:
-            words = pre.pre_tokenize_str(normalizer.normalize_str(text))
-            yield " ".join(WORD_START + w for w, _ in words)
-
-    bpe = Tokenizer(models.BPE(unk_token="[UNK]"))
-    bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    bpe.train_from_iterator(
-        marked(), trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False)
-    )
-    learned = [t for t, _ in sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])]
-    chars = sorted({t for t in learned if len(t) == 1 and t != WORD_START})
-    # every character both as a word start and a continuation: nothing seen in training is [UNK]
-    pieces = [t[1:] if t.startswith(WORD_START) else "##" + t for t in learned if t != WORD_START]
-    vocab = list(dict.fromkeys([*SPECIAL_TOKENS, *chars, *("##" + c for c in chars), *pieces]))
-    return vocab[:vocab_size] if len(vocab) > vocab_size else vocab
-
-
 def train_wordpiece(
     texts: Iterable[str], vocab_size: int, min_frequency: int = 2, lowercase: bool = True
 ) -> BertTokenizerFast:
     """A BERT-style WordPiece tokenizer; CJK characters become one token each."""
     vocab = learn_wordpiece_vocab(texts, vocab_size, min_frequency, lowercase)
     tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.normalizer = _bert_normalizer(lowercase)
+    tok.normalizer = bert_normalizer(lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(

@@ -5,12 +5,13 @@ Users see what each part of distillation buys, per task, against one shared teac
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from distill.config import DistillConfig, HiddenKD, LogitsKD, RelationKD
 from distill.io import read_json
 
-from .pipeline import run_pipeline
+from .pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
 from .schema import Recipe, StudentConfig
 
 VARIANTS = ("hard", "logits", "full")
@@ -43,11 +44,21 @@ def run_ablation(recipe: Recipe, run_dir: Path, device: str = "auto", resume: bo
     student = recipe.student or StudentConfig()
     for name, cfg in variant_configs(student.distill).items():
         variant = recipe.model_copy(update={"student": student.model_copy(update={"distill": cfg})})
+        _reuse_main_distill(variant, run_dir, run_dir / "ablation" / name)
         run_pipeline(variant, run_dir, ["distill"], device, resume, outputs={"distill": f"ablation/{name}"})
     reports = {v: read_json(run_dir / "ablation" / v / "report.json") for v in VARIANTS}
     table = ablation_table(reports)
     (run_dir / "ablation" / "report.md").write_text(table, encoding="utf-8")
     return table
+
+
+def _reuse_main_distill(variant: Recipe, run_dir: Path, target: Path) -> None:
+    """A variant with the very settings of the run's own distill stage is copied, not retrained."""
+    main = run_dir / "distill" / STAGE_FILE
+    if target.exists() or not main.is_file():
+        return
+    if read_json(main)["hash"] == stage_hash(STAGES.get("distill")(), variant, run_dir):
+        shutil.copytree(run_dir / "distill", target)
 
 
 def ablation_table(reports: dict[str, dict]) -> str:

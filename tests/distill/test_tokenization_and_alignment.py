@@ -72,10 +72,9 @@ def test_vocabulary_is_identical_across_processes():
     import sys
 
     code = (
-        "from distill.tokenization import train_wordpiece\n"
+        "from distill.wordpiece import learn_wordpiece_vocab\n"
         "from distill.data.builtin import generate_table\n"
-        "t = train_wordpiece([r['review'] for r in generate_table('reviews', 800)], 600)\n"
-        "print(sorted(t.get_vocab().items(), key=lambda kv: kv[1]))\n"
+        "print(learn_wordpiece_vocab([r['review'] for r in generate_table('reviews', 800)], 600, 2, True))\n"
     )
     runs = {
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

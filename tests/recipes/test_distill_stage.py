@@ -54,4 +54,7 @@ def test_ablation_trains_three_variants_against_one_teacher(run, capsys):
     hard = json.loads((out / "ablation" / "hard" / "stage.json").read_text())
     logits = json.loads((out / "ablation" / "logits" / "stage.json").read_text())
     assert hard["hash"] != logits["hash"]
+    # the full variant has the recipe's own settings: copied from the distill stage, not retrained
+    full = json.loads((out / "ablation" / "full" / "stage.json").read_text())
+    assert full["finished"] == json.loads((out / "distill" / "stage.json").read_text())["finished"]
     assert any((out / "cache").glob("teacher-logits-*.safetensors"))  # logits-only KD used the cache

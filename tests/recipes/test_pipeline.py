@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from distill.data.loading import load_tasks
-from distill.encoding import collate, encode_examples
+from distill.encoding import collate, encode_examples, model_inputs
 from distill.model import MultiTaskModel
 from distill.tokenization import load_tokenizer
 from recipes.cli import main
@@ -76,8 +76,7 @@ def test_saved_teacher_reloads_through_from_pretrained_with_identical_outputs(fi
     tasks = load_tasks(recipe.tasks, recipe.seed, recipe.data)
     for name, task in tasks.items():
         enc = encode_examples(tok, task.splits["test"][:8], task.kind, 32)
-        batch = collate(enc, list(range(len(enc))), tok.pad_token_id, task.kind.label_kind == "tags")
-        batch.pop("labels")
+        batch = model_inputs(collate(enc, list(range(len(enc))), tok.pad_token_id, task.kind.label_kind == "tags"))
         with torch.no_grad():
             assert torch.equal(model(**batch).logits[name], again(**batch).logits[name])
     assert set(model.head_specs) == set(tasks)
