@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .errors import ArtifactError
 
 
@@ -35,6 +37,12 @@ def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically, pretty-printed and with a trailing newline (diff-friendly)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def write_yaml(path: str | Path, data: Any) -> None:
+    """Write YAML atomically, keys in insertion order."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def read_json(path: str | Path) -> Any:

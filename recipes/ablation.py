@@ -45,7 +45,9 @@ def run_ablation(recipe: Recipe, run_dir: Path, device: str = "auto", resume: bo
     for name, cfg in variant_configs(student.distill).items():
         variant = recipe.model_copy(update={"student": student.model_copy(update={"distill": cfg})})
         _reuse_main_distill(variant, run_dir, run_dir / "ablation" / name)
-        run_pipeline(variant, run_dir, ["distill"], device, resume, outputs={"distill": f"ablation/{name}"})
+        run_pipeline(
+            variant, run_dir, ["distill"], device, resume, outputs={"distill": f"ablation/{name}"}, save_recipe=False
+        )
     reports = {v: read_json(run_dir / "ablation" / v / "report.json") for v in VARIANTS}
     table = ablation_table(reports)
     (run_dir / "ablation" / "report.md").write_text(table, encoding="utf-8")

@@ -45,6 +45,27 @@ def _parser() -> argparse.ArgumentParser:
     abl.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     abl.add_argument("--resume", action="store_true")
 
+    bench = sub.add_parser("bench", help="measure latency and per-task accuracy of a run's models or one model")
+    bench.add_argument("target", type=Path, nargs="?", help="a run directory or a model directory")
+    bench.add_argument("--recipe", help="recipe for the tasks and grid (default: the run's recipe.yaml)")
+    bench.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="e.g. --set bench.batch_sizes=[1,8]",
+    )
+    bench.add_argument("--out", type=Path, help="output directory (default runs/bench/<target>-<time>)")
+    bench.add_argument("--peak", action="store_true", help="measure this device's fp32 and INT8 GEMM peak")
+
+    rep = sub.add_parser("report", help="compare benchmark runs or list their history")
+    rep.add_argument(
+        "--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="bench directories, results.jsonl files or history ids"
+    )
+    rep.add_argument("--history", action="store_true", help="list recorded benchmark runs")
+    rep.add_argument("--db", type=Path, default=Path("runs") / "bench-history.sqlite")
+
     met = sub.add_parser("metrics", help="print a run's per-task test metrics as a Markdown table")
     met.add_argument("run", type=Path, help="a run directory (e.g. runs/quickstart)")
     met.add_argument("--stage", default="teacher")
@@ -65,7 +86,7 @@ def metrics_table(run: Path, stage: str) -> str:
 
 def _register_stages() -> None:
     """Import the stage modules; importing registers each stage in pipeline order."""
-    from . import distill_stage, stages  # noqa: F401
+    from . import bench_stage, distill_stage, stages  # noqa: F401
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -77,6 +98,44 @@ def _run(args: argparse.Namespace) -> int:
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     run_pipeline(recipe, out, wanted, args.device, args.resume)
     print(f"done: {out}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from distill.errors import RecipeError
+
+    if args.peak:
+        from benchmarks.peak import gemm_peaks
+
+        peak = gemm_peaks()
+        print(
+            f"fp32 GEMM peak: {peak['fp32_flops'] / 1e9:.1f} GFLOP/s; INT8 GEMM peak: {peak['int8_ops'] / 1e9:.1f} "
+            f"GOP/s (best of square sizes {peak['sizes']}, {peak['threads']} threads, {peak['device']})"
+        )
+        if args.target is None:
+            return 0
+    if args.target is None:
+        raise RecipeError("mtkd bench: give a run or model directory (or --peak)")
+    from .bench_stage import bench_target
+
+    out = bench_target(args.target, args.recipe, args.overrides, args.out)
+    print(f"done: {out}/report.md")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from benchmarks.history import compare, history, load_rows
+
+    if args.history:
+        for run_id, created, target, n in history(args.db):
+            print(f"{run_id}  {created}  {n:4d} rows  {target}")
+        return 0
+    if not args.compare:
+        raise MtkdError("mtkd report: use --compare RUN_A RUN_B or --history")
+    a, b = (load_rows(ref, args.db) for ref in args.compare)
+    table, regressions = compare(a, b)
+    print(table)
+    print(f"{regressions} regression(s)" if regressions else "no regressions")
     return 0
 
 
@@ -105,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             recipe = load_recipe(args.recipe, args.overrides)
             print(run_ablation(recipe, args.out or Path("runs") / recipe.name, args.device, args.resume))
             return 0
+        if args.command == "bench":
+            return _bench(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "metrics":
             print(metrics_table(args.run, args.stage))
             return 0

@@ -134,7 +134,7 @@ def report_rows(student_m: dict, teacher_m: dict, params: tuple[int, int], laten
             "teacher": teacher_m[task]["value"],
             "baseline": m["baseline"],
             "higher_is_better": m["higher_is_better"],
-            "retention": retention(m, teacher_m[task]),
+            "retention": retention(m["value"], teacher_m[task]["value"], m["higher_is_better"]),
             "param_ratio": params[0] / params[1],
             "speedup_cpu_b1": latency["speedup"],
         }

@@ -19,7 +19,15 @@ from typing import Any
 import torch
 
 from distill.errors import ArtifactError, RecipeError
-from distill.io import directory_checksums, read_json, replace_directory, stable_hash, verify_checksums, write_json
+from distill.io import (
+    directory_checksums,
+    read_json,
+    replace_directory,
+    stable_hash,
+    verify_checksums,
+    write_json,
+    write_yaml,
+)
 from distill.registry import Registry
 
 from .schema import Recipe
@@ -27,16 +35,23 @@ from .schema import Recipe
 log = logging.getLogger("mtkd")
 STAGE_FILE = "stage.json"
 PENDING_FILE = "pending.json"  # the hash an incomplete stage is being built for
+RECIPE_FILE = "recipe.yaml"  # the validated recipe (overrides applied) of the latest run
 STAGES: Registry[type[Stage]] = Registry("stage")
-ORDER: list[str] = []  # pipeline order, filled by registration
+# The data flow of ../shared/DESIGN.md; a stage runs after every stage listed before it.
+PIPELINE = ("tokenizer", "pretrain", "teacher", "distill", "prune", "quantize", "compile", "bench", "export")
+ORDER: list[str] = []  # registered stages in pipeline order
 
 
 def register_stage(name: str):
-    """Register a stage class under ``name``; stages run in registration order."""
+    """Register a stage class under ``name``; stages run in ``PIPELINE`` order."""
+
+    if name not in PIPELINE:
+        raise ValueError(f"stage {name!r} has no place in the pipeline {PIPELINE}")
 
     def add(cls: type[Stage]) -> type[Stage]:
         cls.name = name
         ORDER.append(name)
+        ORDER.sort(key=PIPELINE.index)  # import order must not decide run order
         return STAGES.register(name)(cls)
 
     return add
@@ -61,6 +76,10 @@ class Stage(ABC):
     name: str
     needs: tuple[str, ...] = ()
 
+    def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
+        """The stages whose outputs this one reads for ``recipe`` (default: ``needs``)."""
+        return self.needs
+
     def skip_reason(self, recipe: Recipe) -> str | None:
         """Why this stage does not apply to ``recipe`` (None when it runs)."""
         return None
@@ -76,7 +95,7 @@ class Stage(ABC):
 
 def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:
     inputs = {}
-    for up in stage.needs:
+    for up in stage.needs_for(recipe):
         info = run_dir / up / STAGE_FILE
         inputs[up] = read_json(info)["hash"] if info.is_file() else None
     return stable_hash({"stage": stage.name, "settings": stage.settings(recipe), "inputs": inputs})
@@ -107,7 +126,7 @@ def plan(recipe: Recipe, stages: list[str] | None) -> list[str]:
     wanted = set(stages or ORDER)
     frontier = list(wanted)
     while frontier:
-        for up in STAGES.get(frontier.pop())().needs:
+        for up in STAGES.get(frontier.pop())().needs_for(recipe):
             if up not in wanted:
                 wanted.add(up)
                 frontier.append(up)
@@ -142,6 +161,7 @@ def run_pipeline(
     device: str = "auto",
     resume: bool = False,
     outputs: dict[str, str] | None = None,
+    save_recipe: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Run (or skip when up to date) the selected stages; returns each stage's ``stage.json``.
 
@@ -194,6 +214,8 @@ def run_pipeline(
             (work / PENDING_FILE).unlink()
             write_json(work / STAGE_FILE, meta)
             replace_directory(work, final)
+            if save_recipe:  # what produced this run, for later commands (bench, export)
+                write_yaml(run_dir / RECIPE_FILE, recipe.model_dump(mode="json"))
             log.info("%s: done in %.0f s", name, meta["seconds"])
             done[name] = meta
     except BaseException:

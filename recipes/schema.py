@@ -6,6 +6,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from benchmarks.config import BenchConfig
 from distill.config import (
     DataConfig,
     DistillConfig,
@@ -51,6 +52,7 @@ class Recipe(StrictModel):
     tokenizer: TokenizerConfig = Field(default_factory=lambda: TokenizerConfig(train="wordpiece"))
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     student: StudentConfig | None = None
+    bench: BenchConfig | None = None
 
     @field_validator("tasks")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -22,50 +23,49 @@ def words_from_subtokens(pred_ids: list[int], word_ids: list[int | None], n_word
     return out
 
 
-@torch.no_grad()
-def predict(
-    model: MultiTaskModel,
-    task: TaskData,
-    split: str,
-    enc: EncodedSplit,
-    batch_size: int,
-    device: torch.device,
-    pad_id: int,
-) -> list[Any]:
-    """Decoded predictions for every example of ``split``, in the task's target encoding."""
+Forward = Callable[[dict[str, torch.Tensor], str], torch.Tensor]  # (model inputs, task) -> that task's logits
+
+
+def model_forward(model: MultiTaskModel, device: torch.device) -> Forward:
+    """A ``Forward`` running one head of a PyTorch model in eval mode."""
     model.eval()
+
+    def forward(inputs: dict[str, torch.Tensor], task: str) -> torch.Tensor:
+        return model(**{k: v.to(device) for k, v in inputs.items()}, tasks=[task]).logits[task]
+
+    return forward
+
+
+@torch.no_grad()
+def predict(forward: Forward, task: TaskData, split: str, enc: EncodedSplit, batch_size: int, pad_id: int) -> list[Any]:
+    """Decoded predictions for every example of ``split``, in the task's target encoding.
+
+    ``forward`` may be a PyTorch model or any runtime (ONNX Runtime, TensorRT): metrics are
+    always computed by this same code, through the runtime that serves the model.
+    """
     tags = task.kind.label_kind == "tags"
     order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))  # less padding
     preds: list[Any] = [None] * len(enc)
     outside = task.labels.index("O") if "O" in task.labels else 0  # for words cut by truncation
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        batch = collate(enc, idx, pad_id, tags)
-        batch = {k: v.to(device) for k, v in model_inputs(batch).items()}
-        logits = model(**batch, tasks=[task.name]).logits[task.name]
-        decoded = task.kind.decode(logits.float())
+        logits = forward(model_inputs(collate(enc, idx, pad_id, tags)), task.name)
+        decoded = task.kind.decode(logits.float().cpu())
         for row, i in enumerate(idx):
             if tags:
                 n = len(enc.input_ids[i])
-                preds[i] = words_from_subtokens(
-                    decoded[row][:n], enc.word_ids[i], len(task.splits[split][i].text), outside
-                )
+                n_words = len(task.splits[split][i].text)
+                preds[i] = words_from_subtokens(decoded[row][:n], enc.word_ids[i], n_words, outside)
             else:
                 preds[i] = decoded[row]
     return preds
 
 
 def evaluate(
-    model: MultiTaskModel,
-    task: TaskData,
-    split: str,
-    enc: EncodedSplit,
-    batch_size: int,
-    device: torch.device,
-    pad_id: int,
+    forward: Forward, task: TaskData, split: str, enc: EncodedSplit, batch_size: int, pad_id: int
 ) -> dict[str, Any]:
     """All metrics of one task on one split, plus the primary metric, its baseline and direction."""
-    preds = predict(model, task, split, enc, batch_size, device, pad_id)
+    preds = predict(forward, task, split, enc, batch_size, pad_id)
     golds = [ex.target for ex in task.splits[split]]
     scores = task.kind.score(preds, golds, task.labels)
     train_golds = [ex.target for ex in task.splits["train"]]
@@ -91,9 +91,8 @@ def skill(row: dict[str, Any]) -> float:
     return (b - v) / b if b > 0 else 0.0
 
 
-def retention(student: dict[str, Any], teacher: dict[str, Any]) -> float:
-    """Student metric as a share of the teacher's (inverted for lower-is-better metrics such as RMSE)."""
-    s, t = student["value"], teacher["value"]
-    if student["higher_is_better"]:
-        return s / t if t else float("nan")
-    return t / s if s else float("inf")
+def retention(value: float, reference: float, higher_is_better: bool) -> float:
+    """A metric as a share of a reference's (teacher / value for lower-is-better metrics such as RMSE)."""
+    if higher_is_better:
+        return value / reference if reference else float("nan")
+    return reference / value if value else float("inf")

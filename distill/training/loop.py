@@ -25,7 +25,7 @@ from ..data.examples import TaskData
 from ..encoding import EncodedSplit, collate, model_inputs
 from ..model import MultiTaskModel
 from .checkpoint import load_checkpoint, save_checkpoint
-from .evaluate import evaluate, skill
+from .evaluate import evaluate, model_forward, skill
 from .optim import build_optimizer, build_scheduler
 from .sampling import epoch_plan
 
@@ -77,8 +77,9 @@ def evaluate_all(
     device: torch.device,
     pad_id: int,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of every task on one split."""
-    return {t: evaluate(model, tasks[t], split, encoded[t][split], cfg.eval_batch_size, device, pad_id) for t in tasks}
+    """Metrics of every task on one split (the model is left in eval mode)."""
+    forward = model_forward(model, device)
+    return {t: evaluate(forward, tasks[t], split, encoded[t][split], cfg.eval_batch_size, pad_id) for t in tasks}
 
 
 def _describe(metrics: dict[str, dict[str, Any]]) -> str:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from distill.config import (
+    AttentionKD,
     DataConfig,
     DistillConfig,
     HiddenKD,
@@ -96,8 +97,11 @@ def test_student_from_teacher_layers_copies_a_uniform_subset(setup):
 def test_loss_is_zero_when_the_student_is_the_teacher(setup):
     tasks, tok, enc, teacher = setup
     student = copy.deepcopy(teacher)
-    cfg = DistillConfig(logits=LogitsKD(alpha=1.0), hidden=HiddenKD(), relation=RelationKD(heads=2))
+    cfg = DistillConfig(
+        logits=LogitsKD(alpha=1.0), hidden=HiddenKD(), attention=AttentionKD(), relation=RelationKD(heads=2)
+    )
     objective = DistillationObjective(teacher, student, tasks, cfg)
+    assert objective.attention_pairs == [(1, 1), (2, 2), (3, 3), (4, 4)]
     for task in tasks:
         loss = objective(student.eval(), task, batch_of(enc, tok, task, tags=task == "attributes"))
         assert loss.abs().item() < 1e-5, task

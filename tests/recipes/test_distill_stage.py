@@ -58,3 +58,14 @@ def test_ablation_trains_three_variants_against_one_teacher(run, capsys):
     full = json.loads((out / "ablation" / "full" / "stage.json").read_text())
     assert full["finished"] == json.loads((out / "distill" / "stage.json").read_text())["finished"]
     assert any((out / "cache").glob("teacher-logits-*.safetensors"))  # logits-only KD used the cache
+
+
+def test_two_stage_schedule_runs_intermediate_then_prediction_layer(run, caplog):
+    path, out = run
+    caplog.set_level("INFO", logger="mtkd")
+    args = ["run", str(path), "--out", str(out), "--set", "student.distill.two_stage.intermediate_epochs=1"]
+    assert main(args) == 0
+    assert "distill (intermediate) epoch 1/1" in caplog.text and "distill epoch 2/2" in caplog.text
+    assert "teacher logits" in caplog.text  # phase two distils logits only, from the cache
+    assert not (out / "distill" / "intermediate").exists()
+    assert json.loads((out / "distill" / "report.json").read_text())["tasks"]

@@ -1,0 +1,35 @@
+"""The benchmark grid a recipe (or ``mtkd bench``) asks for."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from distill.config import StrictModel
+
+
+class BenchConfig(StrictModel):
+    """Batch sizes × sequence lengths × runtimes × precisions, and how long to measure each point."""
+
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 8, 32], min_length=1)
+    seq_lens: list[int] = Field(default_factory=lambda: [32, 128], min_length=1)
+    runtimes: list[str] = Field(default_factory=lambda: ["torch"], min_length=1)
+    precisions: list[str] = Field(default_factory=lambda: ["fp32"], min_length=1)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    warmup: int = Field(3, ge=0, description="unmeasured calls per candidate before timing")
+    iters: int = Field(10, ge=1, description="timed calls per candidate per round")
+    rounds: int = Field(3, ge=1, description="interleaved rounds; each statistic is the median over rounds")
+    accuracy: bool = Field(True, description="evaluate every task on the test split through each runtime")
+    report_shape: tuple[int, int] | None = Field(None, description="(batch, seq) of the report's main table")
+
+    @model_validator(mode="after")
+    def _positive(self) -> BenchConfig:
+        if min(self.batch_sizes) < 1 or min(self.seq_lens) < 2:
+            raise ValueError("batch sizes must be ≥ 1 and sequence lengths ≥ 2")
+        return self
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The reference shape: as configured, else batch 1 at the longest sequence."""
+        return self.report_shape or (min(self.batch_sizes), max(self.seq_lens))

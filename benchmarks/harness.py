@@ -1,0 +1,177 @@
+"""Sweep the grid: every candidate's latency per shape (interleaved) and accuracy per task."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from compress.runtime import RUNTIMES, Backend, load_backend
+from distill.data.examples import TaskData
+from distill.encoding import encode_examples
+from distill.errors import MtkdError
+from distill.tokenization import load_tokenizer
+from distill.training.evaluate import evaluate
+
+from .config import BenchConfig
+from .env import environment
+from .flops import encoder_flops
+from .latency import interleaved
+
+log = logging.getLogger("mtkd")
+ARTIFACT_NAMES = {"teacher": "teacher", "distill": "student"}  # stage directory → artifact name
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One thing to measure: an artifact through one runtime at one precision."""
+
+    artifact: str
+    path: Path
+    runtime: str
+    precision: str
+    device: str = "cpu"
+
+    @property
+    def label(self) -> str:
+        return f"{self.artifact}/{self.runtime}/{self.precision}"
+
+
+def discover_artifacts(run_dir: Path) -> dict[str, Path]:
+    """Model directories a run produced, named by what they are (teacher, student, ...)."""
+    found = {}
+    for stage, name in ARTIFACT_NAMES.items():
+        if (run_dir / stage / "model" / "mtkd.json").is_file():
+            found[name] = run_dir / stage / "model"
+    for extra in sorted(run_dir.glob("*/model/mtkd.json")):
+        stage = extra.parent.parent.name
+        if stage not in ARTIFACT_NAMES:
+            found.setdefault(stage, extra.parent)
+    return found
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MB (Linux /proc; 0 where unavailable)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError):
+        return 0.0
+
+
+def synthetic_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random token ids with a full attention mask: latency does not depend on which tokens."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, vocab, size=(batch, seq), dtype=np.int64)
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+
+
+def backend_forward(backend: Backend):
+    """A ``Forward`` for ``distill.training.evaluate`` that runs through the runtime being measured."""
+
+    def forward(inputs: dict[str, torch.Tensor], task: str) -> torch.Tensor:
+        out = backend({k: v.numpy() for k, v in inputs.items()})
+        return torch.from_numpy(out[task])
+
+    return forward
+
+
+def backend_accuracy(backend: Backend, tasks: dict[str, TaskData], max_len: int) -> dict[str, dict[str, Any]]:
+    """Test metrics of every task computed through ``backend`` (never assumed from another runtime)."""
+    tok = load_tokenizer(str(backend.artifact if backend.artifact.is_dir() else backend.artifact.parent))
+    forward = backend_forward(backend)
+    out = {}
+    for name, task in tasks.items():
+        enc = encode_examples(tok, task.splits["test"], task.kind, max_len)
+        out[name] = evaluate(forward, task, "test", enc, 64, tok.pad_token_id)
+    return out
+
+
+def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[Candidate], list[dict]]:
+    """Every artifact × runtime × precision that can run here, and the ones that cannot (with why)."""
+    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device.replace("auto", "cpu")
+    keep, skipped = [], []
+    for name, path in artifacts.items():
+        for runtime in cfg.runtimes:
+            for precision in cfg.precisions:
+                cand = Candidate(name, path, runtime, precision, device)
+                reason = RUNTIMES.get(runtime).unavailable(path, precision, device)
+                (skipped.append({"candidate": cand.label, "reason": reason}) if reason else keep.append(cand))
+    return keep, skipped
+
+
+def run_grid(
+    artifacts: dict[str, Path], cfg: BenchConfig, tasks: dict[str, TaskData] | None = None, max_len: int = 128
+) -> tuple[list[dict], list[dict]]:
+    """Measure every candidate at every (batch, seq); returns result rows and skipped candidates."""
+    cands, skipped = candidates_for(artifacts, cfg)
+    for s in skipped:
+        log.info("bench: skipped %s: %s", s["candidate"], s["reason"])
+    env = environment()
+    loaded: dict[Candidate, Backend] = {}
+    extra: dict[Candidate, dict] = {}
+    for cand in cands:
+        before = rss_mb()
+        try:
+            backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device)
+        except MtkdError as e:
+            skipped.append({"candidate": cand.label, "reason": str(e)})
+            continue
+        config = backend.model_config
+        vocab = config.vocab_size if config is not None else 1000
+        backend(synthetic_batch(max(cfg.batch_sizes), max(cfg.seq_lens), vocab))  # largest shape, once
+        info: dict[str, Any] = {
+            "memory_mb": rss_mb() - before,
+            "size_mb": backend.size_mb(),
+            "vocab": vocab,
+            "params": backend.num_parameters(),
+            "config": config,
+        }
+        if tasks is not None and cfg.accuracy:
+            started = time.perf_counter()
+            info["tasks"] = backend_accuracy(backend, tasks, max_len)
+            log.info(
+                "bench: %s accuracy through %s in %.1f s", cand.artifact, cand.runtime, time.perf_counter() - started
+            )
+        loaded[cand], extra[cand] = backend, info
+    rows = []
+    grid = [(b, s) for b in cfg.batch_sizes for s in cfg.seq_lens]
+    for batch, seq in tqdm(grid, desc="bench grid", unit="shape", disable=None):
+        inputs = {c: synthetic_batch(batch, seq, extra[c]["vocab"]) for c in loaded}
+        calls = {c: (lambda b=loaded[c], x=inputs[c]: b(x)) for c in loaded}
+        stats = interleaved(calls, warmup=cfg.warmup, iters=cfg.iters, rounds=cfg.rounds)
+        for cand, st in stats.items():
+            info = extra[cand]
+            heads = loaded[cand].heads
+            flops = encoder_flops(info["config"], seq, heads) if info["config"] is not None else None
+            throughput = batch / (st.p50 / 1e3)
+            rows.append(
+                {
+                    "artifact": cand.artifact,
+                    "runtime": cand.runtime,
+                    "precision": cand.precision,
+                    "device": cand.device,
+                    "batch_size": batch,
+                    "seq_len": seq,
+                    "latency_ms": st.as_dict(),
+                    "throughput": throughput,
+                    "memory_mb": info["memory_mb"],
+                    "size_mb": info["size_mb"],
+                    "params": info.get("params"),
+                    "flops_per_sample": flops,
+                    "achieved_flops": flops * throughput if flops else None,
+                    "tasks": {
+                        t: {k: m[k] for k in ("metric", "value", "baseline", "higher_is_better")}
+                        for t, m in info.get("tasks", {}).items()
+                    },
+                    "env": env,
+                }
+            )
+    return rows, skipped

@@ -1,0 +1,6 @@
+"""Runtimes: one small Backend interface that loads an artifact and returns per-task outputs."""
+
+from .base import RUNTIMES, Backend, load_backend
+from .torch_backend import TorchBackend, TorchCompileBackend
+
+__all__ = ["RUNTIMES", "Backend", "TorchBackend", "TorchCompileBackend", "load_backend"]

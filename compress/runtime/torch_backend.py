@@ -1,0 +1,74 @@
+"""PyTorch runtimes: eager (fp32; fp16/bf16 autocast on CUDA) and ``torch.compile`` (CPU or CUDA)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from distill.model import MultiTaskModel
+
+from .base import RUNTIMES, Backend, Batch
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@RUNTIMES.register("torch")
+class TorchBackend(Backend):
+    """The model directory through PyTorch eager mode, every head per call."""
+
+    name = "torch"
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
+
+    def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cpu") -> None:
+        super().__init__(artifact, precision, device)
+        self.model = MultiTaskModel.from_pretrained(artifact, map_location=device).eval()
+        self.module = self.model
+
+    @classmethod
+    def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
+        if not (Path(artifact) / "model.safetensors").is_file():
+            return "not an mtkd model directory"
+        if device == "cuda" and not torch.cuda.is_available():
+            return "CUDA is not available"
+        if precision in DTYPES and device != "cuda":
+            return f"{precision} autocast is measured on CUDA only"
+        return super().unavailable(artifact, precision, device)
+
+    @property
+    def heads(self):
+        return list(self.model.head_specs.values())
+
+    @property
+    def model_config(self):
+        return self.model.config
+
+    def num_parameters(self) -> int:
+        return self.model.num_parameters()
+
+    def _autocast(self):
+        if self.precision in DTYPES:
+            return torch.autocast("cuda", dtype=DTYPES[self.precision])
+        return contextlib.nullcontext()
+
+    def __call__(self, batch: Batch) -> dict[str, np.ndarray]:
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
+        with torch.inference_mode(), self._autocast():
+            out = self.module(**inputs).logits
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        return {t: v.float().cpu().numpy() for t, v in out.items()}
+
+
+@RUNTIMES.register("torch-compile")
+class TorchCompileBackend(TorchBackend):
+    """``torch.compile`` with dynamic shapes, so batch and sequence changes do not recompile."""
+
+    name = "torch-compile"
+
+    def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cpu") -> None:
+        super().__init__(artifact, precision, device)
+        self.module = torch.compile(self.model, dynamic=True)

@@ -1,0 +1,96 @@
+"""A tiny teacher and student through the whole bench path: stage, report, plots, history, compare."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from recipes.cli import main
+from tests.conftest import TINY_TRAIN, tiny_recipe, write_recipe
+
+BENCH = {
+    "batch_sizes": [1, 2],
+    "seq_lens": [8, 16],
+    "warmup": 1,
+    "iters": 2,
+    "rounds": 2,
+    "runtimes": ["torch"],
+    "precisions": ["fp32", "fp16"],
+}
+STUDENT = {
+    "model": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32, "max_position": 64},
+    "distill": {"logits": {}},
+    "train": {**TINY_TRAIN, "epochs": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    path = write_recipe(root / "tiny.yaml", tiny_recipe(student=STUDENT, bench=BENCH))
+    assert main(["run", str(path), "--out", str(root / "runs" / "tiny")]) == 0
+    return root, root / "runs" / "tiny"
+
+
+def rows_of(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_results_have_one_row_per_artifact_runtime_precision_and_shape(run):
+    _, out = run
+    rows = rows_of(out / "bench" / "results.jsonl")
+    assert {(r["artifact"], r["batch_size"], r["seq_len"]) for r in rows} == {
+        (a, b, s) for a in ("teacher", "student") for b in (1, 2) for s in (8, 16)
+    }
+    for r in rows:
+        assert r["runtime"] == "torch" and r["precision"] == "fp32" and r["device"] == "cpu"
+        assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p99"]
+        assert r["throughput"] == pytest.approx(r["batch_size"] / r["latency_ms"]["p50"] * 1e3)
+        assert r["size_mb"] > 0 and r["params"] > 0 and r["flops_per_sample"] > 0
+        assert set(r["tasks"]) == {"category", "score", "attributes"}
+        assert r["env"]["cores"] >= 1 and "torch" in r["env"]["libraries"]
+        assert 0 < r["peak_share"] < 1
+    teacher = next(r for r in rows if r["artifact"] == "teacher")
+    metrics = json.loads((out / "teacher" / "metrics.json").read_text())
+    # accuracy measured through the runtime agrees with the training stage's own evaluation
+    for task, m in teacher["tasks"].items():
+        assert m["value"] == pytest.approx(metrics[task]["value"], abs=1e-6)
+
+
+def test_report_tables_skips_and_pareto_pngs(run):
+    _, out = run
+    report = (out / "bench" / "report.md").read_text()
+    assert "## category (batch 1, sequence 16)" in report
+    assert "| teacher | torch | fp32 |" in report and "| student | torch | fp32 |" in report
+    assert "100.0% |" in report  # the teacher is its own reference
+    assert "fp16 autocast is measured on CUDA only" in report  # unavailable here, said so
+    for task in ("category", "score", "attributes"):
+        with Image.open(out / "bench" / f"pareto-{task}.png") as img:
+            assert img.format == "PNG" and img.size[0] > 300
+
+
+def test_bench_command_records_history_and_compare_flags_nothing_on_identical_runs(run, capsys, monkeypatch):
+    root, out = run
+    monkeypatch.chdir(root)
+    assert main(["bench", str(out), "--out", str(root / "again")]) == 0
+    assert main(["report", "--history"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("rows") == 2  # the stage's run and this one
+    assert main(["report", "--compare", str(out / "bench"), str(out / "bench")]) == 0
+    table = capsys.readouterr().out
+    assert "| teacher/torch/fp32 | 1 | 8 |" in table and "+0.0%" in table and "no regressions" in table
+
+
+def test_compare_flags_a_slower_and_worse_run(tmp_path, capsys, run):
+    _, out = run
+    rows = rows_of(out / "bench" / "results.jsonl")
+    worse = json.loads(json.dumps(rows))
+    for r in worse:
+        r["latency_ms"]["p50"] *= 1.5
+        r["tasks"]["category"]["value"] *= 0.9
+    (tmp_path / "worse.jsonl").write_text("".join(json.dumps(r) + "\n" for r in worse))
+    assert main(["report", "--compare", str(out / "bench" / "results.jsonl"), str(tmp_path / "worse.jsonl")]) == 0
+    table = capsys.readouterr().out
+    assert "REGRESSION: slower, category worse" in table and f"{len(rows)} regression(s)" in table
