@@ -12,6 +12,25 @@ from distill.errors import MtkdError
 EXIT_USER_ERROR = 2
 
 
+def _set_option(p: argparse.ArgumentParser, example: str = "e.g. --set teacher.train.epochs=1") -> None:
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help=f"override a recipe value, {example} (repeatable)",
+    )
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by commands that run stages."""
+    p.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
+    _set_option(p)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--resume", action="store_true", help="continue interrupted stages from their last checkpoint")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mtkd", description="Multi-task distillation and compression for encoders.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -19,43 +38,23 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a recipe's stages (skipping those already up to date)")
     run.add_argument("recipe", help="a recipe file, or the name of a packaged recipe (e.g. quickstart)")
-    run.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
     run.add_argument("--stages", help="comma-separated stages to run (and what they need)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a recipe value, e.g. --set teacher.train.epochs=1 (repeatable)",
-    )
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--resume", action="store_true", help="continue interrupted stages from their last checkpoint")
+    _run_options(run)
 
     val = sub.add_parser("validate", help="check a recipe (and --set overrides) without running it")
     val.add_argument("recipe")
-    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    _set_option(val)
 
     sub.add_parser("recipes", help="list the packaged recipes")
 
     abl = sub.add_parser("ablate", help="distil the student three ways (hard labels, logits KD, full KD) and compare")
     abl.add_argument("recipe")
-    abl.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
-    abl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
-    abl.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    abl.add_argument("--resume", action="store_true")
+    _run_options(abl)
 
     bench = sub.add_parser("bench", help="measure latency and per-task accuracy of a run's models or one model")
     bench.add_argument("target", type=Path, nargs="?", help="a run directory or a model directory")
     bench.add_argument("--recipe", help="recipe for the tasks and grid (default: the run's recipe.yaml)")
-    bench.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="e.g. --set bench.batch_sizes=[1,8]",
-    )
+    _set_option(bench, "e.g. --set bench.batch_sizes=[1,8]")
     bench.add_argument("--out", type=Path, help="output directory (default runs/bench/<target>-<time>)")
     bench.add_argument("--peak", action="store_true", help="measure this device's fp32 and INT8 GEMM peak")
 

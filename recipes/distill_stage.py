@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -91,38 +92,17 @@ def distill_student(
     cached = None
     if cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
         cached = cached_teacher_logits(ctx, teacher, tasks, encoded, train_cfg.eval_batch_size, tokenizer.pad_token_id)
+    run = functools.partial(
+        train, student, tasks, encoded, tokenizer=tokenizer, seed=recipe.seed, device=ctx.device, resume=ctx.resume
+    )
     if cfg.two_stage:
         first = DistillationObjective(teacher, student, tasks, cfg, use_logits=False)
         phase1 = train_cfg.model_copy(update={"epochs": cfg.two_stage.intermediate_epochs, "early_stopping": None})
-        train(
-            student,
-            tasks,
-            encoded,
-            phase1,
-            ctx.out / "intermediate",
-            tokenizer,
-            recipe.seed,
-            ctx.device,
-            objective=first,
-            resume=ctx.resume,
-            name="distill (intermediate)",
-        )
+        run(phase1, ctx.out / "intermediate", objective=first, name="distill (intermediate)")
         objective = DistillationObjective(teacher, student, tasks, cfg, cached, use_intermediate=False)
     else:
         objective = DistillationObjective(teacher, student, tasks, cfg, cached)
-    return train(
-        student,
-        tasks,
-        encoded,
-        train_cfg,
-        ctx.out,
-        tokenizer,
-        recipe.seed,
-        ctx.device,
-        objective=objective,
-        resume=ctx.resume,
-        name="distill",
-    )
+    return run(train_cfg, ctx.out, objective=objective, name="distill")
 
 
 def report_rows(student_m: dict, teacher_m: dict, params: tuple[int, int], latency: dict) -> dict[str, dict]:

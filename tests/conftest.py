@@ -56,6 +56,20 @@ def write_recipe(path: Path, recipe: dict[str, Any]) -> Path:
     return path
 
 
+def prepare_tasks(cfgs: dict, vocab_size: int = 500, max_len: int = 32):
+    """Load tasks, train a small tokenizer on them and encode every split: (tasks, tokenizer, encoded)."""
+    from distill.config import DataConfig, TokenizerConfig
+    from distill.data.examples import SPLITS
+    from distill.data.loading import load_tasks
+    from distill.encoding import encode_examples
+    from distill.tokenization import build_tokenizer
+
+    tasks = load_tasks(cfgs, seed=0, data=DataConfig())
+    tok = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=vocab_size), tasks)
+    enc = {t: {s: encode_examples(tok, d.splits[s], d.kind, max_len) for s in SPLITS} for t, d in tasks.items()}
+    return tasks, tok, enc
+
+
 @pytest.fixture
 def recipe_file(tmp_path: Path) -> Path:
     return write_recipe(tmp_path / "tiny.yaml", tiny_recipe())

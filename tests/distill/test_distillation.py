@@ -9,7 +9,6 @@ import torch
 
 from distill.config import (
     AttentionKD,
-    DataConfig,
     DistillConfig,
     HiddenKD,
     LogitsKD,
@@ -17,19 +16,16 @@ from distill.config import (
     RelationKD,
     StudentModelConfig,
     TaskConfig,
-    TokenizerConfig,
     TrainConfig,
 )
-from distill.data.examples import SPLITS
-from distill.data.loading import load_tasks
 from distill.distillation import DistillationObjective
-from distill.encoding import collate, encode_examples, model_inputs
+from distill.encoding import collate, model_inputs
 from distill.errors import MtkdError
 from distill.model import HeadSpec, MultiTaskModel
 from distill.student import build_student, encoder_layers, layer_map
 from distill.teacher_cache import TeacherLogits
-from distill.tokenization import build_tokenizer
 from distill.training.loop import train
+from tests.conftest import prepare_tasks
 
 CPU = torch.device("cpu")
 
@@ -54,9 +50,7 @@ def setup():
             type="token_classification", source={"format": "builtin", "table": "products", "size": 200}
         ),
     }
-    tasks = load_tasks(cfgs, seed=0, data=DataConfig())
-    tok = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=500), tasks)
-    enc = {t: {s: encode_examples(tok, d.splits[s], d.kind, 32) for s in SPLITS} for t, d in tasks.items()}
+    tasks, tok, enc = prepare_tasks(cfgs)
     torch.manual_seed(0)
     heads = [HeadSpec(t, d.config.type, tuple(d.labels)) for t, d in tasks.items()]
     teacher = MultiTaskModel.from_config(

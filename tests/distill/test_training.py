@@ -5,14 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distill.config import DataConfig, ModelConfig, TaskConfig, TokenizerConfig, TrainConfig
-from distill.data.examples import SPLITS
-from distill.data.loading import load_tasks
-from distill.encoding import encode_examples
+from distill.config import ModelConfig, TaskConfig, TrainConfig
 from distill.model import HeadSpec, MultiTaskModel
-from distill.tokenization import build_tokenizer
 from distill.training.checkpoint import checkpoint_progress
 from distill.training.loop import evaluate_all, supervised_objective, train
+from tests.conftest import prepare_tasks
 
 CPU = torch.device("cpu")
 
@@ -30,9 +27,7 @@ def setup():
             type="token_classification", source={"format": "builtin", "table": "products", "size": 300}
         ),
     }
-    tasks = load_tasks(cfgs, seed=0, data=DataConfig())
-    tok = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=500), tasks)
-    enc = {t: {s: encode_examples(tok, d.splits[s], d.kind, 32) for s in SPLITS} for t, d in tasks.items()}
+    tasks, tok, enc = prepare_tasks(cfgs)
     return tasks, tok, enc
 
 
