@@ -20,29 +20,29 @@ TINY_MODEL = {
 TINY_TRAIN = {"epochs": 2, "batch_size": 16, "lr": 3e-3, "max_len": 32, "checkpoint_every": 5, "warmup": 0.0}
 
 
+BUILTIN_TASKS = {
+    "category": {"type": "classification", "table": "products", "text": "title", "label": "category"},
+    "score": {"type": "regression", "table": "queries", "text": "query", "text_pair": "title", "label": "score"},
+    "attributes": {"type": "token_classification", "table": "products"},
+}
+
+
+def builtin_task(name: str, size: int) -> dict[str, Any]:
+    """A recipe task on a small built-in table (``category``, ``score`` or ``attributes``)."""
+    spec = dict(BUILTIN_TASKS[name])
+    table = spec.pop("table")
+    return {**spec, "source": {"format": "builtin", "table": table, "size": size}}
+
+
 def tiny_recipe(**overrides: Any) -> dict[str, Any]:
     """A recipe on small built-in tables with a one-layer model: the whole pipeline in seconds."""
     recipe: dict[str, Any] = {
         "name": "tiny",
         "seed": 0,
         "tasks": {
-            "category": {
-                "type": "classification",
-                "source": {"format": "builtin", "table": "products", "size": 240},
-                "text": "title",
-                "label": "category",
-            },
-            "score": {
-                "type": "regression",
-                "source": {"format": "builtin", "table": "queries", "size": 200},
-                "text": "query",
-                "text_pair": "title",
-                "label": "score",
-            },
-            "attributes": {
-                "type": "token_classification",
-                "source": {"format": "builtin", "table": "products", "size": 240},
-            },
+            "category": builtin_task("category", 240),
+            "score": builtin_task("score", 200),
+            "attributes": builtin_task("attributes", 240),
         },
         "tokenizer": {"train": "wordpiece", "vocab_size": 400},
         "teacher": {"model": dict(TINY_MODEL), "train": dict(TINY_TRAIN)},

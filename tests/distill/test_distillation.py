@@ -25,7 +25,7 @@ from distill.model import HeadSpec, MultiTaskModel
 from distill.student import build_student, encoder_layers, layer_map
 from distill.teacher_cache import TeacherLogits
 from distill.training.loop import train
-from tests.conftest import prepare_tasks
+from tests.conftest import builtin_task, prepare_tasks
 
 CPU = torch.device("cpu")
 
@@ -33,22 +33,8 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def setup():
     cfgs = {
-        "category": TaskConfig(
-            type="classification",
-            source={"format": "builtin", "table": "products", "size": 300},
-            text="title",
-            label="category",
-        ),
-        "score": TaskConfig(
-            type="regression",
-            source={"format": "builtin", "table": "queries", "size": 200},
-            text="query",
-            text_pair="title",
-            label="score",
-        ),
-        "attributes": TaskConfig(
-            type="token_classification", source={"format": "builtin", "table": "products", "size": 200}
-        ),
+        name: TaskConfig(**builtin_task(name, size))
+        for name, size in (("category", 300), ("score", 200), ("attributes", 200))
     }
     tasks, tok, enc = prepare_tasks(cfgs)
     torch.manual_seed(0)

@@ -9,24 +9,14 @@ from distill.config import ModelConfig, TaskConfig, TrainConfig
 from distill.model import HeadSpec, MultiTaskModel
 from distill.training.checkpoint import checkpoint_progress
 from distill.training.loop import evaluate_all, supervised_objective, train
-from tests.conftest import prepare_tasks
+from tests.conftest import builtin_task, prepare_tasks
 
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
 def setup():
-    cfgs = {
-        "category": TaskConfig(
-            type="classification",
-            source={"format": "builtin", "table": "products", "size": 600},
-            text="title",
-            label="category",
-        ),
-        "attributes": TaskConfig(
-            type="token_classification", source={"format": "builtin", "table": "products", "size": 300}
-        ),
-    }
+    cfgs = {name: TaskConfig(**builtin_task(name, size)) for name, size in (("category", 600), ("attributes", 300))}
     tasks, tok, enc = prepare_tasks(cfgs)
     return tasks, tok, enc
 
