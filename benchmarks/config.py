@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from compress.runtime import RUNTIMES
 from distill.config import StrictModel
 
 
@@ -27,6 +28,9 @@ class BenchConfig(StrictModel):
     def _positive(self) -> BenchConfig:
         if min(self.batch_sizes) < 1 or min(self.seq_lens) < 2:
             raise ValueError("batch sizes must be ≥ 1 and sequence lengths ≥ 2")
+        unknown = [r for r in self.runtimes if r not in RUNTIMES]
+        if unknown:
+            raise ValueError(f"unknown runtime {unknown[0]!r}; choose from: {', '.join(RUNTIMES.names())}")
         return self
 
     @property

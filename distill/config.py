@@ -90,6 +90,7 @@ class TaskConfig(StrictModel):
     tokens: str = "tokens"
     tags: str = "tags"
     label_separator: str = Field("|", description="multi-label: separator inside a CSV cell")
+    id: str | None = Field(None, description="column of unique row ids; a repeated id is a bad row")
     split: SplitConfig = Field(default_factory=SplitConfig)
     max_train: int | None = Field(None, gt=0, description="cap on training examples (seeded sample)")
     max_eval: int | None = Field(None, gt=0, description="cap on dev and test examples each")

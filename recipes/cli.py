@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--history", action="store_true", help="list recorded benchmark runs")
     rep.add_argument("--db", type=Path, default=Path("runs") / "bench-history.sqlite")
 
+    mat = sub.add_parser("matrix", help="the reliability matrix: bad recipes, bad data, kills and resumes")
+    mat.add_argument("--out", type=Path, default=Path("runs") / "matrix")
+    mat.add_argument("--no-faults", action="store_true", help="skip the SIGKILL/resume runs (they take a minute)")
+
     met = sub.add_parser("metrics", help="print a run's per-task test metrics as a Markdown table")
     met.add_argument("run", type=Path, help="a run directory (e.g. runs/quickstart)")
     met.add_argument("--stage", default="teacher")
@@ -167,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "matrix":
+            from .matrix import main_matrix
+
+            return main_matrix(args.out, not args.no_faults)
         if args.command == "metrics":
             print(metrics_table(args.run, args.stage))
             return 0

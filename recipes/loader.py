@@ -15,6 +15,21 @@ from .schema import Recipe
 PACKAGED = Path(__file__).parent / "packaged"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's default keeps the last of two equal keys; a recipe with two tasks of one name is an error."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def packaged_recipes() -> list[str]:
     """Names of the recipes shipped with mtkd."""
     return sorted(p.stem for p in PACKAGED.glob("*.yaml"))
@@ -98,7 +113,7 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
     """Read a recipe (path or packaged name), apply ``--set`` overrides and validate it."""
     path = find_recipe(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -16,7 +16,7 @@ from .builtin.noise import Noise
 from .examples import SPLITS, BadRows, Example, TaskData
 from .readers import READERS, RowError, read_hf
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mtkd.data")
 
 Raw = tuple[str, str | list[str], str | None, Any]  # where, text, text_pair, label
 
@@ -68,15 +68,28 @@ def _column(row: dict, col: str, where: str, first: bool, task: str, key: str) -
     raise KeyError(col)
 
 
-def map_columns(name: str, cfg: TaskConfig, rows: Iterable[tuple[str, Any]], bad: BadRows) -> list[Raw]:
-    """Pick the configured columns and check each row's shape; bad rows go to ``bad``."""
+def map_columns(
+    name: str, cfg: TaskConfig, rows: Iterable[tuple[str, Any]], bad: BadRows, seen_ids: dict[str, str] | None = None
+) -> list[Raw]:
+    """Pick the configured columns and check each row's shape; bad rows go to ``bad``.
+
+    With an ``id`` column, ``seen_ids`` (shared across splits) catches repeated ids, including an
+    id in both train and test, which would leak training rows into evaluation.
+    """
     kind = task_type(cfg.type)
     out: list[Raw] = []
     first = True
+    seen_ids = {} if seen_ids is None else seen_ids
     for where, row in rows:
         if isinstance(row, RowError):
             bad.add(where, row.reason)
             continue
+        if cfg.id is not None and cfg.id in row:
+            row_id = str(row[cfg.id])
+            if row_id in seen_ids:
+                bad.add(where, f"duplicate id {row_id!r} (first at {seen_ids[row_id]})")
+                continue
+            seen_ids[row_id] = where
         try:
             if kind.label_kind == "tags":
                 text = _column(row, cfg.tokens, where, first, name, "tokens")
@@ -158,7 +171,8 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
     kind = task_type(cfg.type)
     src = resolve_builtin(name, cfg) if cfg.source.format == "builtin" else cfg.source
     bad = {s: BadRows(data.on_error) for s in SPLITS}
-    mapped = {s: map_columns(name, cfg, rows, bad[s]) for s, rows in raw_rows(name, cfg, src).items()}
+    ids: dict[str, str] = {}
+    mapped = {s: map_columns(name, cfg, rows, bad[s], ids) for s, rows in raw_rows(name, cfg, src).items()}
     if not mapped.get("train"):
         raise DataError(f"tasks.{name}: no usable training rows (source: {src.train or src.name or src.table})")
     rng = random.Random(f"{seed}:{name}")

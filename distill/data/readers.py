@@ -114,7 +114,7 @@ def read_conll(path: str, encoding: str = "utf-8", **_: Any) -> Rows:
             raise DataError(f"{path}: empty file")
 
 
-def read_hf(name: str, split: str, subset: str | None = None, trust_remote_code: bool = False) -> Rows:
+def read_hf(name: str, split: str, subset: str | None = None) -> Rows:
     """Rows of one split of a Hugging Face dataset: a hub id, a ``save_to_disk`` folder or a data folder.
 
     ClassLabel columns (and sequences of them) are turned back into their label names.

@@ -1,0 +1,266 @@
+"""``mtkd matrix``: reliability as a measured property.
+
+Every malformed recipe must fail with one line naming the key, exit code 2 and no output; every
+malformed data file must give a named error, or a counted and reported skip under
+``data.on_error: skip``; a run killed with SIGKILL during teacher training or distillation must
+resume and end with exactly the metrics of an uninterrupted run; every published stage must
+verify against its checksums.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from distill.config import DataConfig, TaskConfig
+from distill.data.loading import load_task
+from distill.encoding import encode_examples
+from distill.errors import ArtifactError, MtkdError
+from distill.io import read_json, verify_checksums
+from distill.tokenization import train_wordpiece
+
+from .matrix_cases import DATA_CASES, RECIPE_CASES, DataCase, RecipeCase, base_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Outcome:
+    group: str
+    name: str
+    ok: bool
+    detail: str
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _write(path: Path, recipe: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _cli(args: list[str]) -> tuple[int, str]:
+    from .cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(args)
+    return code, err.getvalue().strip()
+
+
+def _one_named_line(code: int, err: str, expect: str, out: Path) -> tuple[bool, str]:
+    problems = []
+    if code != 2:
+        problems.append(f"exit {code}")
+    if len(err.splitlines()) != 1:
+        problems.append(f"{len(err.splitlines())} lines")
+    if expect not in err:
+        problems.append(f"message lacks {expect!r}")
+    if out.exists():
+        problems.append("output left behind")
+    message = re.sub(r"^mtkd: error: (\S*?\.yaml: )?", "", err)  # drop the prefix and the case's file path
+    return not problems, "; ".join(problems) or message[:120]
+
+
+def recipe_case(case: RecipeCase, root: Path) -> Outcome:
+    folder = root / "recipes" / _slug(case.name)
+    path = folder / "recipe.yaml"
+    if case.raw_yaml is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(case.raw_yaml, encoding="utf-8")
+    else:
+        recipe = base_recipe()
+        case.mutate(recipe)
+        _write(path, recipe)
+    code, err = _cli(["run", str(path), "--out", str(folder / "out")])
+    ok, detail = _one_named_line(code, err, case.expect, folder / "out")
+    return Outcome("recipe", case.name, ok, detail)
+
+
+def _fill(value: Any, folder: Path) -> Any:
+    if isinstance(value, str):
+        return value.replace("{dir}", str(folder))
+    if isinstance(value, dict):
+        return {k: _fill(v, folder) for k, v in value.items()}
+    return value
+
+
+def data_case(case: DataCase, root: Path) -> Outcome:
+    folder = root / "data" / _slug(case.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in case.files.items():
+        (folder / name).write_bytes(content)
+    task = _fill(case.task, folder)
+    if case.kind == "truncate":  # accepted, cut to max_len, and counted in data.json
+        loaded = load_task("t", TaskConfig(**task), 0, DataConfig())
+        tok = train_wordpiece([e.text for e in loaded.splits["train"]], 200, 1)
+        cut = sum(
+            encode_examples(tok, loaded.splits[s], loaded.kind, case.extra["max_len"]).truncated for s in loaded.splits
+        )
+        return Outcome("data", case.name, cut >= 1, f"{cut} example(s) truncated and counted")
+    recipe = {**base_recipe(), "tasks": {"t": task}}
+    recipe.pop("student")
+    code, err = _cli(
+        ["run", str(_write(folder / "raise.yaml", recipe)), "--stages", "tokenizer", "--out", str(folder / "out")]
+    )
+    ok, detail = _one_named_line(code, err, case.expect, folder / "out")
+    if not ok or case.kind == "error":
+        if ok:  # structural problems stay errors under the skip policy too
+            recipe["data"] = {"on_error": "skip"}
+            code, err = _cli(
+                [
+                    "run",
+                    str(_write(folder / "skip.yaml", recipe)),
+                    "--stages",
+                    "tokenizer",
+                    "--out",
+                    str(folder / "out"),
+                ]
+            )
+            ok = code == 2 and len(err.splitlines()) == 1 and not (folder / "out").exists()
+        return Outcome("data", case.name, ok, detail)
+    loaded = load_task("t", TaskConfig(**task), 0, DataConfig(on_error="skip"))
+    samples = [s for split in loaded.report.values() for s in split["skipped_samples"]]
+    counted = sum(split["skipped"] for split in loaded.report.values())
+    ok = counted >= 1 and any(case.expect in s for s in samples)
+    return Outcome("data", case.name, ok, f"raise: {detail}; skip: {counted} row(s) counted")
+
+
+def _mtkd(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "recipes", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
+    """SIGKILL a run once ``stage`` has checkpointed, resume it, compare with an uninterrupted run."""
+    folder = root / "faults" / stage
+    recipe = base_recipe()
+    if stage == "teacher":
+        recipe.pop("student")
+    path = _write(folder / "recipe.yaml", recipe)
+    reference = _mtkd(["run", str(path), "--out", str(folder / "reference")])
+    if reference.wait(timeout) != 0:
+        return Outcome("fault", stage, False, f"uninterrupted run failed: {reference.stdout.read()[-300:]}")
+    run = folder / "run"
+    victim = _mtkd(["run", str(path), "--out", str(run)])
+    marker = run / f"{stage}.incomplete" / "checkpoints" / "last" / "trainer.pt"
+    deadline = time.time() + timeout
+    while not marker.exists() and victim.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    if victim.poll() is not None:
+        return Outcome("fault", stage, False, "the run ended before it could be killed")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    if (run / stage).exists():
+        return Outcome("fault", stage, False, "a killed stage was published")
+    resumed = _mtkd(["run", str(path), "--out", str(run), "--resume"])
+    log = resumed.communicate(timeout=timeout)[0]
+    if resumed.returncode != 0 or "resuming at epoch" not in log:
+        return Outcome("fault", stage, False, f"resume failed: {log[-300:]}")
+    same = read_json(run / stage / "metrics.json") == read_json(folder / "reference" / stage / "metrics.json")
+    return Outcome(
+        "fault",
+        stage,
+        same,
+        "resumed; metrics identical to the uninterrupted run"
+        if same
+        else "resumed, but metrics differ from the uninterrupted run",
+    )
+
+
+def verify_artifacts(root: Path) -> Outcome:
+    """Every published stage directory under ``root`` against the checksums in its stage.json."""
+    stages = sorted(root.rglob("stage.json"))
+    bad = []
+    for info in stages:
+        try:
+            verify_checksums(info.parent, read_json(info)["files"])
+        except ArtifactError as e:
+            bad.append(str(e))
+    return Outcome(
+        "artifacts",
+        f"{len(stages)} stage directories",
+        not bad and bool(stages),
+        "; ".join(bad) or f"{len(stages)} verified",
+    )
+
+
+def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
+    """Every case, in order: recipes, data, faults, artifacts."""
+    mtkd_log = logging.getLogger("mtkd")
+    level = mtkd_log.level
+    mtkd_log.setLevel(logging.ERROR)  # the cases' own progress lines are noise here
+    try:
+        outcomes = [recipe_case(c, root) for c in RECIPE_CASES]
+        outcomes += [data_case(c, root) for c in DATA_CASES]
+    finally:
+        mtkd_log.setLevel(level)
+    if faults:
+        outcomes += [kill_and_resume(stage, root) for stage in ("teacher", "distill")]
+        outcomes.append(verify_artifacts(root / "faults"))
+    return outcomes
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """Counts per group, then every case that was not handled."""
+
+    def count(group: str) -> tuple[int, int]:
+        rows = [o for o in outcomes if o.group == group]
+        return len(rows), sum(o.ok for o in rows)
+
+    lines = ["reliability matrix"]
+    for group, what in (
+        ("recipe", "handled: exit 2, one line naming the key, no output left"),
+        ("data", "handled: a named error, or counted and reported under data.on_error: skip"),
+        ("fault", "SIGKILL then --resume: metrics identical to an uninterrupted run"),
+    ):
+        tried, ok = count(group)
+        if tried:
+            lines.append(f"  {group + ' cases':<13}{tried:3d} tried, {ok:3d} {what}")
+    art = [o for o in outcomes if o.group == "artifacts"]
+    if art:
+        lines.append(f"  {'artifacts':<13}{art[0].detail} against their checksums")
+    failed = [o for o in outcomes if not o.ok]
+    lines += [f"  NOT HANDLED {o.group}: {o.name}: {o.detail}" for o in failed]
+    return "\n".join(lines)
+
+
+def write_table(path: Path, outcomes: list[Outcome]) -> None:
+    rows = ["| group | case | handled | what happened |", "|---|---|---|---|"]
+    rows += [f"| {o.group} | {o.name} | {'yes' if o.ok else 'NO'} | {o.detail.replace('|', '/')} |" for o in outcomes]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    path.with_suffix(".json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1), encoding="utf-8")
+
+
+def main_matrix(out: Path, faults: bool) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    outcomes = run_matrix(out, faults)
+    write_table(out / "matrix.md", outcomes)
+    print(summary(outcomes))
+    print(f"(every case: {out / 'matrix.md'})")
+    if not all(o.ok for o in outcomes):
+        raise MtkdError(f"{sum(not o.ok for o in outcomes)} case(s) not handled")
+    return 0
