@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from compress.runtime import RUNTIMES, Backend, load_backend
+from compress.runtime.onnxruntime_backend import artifact_precision
 from distill.data.examples import TaskData
 from distill.encoding import encode_examples
 from distill.errors import MtkdError
@@ -54,6 +55,8 @@ def discover_artifacts(run_dir: Path) -> dict[str, Path]:
         stage = extra.parent.parent.name
         if stage not in ARTIFACT_NAMES:
             found.setdefault(stage, extra.parent)
+    for exported in sorted(run_dir.glob("*/*/model.onnx")):  # quantize/<artifact>-<preset>/
+        found.setdefault(exported.parent.name, exported.parent)
     return found
 
 
@@ -99,10 +102,14 @@ def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[C
     device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device.replace("auto", "cpu")
     keep, skipped = [], []
     for name, path in artifacts.items():
+        built = artifact_precision(path)  # an exported artifact runs at the precision it was built at
         for runtime in cfg.runtimes:
-            for precision in cfg.precisions:
+            backend = RUNTIMES.get(runtime)
+            if not backend.accepts(path):  # e.g. torch and an ONNX artifact: not a combination
+                continue
+            for precision in [built] if built else cfg.precisions:
                 cand = Candidate(name, path, runtime, precision, device)
-                reason = RUNTIMES.get(runtime).unavailable(path, precision, device)
+                reason = backend.unavailable(path, precision, device)
                 (skipped.append({"candidate": cand.label, "reason": reason}) if reason else keep.append(cand))
     return keep, skipped
 

@@ -36,6 +36,11 @@ class Backend(ABC):
         self.artifact, self.precision, self.device = Path(artifact), precision, device
 
     @classmethod
+    def accepts(cls, artifact: Path) -> bool:
+        """Whether this runtime reads this kind of artifact at all (a model directory, an ONNX file, ...)."""
+        return True
+
+    @classmethod
     def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
         """Why this runtime cannot run here (missing library, device or precision), or None."""
         if precision not in cls.precisions:

@@ -29,8 +29,12 @@ class TorchBackend(Backend):
         self.module = self.model
 
     @classmethod
+    def accepts(cls, artifact: Path) -> bool:
+        return (Path(artifact) / "model.safetensors").is_file()
+
+    @classmethod
     def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
-        if not (Path(artifact) / "model.safetensors").is_file():
+        if not cls.accepts(artifact):
             return "not an mtkd model directory"
         if device == "cuda" and not torch.cuda.is_available():
             return "CUDA is not available"

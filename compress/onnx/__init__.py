@@ -1,0 +1,1 @@
+"""ONNX export, graph optimization and quantization presets for multi-task models."""

@@ -1,0 +1,35 @@
+"""What the ``quantize`` stage does: export, fuse, quantize with presets, check accuracy."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from distill.config import StrictModel
+
+from .presets import PRESETS
+
+
+class QuantizeConfig(StrictModel):
+    """ONNX export of chosen artifacts, graph fusions, and quantization presets."""
+
+    artifacts: list[str] | None = Field(None, description="teacher and/or student; default: the student if any")
+    optimize: bool = Field(True, description="apply ONNX Runtime's transformer fusions to the FP32 graph")
+    presets: list[str] = Field(default_factory=lambda: ["dynamic-int8"])
+    parity_tolerance: float = Field(1e-4, gt=0, description="max |ONNX − PyTorch| allowed on any head")
+    tolerance: float = Field(0.01, gt=0, lt=1, description="relative per-task drop allowed vs the FP32 export")
+
+    @field_validator("presets")
+    @classmethod
+    def _known(cls, presets: list[str]) -> list[str]:
+        unknown = [p for p in presets if p not in PRESETS]
+        if unknown:
+            raise ValueError(f"unknown preset {unknown[0]!r}; choose from: {', '.join(PRESETS.names())}")
+        return presets
+
+    @field_validator("artifacts")
+    @classmethod
+    def _names(cls, names: list[str] | None) -> list[str] | None:
+        bad = [n for n in names or [] if n not in ("teacher", "student")]
+        if bad:
+            raise ValueError(f"unknown artifact {bad[0]!r}; choose teacher and/or student")
+        return names
