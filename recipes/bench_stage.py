@@ -16,7 +16,7 @@ from distill.data.loading import load_tasks
 from distill.errors import MtkdError
 
 from .loader import load_recipe
-from .pipeline import RECIPE_FILE, Context, Stage, register_stage
+from .pipeline import RECIPE_FILE, Context, Stage, register_stage, settings_of
 from .schema import Recipe
 from .stages import data_fingerprint, tasks_of
 
@@ -54,14 +54,15 @@ class BenchStage(Stage):
     needs = ("teacher",)
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
-        return ("teacher", "distill") if recipe.student else ("teacher",)
+        ups = ["teacher", "distill" if recipe.student else None, "quantize" if recipe.quantize else None]
+        return tuple(u for u in ups if u)
 
     def skip_reason(self, recipe: Recipe) -> str | None:
         return None if recipe.bench else "the recipe has no bench section"
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
         return {
-            "bench": recipe.bench.model_dump(mode="json"),
+            "bench": settings_of(recipe.bench),
             "max_len": recipe.teacher.train.max_len,
             "data": data_fingerprint(recipe),
         }

@@ -22,7 +22,7 @@ from distill.tokenization import load_tokenizer
 from distill.training.evaluate import retention
 from distill.training.loop import evaluate_all, train
 
-from .pipeline import STAGE_FILE, Context, Stage, register_stage
+from .pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
 from .schema import Recipe
 from .stages import data_fingerprint, encode_tasks, tasks_of
 
@@ -151,7 +151,7 @@ class DistillStage(Stage):
         return None if recipe.student else "the recipe has no student section"
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
-        return {"student": recipe.student.model_dump(mode="json"), "data": data_fingerprint(recipe)}
+        return {"student": settings_of(recipe.student), "data": data_fingerprint(recipe)}
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe, cfg = ctx.recipe, ctx.recipe.student

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel
 
 from distill.errors import ArtifactError, RecipeError
 from distill.io import (
@@ -91,6 +92,12 @@ class Stage(ABC):
     @abstractmethod
     def run(self, ctx: Context) -> dict[str, Any]:
         """Do the work into ``ctx.out``; return a summary stored in ``stage.json``."""
+
+
+def settings_of(section: BaseModel) -> dict[str, Any]:
+    """The values a recipe section sets, for hashing: defaults left out, so adding a setting with a
+    default to the schema does not invalidate every existing run."""
+    return section.model_dump(mode="json", exclude_defaults=True)
 
 
 def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:

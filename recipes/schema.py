@@ -7,6 +7,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from benchmarks.config import BenchConfig
+from compress.onnx.config import QuantizeConfig
 from distill.config import (
     DataConfig,
     DistillConfig,
@@ -52,6 +53,7 @@ class Recipe(StrictModel):
     tokenizer: TokenizerConfig = Field(default_factory=lambda: TokenizerConfig(train="wordpiece"))
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     student: StudentConfig | None = None
+    quantize: QuantizeConfig | None = None
     bench: BenchConfig | None = None
 
     @field_validator("tasks")

@@ -19,7 +19,7 @@ from distill.model import HeadSpec, MultiTaskModel
 from distill.tokenization import build_tokenizer, load_tokenizer
 from distill.training.loop import evaluate_all, train
 
-from .pipeline import Context, Stage, register_stage
+from .pipeline import Context, Stage, register_stage, settings_of
 from .schema import Recipe
 
 log = logging.getLogger("mtkd")
@@ -28,7 +28,7 @@ log = logging.getLogger("mtkd")
 def data_fingerprint(recipe: Recipe) -> dict[str, Any]:
     """What the data is, so a changed file or generator re-runs the stages that read it."""
     out: dict[str, Any] = {
-        "tasks": recipe.model_dump(mode="json")["tasks"],
+        "tasks": {name: settings_of(task) for name, task in recipe.tasks.items()},
         "seed": recipe.seed,
         "on_error": recipe.data.on_error,
     }
@@ -71,7 +71,7 @@ class TokenizerStage(Stage):
     """Train a WordPiece vocabulary on the training texts (or copy a pretrained tokenizer)."""
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
-        return {"tokenizer": recipe.tokenizer.model_dump(mode="json"), "data": data_fingerprint(recipe)}
+        return {"tokenizer": settings_of(recipe.tokenizer), "data": data_fingerprint(recipe)}
 
     def run(self, ctx: Context) -> dict[str, Any]:
         tasks = tasks_of(ctx)
@@ -95,7 +95,7 @@ class TeacherStage(Stage):
     needs = ("tokenizer",)
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
-        return {"teacher": recipe.teacher.model_dump(mode="json"), "data": data_fingerprint(recipe)}
+        return {"teacher": settings_of(recipe.teacher), "data": data_fingerprint(recipe)}
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe, cfg = ctx.recipe, ctx.recipe.teacher

@@ -1,0 +1,126 @@
+"""The ``quantize`` stage: ONNX export, graph fusions, quantization presets, accuracy through ORT."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import backend_accuracy
+from compress.onnx.config import QuantizeConfig
+from compress.onnx.export import MANIFEST, copy_sidecars, export_onnx, parity, run_onnx, sample_inputs
+from compress.onnx.optimize import optimize_graph
+from compress.onnx.presets import PRESETS
+from compress.runtime import OnnxRuntimeBackend
+from distill.errors import ArtifactError
+from distill.io import read_json, write_json
+from distill.training.evaluate import retention
+
+from .pipeline import Context, Stage, register_stage, settings_of
+from .schema import Recipe
+from .stages import data_fingerprint, tasks_of
+
+log = logging.getLogger("mtkd")
+MODEL_DIRS = {"teacher": "teacher", "student": "distill"}  # artifact → the stage that made it
+
+
+def chosen(recipe: Recipe) -> list[str]:
+    return recipe.quantize.artifacts or (["student"] if recipe.student else ["teacher"])
+
+
+def fuse(out: Path, tolerance: float) -> dict[str, int]:
+    """Replace ``out/model.onnx`` by its fused graph after checking the fusions kept the outputs."""
+    path, fused_path = out / "model.onnx", out / "model.fused.onnx"
+    fused = optimize_graph(path, fused_path)
+    manifest = read_json(out / MANIFEST)
+    kinds = {n: o["type"] for n, o in manifest["outputs"].items()}
+    inputs = sample_inputs(int(read_json(out / "config.json")["vocab_size"]))
+    report = parity(run_onnx(path, inputs), run_onnx(fused_path, inputs), kinds, inputs["attention_mask"])
+    worst = max(r["max_abs_diff"] for r in report.values())
+    if worst > tolerance:
+        raise ArtifactError(f"{fused_path}: graph fusions changed outputs by {worst:.2e}")
+    os.replace(fused_path, path)
+    write_json(out / MANIFEST, {**manifest, "fusions": fused, "parity_after_fusion": report})
+    return fused
+
+
+def quantize_artifact(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> list[Path]:
+    """Export (and fuse) ``model_dir`` as ``<name>-fp32``, then one directory per preset."""
+    fp32 = out / f"{name}-fp32"
+    export_onnx(model_dir, fp32, cfg.parity_tolerance)
+    if cfg.optimize:
+        fuse(fp32, cfg.parity_tolerance)
+    made = [fp32]
+    for preset in cfg.presets:
+        target = out / f"{name}-{preset}"
+        target.mkdir(parents=True, exist_ok=True)
+        settings = PRESETS.get(preset)(fp32 / "model.onnx", target / "model.onnx")
+        copy_sidecars(fp32, target)
+        base = read_json(fp32 / MANIFEST)
+        write_json(
+            target / MANIFEST,
+            {
+                **base,
+                "precision": settings["precision"],
+                "preset": preset,
+                "quantization": settings,
+                "source": str(fp32),
+            },
+        )
+        made.append(target)
+    return made
+
+
+@register_stage("quantize")
+class QuantizeStage(Stage):
+    """Exported and quantized artifacts, each evaluated per task through ONNX Runtime."""
+
+    def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
+        return tuple(MODEL_DIRS[a] for a in chosen(recipe)) if recipe.quantize else ()
+
+    def skip_reason(self, recipe: Recipe) -> str | None:
+        if recipe.quantize is None:
+            return "the recipe has no quantize section"
+        if "student" in chosen(recipe) and recipe.student is None:
+            return "quantize.artifacts names the student, but the recipe has no student"
+        return None
+
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        return {
+            "quantize": settings_of(recipe.quantize),
+            "max_len": recipe.teacher.train.max_len,
+            "data": data_fingerprint(recipe),
+        }
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        cfg, tasks = ctx.recipe.quantize, tasks_of(ctx)
+        max_len = ctx.recipe.teacher.train.max_len
+        rows: dict[str, dict[str, Any]] = {}
+        for name in chosen(ctx.recipe):
+            made = quantize_artifact(name, ctx.input(MODEL_DIRS[name]) / "model", ctx.out, cfg)
+            reference = None
+            for art in made:
+                manifest = read_json(art / MANIFEST)
+                metrics = backend_accuracy(OnnxRuntimeBackend(art, manifest["precision"]), tasks, max_len)
+                reference = reference or metrics  # the FP32 export comes first
+                drops = {
+                    t: 1 - retention(m["value"], reference[t]["value"], m["higher_is_better"])
+                    for t, m in metrics.items()
+                }
+                rows[art.name] = {
+                    "precision": manifest["precision"],
+                    "size_mb": (art / "model.onnx").stat().st_size / 1e6,
+                    "tasks": {t: m["value"] for t, m in metrics.items()},
+                    "drop_vs_fp32": drops,
+                    "within_tolerance": max(drops.values()) <= cfg.tolerance,
+                }
+                write_json(art / "metrics.json", metrics)
+                log.info(
+                    "quantize %s: worst drop vs FP32 %.2f%% (%s)",
+                    art.name,
+                    100 * max(drops.values()),
+                    "within" if rows[art.name]["within_tolerance"] else "OUTSIDE",
+                )
+        write_json(ctx.out / "report.json", rows)
+        return {"artifacts": rows}

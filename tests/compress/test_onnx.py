@@ -1,0 +1,90 @@
+"""ONNX export parity for every head type, graph fusions, dynamic INT8 presets, the ORT backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from compress.onnx.export import MANIFEST, export_onnx, run_onnx, sample_inputs, torch_outputs
+from compress.onnx.presets import PRESETS
+from compress.runtime import load_backend
+from distill.config import ModelConfig
+from distill.io import read_json
+from distill.model import HeadSpec, MultiTaskModel
+from distill.tokenization import train_wordpiece
+from recipes.quantize_stage import fuse
+
+HEADS = [
+    HeadSpec("cat", "classification", ("a", "b", "c")),
+    HeadSpec("pair", "pair_classification", ("x", "y")),
+    HeadSpec("score", "regression", ()),
+    HeadSpec("tags", "token_classification", ("O", "B-X", "I-X")),
+    HeadSpec("multi", "multilabel_classification", ("p", "q")),
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("onnx")
+    tok = train_wordpiece(["red leather boots size 9", "blue cotton shirt", "phone case black"] * 20, 80, 1)
+    torch.manual_seed(0)
+    model = MultiTaskModel.from_config(
+        ModelConfig(layers=2, hidden=32, heads=4, intermediate=64, max_position=64), HEADS, tok
+    )
+    model.save_pretrained(root / "model", tok)
+    manifest = export_onnx(root / "model", root / "fp32")
+    return root, manifest
+
+
+def test_every_head_is_a_flat_named_output_with_parity(exported):
+    root, manifest = exported
+    graph = onnx.load(str(root / "fp32" / "model.onnx")).graph
+    assert [o.name for o in graph.output] == ["cat", "pair", "score", "tags", "multi"]
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"  # dynamic axes
+    assert graph.input[0].type.tensor_type.shape.dim[1].dim_param == "sequence"
+    assert manifest["ir_version"] <= 10 and manifest["outputs"]["tags"]["labels"] == ["O", "B-X", "I-X"]
+    for task, r in manifest["parity_vs_torch"].items():
+        assert r["max_abs_diff"] < 1e-4 and r["agreement"] == 1.0, task
+    # a shape never seen at export time, checked independently of the exporter's own report
+    model = MultiTaskModel.from_pretrained(root / "model")
+    x = sample_inputs(model.config.vocab_size, batch=5, seq=41, seed=3)
+    ref, got = torch_outputs(model, x), run_onnx(root / "fp32" / "model.onnx", x)
+    assert got["tags"].shape == (5, 41, 3)
+    assert max(float(np.abs(ref[k] - got[k]).max()) for k in ref) < 1e-4
+
+
+def test_fusions_keep_outputs_and_are_reported(exported, tmp_path):
+    root, _ = exported
+    import shutil
+
+    shutil.copytree(root / "fp32", tmp_path / "fused")
+    fused = fuse(tmp_path / "fused", 1e-4)
+    assert fused.get("Attention", 0) + fused.get("MultiHeadAttention", 0) >= 1 or fused.get("LayerNormalization")
+    assert read_json(tmp_path / "fused" / MANIFEST)["fusions"] == fused
+
+
+@pytest.mark.parametrize("preset", ["dynamic-int8", "dynamic-int8-per-channel"])
+def test_dynamic_int8_presets_quantize_matmuls_and_stay_close(exported, tmp_path, preset):
+    root, _ = exported
+    settings = PRESETS.get(preset)(root / "fp32" / "model.onnx", tmp_path / "model.onnx")
+    assert settings["precision"] == "int8" and settings["per_channel"] == (preset.endswith("per-channel"))
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops or "DynamicQuantizeMatMul" in ops
+    x = sample_inputs(60, batch=4, seq=20)
+    a, b = run_onnx(root / "fp32" / "model.onnx", x), run_onnx(tmp_path / "model.onnx", x)
+    assert float(np.mean(a["cat"].argmax(-1) == b["cat"].argmax(-1))) >= 0.75
+    assert float(np.abs(a["score"] - b["score"]).max()) < 0.2
+
+
+def test_onnxruntime_backend_runs_the_artifact_by_task_name(exported):
+    root, _ = exported
+    backend = load_backend("onnxruntime", root / "fp32")
+    out = backend(sample_inputs(60, batch=2, seq=9))
+    assert set(out) == {"cat", "pair", "score", "tags", "multi"} and out["tags"].shape == (2, 9, 3)
+    assert [h.name for h in backend.heads] == ["cat", "pair", "score", "tags", "multi"]
+    assert backend.model_config.hidden_size == 32 and backend.num_parameters() > 1000
+    reason = type(backend).unavailable(root / "fp32", "int8", "cpu")
+    assert reason == "the artifact is fp32"

@@ -1,0 +1,62 @@
+"""quantize → bench in the pipeline: exported and INT8 artifacts measured through ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from recipes.cli import main
+from tests.conftest import TINY_TRAIN, tiny_recipe, write_recipe
+
+STUDENT = {
+    "model": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32, "max_position": 64},
+    "distill": {"logits": {}},
+    "train": {**TINY_TRAIN, "epochs": 1},
+}
+BENCH = {
+    "batch_sizes": [1],
+    "seq_lens": [16],
+    "warmup": 1,
+    "iters": 2,
+    "rounds": 1,
+    "runtimes": ["torch", "onnxruntime"],
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("quantize")
+    recipe = tiny_recipe(
+        student=STUDENT, bench=BENCH, quantize={"presets": ["dynamic-int8", "dynamic-int8-per-channel"]}
+    )
+    path = write_recipe(root / "tiny.yaml", recipe)
+    assert main(["run", str(path), "--out", str(root / "runs" / "tiny")]) == 0
+    return root / "runs" / "tiny"
+
+
+def test_quantize_writes_fp32_and_one_artifact_per_preset_with_accuracy_through_ort(run):
+    report = json.loads((run / "quantize" / "report.json").read_text())
+    assert list(report) == ["student-fp32", "student-dynamic-int8", "student-dynamic-int8-per-channel"]
+    assert report["student-fp32"]["precision"] == "fp32" and report["student-dynamic-int8"]["precision"] == "int8"
+    assert all(v == 0 for v in report["student-fp32"]["drop_vs_fp32"].values())
+    fp32 = json.loads((run / "quantize" / "student-fp32" / "metrics.json").read_text())
+    torch_metrics = json.loads((run / "distill" / "metrics.json").read_text())
+    for task, m in fp32.items():  # the exported graph scores like the PyTorch student
+        assert m["value"] == pytest.approx(torch_metrics[task]["value"], abs=0.01), task
+    manifest = json.loads((run / "quantize" / "student-fp32" / "onnx.json").read_text())
+    assert manifest["fusions"] and max(r["max_abs_diff"] for r in manifest["parity_after_fusion"].values()) < 1e-4
+
+
+def test_bench_measures_onnx_artifacts_at_their_own_precision_only(run):
+    rows = [json.loads(line) for line in (run / "bench" / "results.jsonl").read_text().splitlines()]
+    seen = {(r["artifact"], r["runtime"], r["precision"]) for r in rows}
+    assert seen == {
+        ("teacher", "torch", "fp32"),
+        ("student", "torch", "fp32"),
+        ("student-fp32", "onnxruntime", "fp32"),
+        ("student-dynamic-int8", "onnxruntime", "int8"),
+        ("student-dynamic-int8-per-channel", "onnxruntime", "int8"),
+    }
+    int8 = next(r for r in rows if r["artifact"] == "student-dynamic-int8")
+    assert set(int8["tasks"]) == {"category", "score", "attributes"} and int8["size_mb"] > 0
