@@ -24,7 +24,7 @@ from distill.training.evaluate import evaluate
 from .config import BenchConfig
 from .env import environment
 from .flops import encoder_flops
-from .latency import interleaved
+from .latency import cuda_timer, interleaved
 
 log = logging.getLogger("mtkd")
 ARTIFACT_NAMES = {"teacher": "teacher", "distill": "student"}  # stage directory → artifact name
@@ -126,6 +126,8 @@ def run_grid(
     extra: dict[Candidate, dict] = {}
     for cand in cands:
         before = rss_mb()
+        if cand.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         try:
             backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device)
         except MtkdError as e:
@@ -141,6 +143,8 @@ def run_grid(
             "params": backend.num_parameters(),
             "config": config,
         }
+        if cand.device == "cuda":  # what torch allocated on the GPU (ONNX Runtime's arena is not seen here)
+            info["gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 1e6
         if tasks is not None and cfg.accuracy:
             started = time.perf_counter()
             info["tasks"] = backend_accuracy(backend, tasks, max_len)
@@ -153,7 +157,8 @@ def run_grid(
     for batch, seq in tqdm(grid, desc="bench grid", unit="shape", disable=None):
         inputs = {c: synthetic_batch(batch, seq, extra[c]["vocab"]) for c in loaded}
         calls = {c: (lambda b=loaded[c], x=inputs[c]: b(x)) for c in loaded}
-        stats = interleaved(calls, warmup=cfg.warmup, iters=cfg.iters, rounds=cfg.rounds)
+        timer = cuda_timer() if any(c.device == "cuda" for c in loaded) else None
+        stats = interleaved(calls, warmup=cfg.warmup, iters=cfg.iters, rounds=cfg.rounds, timer=timer)
         for cand, st in stats.items():
             info = extra[cand]
             heads = loaded[cand].heads
@@ -170,6 +175,7 @@ def run_grid(
                     "latency_ms": st.as_dict(),
                     "throughput": throughput,
                     "memory_mb": info["memory_mb"],
+                    "gpu_memory_mb": info.get("gpu_memory_mb"),
                     "size_mb": info["size_mb"],
                     "params": info.get("params"),
                     "flops_per_sample": flops,

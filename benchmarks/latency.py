@@ -45,24 +45,50 @@ def median_of_rounds(rounds: list[LatencyStats]) -> LatencyStats:
     return LatencyStats(**med, samples=sum(r.samples for r in rounds))
 
 
+Timer = Callable[[Callable[[], object]], float]  # runs one call, returns its milliseconds
+
+
+def wall_timer(clock: Callable[[], float] = time.perf_counter) -> Timer:
+    """Host wall-clock time of a call (runtimes here return host arrays, so the call has finished)."""
+
+    def timed(fn: Callable[[], object]) -> float:
+        start = clock()
+        fn()
+        return (clock() - start) * 1000.0
+
+    return timed
+
+
+def cuda_timer() -> Timer:
+    """Time of a call between CUDA events on the current stream, waiting for the end event."""
+    import torch
+
+    def timed(fn: Callable[[], object]) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    return timed
+
+
 def interleaved(
     candidates: dict[str, Callable[[], object]],
     warmup: int = 5,
     iters: int = 20,
     rounds: int = 5,
     clock: Callable[[], float] = time.perf_counter,
+    timer: Timer | None = None,
 ) -> dict[str, LatencyStats]:
     """Time every candidate ``iters`` times per round, rounds interleaved; warm-up calls not counted."""
+    timed = timer or wall_timer(clock)
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
     per_round: dict[str, list[LatencyStats]] = {name: [] for name in candidates}
     for _ in range(rounds):
         for name, fn in candidates.items():
-            samples = []
-            for _ in range(iters):
-                start = clock()
-                fn()
-                samples.append((clock() - start) * 1000.0)
-            per_round[name].append(summarize(samples))
+            per_round[name].append(summarize([timed(fn) for _ in range(iters)]))
     return {name: median_of_rounds(stats) for name, stats in per_round.items()}

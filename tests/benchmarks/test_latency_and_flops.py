@@ -72,3 +72,15 @@ def test_pareto_front_keeps_only_undominated_points():
     assert sorted(pareto_front(pts, higher_is_better=True)) == [0, 1, 3]
     # lower-is-better metrics (RMSE): the smallest error wins
     assert sorted(pareto_front([(1.0, 0.5), (2.0, 0.4), (3.0, 0.6)], higher_is_better=False)) == [0, 1]
+
+
+@pytest.mark.gpu
+def test_cuda_event_timer_measures_gpu_work():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU: CUDA event timing cannot be exercised on this machine")
+    from benchmarks.latency import cuda_timer
+
+    a = torch.randn(2048, 2048, device="cuda")
+    small = cuda_timer()(lambda: a[:64, :64] @ a[:64, :64])
+    big = cuda_timer()(lambda: a @ a)
+    assert big > small > 0
