@@ -88,3 +88,22 @@ def test_onnxruntime_backend_runs_the_artifact_by_task_name(exported):
     assert backend.model_config.hidden_size == 32 and backend.num_parameters() > 1000
     reason = type(backend).unavailable(root / "fp32", "int8", "cpu")
     assert reason == "the artifact is fp32"
+
+
+def test_fp16_preset_keeps_layernorm_and_softmax_in_fp32(exported, tmp_path):
+    root, _ = exported
+    settings = PRESETS.get("fp16")(root / "fp32" / "model.onnx", tmp_path / "model.onnx")
+    model = onnx.load(str(tmp_path / "model.onnx"))
+    types = {v.name: v.type.tensor_type.elem_type for v in list(model.graph.value_info) + list(model.graph.output)}
+    inits = {i.name: i.data_type for i in model.graph.initializer}
+    fp16, fp32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    layernorms = [n for n in model.graph.node if n.op_type == "LayerNormalization"]
+    assert layernorms and settings["precision"] == "fp16"
+    for node in layernorms:  # LayerNorm's scale and bias stay FP32 initializers, its output FP32
+        assert all(inits.get(i, fp32) == fp32 for i in node.input[1:]), node.name
+        assert types.get(node.output[0], fp32) == fp32, node.name
+    assert any(t == fp16 for t in inits.values())  # the projections did move to FP16
+    assert [o.type.tensor_type.elem_type for o in model.graph.output] == [fp32] * 5  # callers see float32
+    x = sample_inputs(60, batch=2, seq=12)
+    a, b = run_onnx(root / "fp32" / "model.onnx", x), run_onnx(tmp_path / "model.onnx", x)
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 0.05
