@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,11 +22,15 @@ class TorchBackend(Backend):
     """The model directory through PyTorch eager mode, every head per call."""
 
     name = "torch"
-    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16", "int8")
 
     def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cpu") -> None:
         super().__init__(artifact, precision, device)
         self.model = MultiTaskModel.from_pretrained(artifact, map_location=device).eval()
+        if precision == "int8":  # the peer users try first: torch.ao dynamic quantization of Linear layers
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.ao.quantization announces its deprecation
+                self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
         self.module = self.model
 
     @classmethod
@@ -36,10 +41,13 @@ class TorchBackend(Backend):
     def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
         if not cls.accepts(artifact):
             return "not an mtkd model directory"
-        if device == "cuda" and not torch.cuda.is_available():
-            return "CUDA is not available"
+        # what a precision can never do on a device first; what this machine lacks after
         if precision in DTYPES and device != "cuda":
             return f"{precision} autocast is measured on CUDA only"
+        if precision == "int8" and device != "cpu":
+            return "torch.ao dynamic INT8 runs on CPU only"
+        if device == "cuda" and not torch.cuda.is_available():
+            return "CUDA is not available"
         return super().unavailable(artifact, precision, device)
 
     @property

@@ -40,6 +40,7 @@ def test_torch_backend_returns_every_head_as_float32_numpy(model_dir):
 def test_unavailable_runtimes_say_why(model_dir, tmp_path):
     assert "CUDA only" in RUNTIMES.get("torch").unavailable(model_dir, "fp16", "cpu")
     assert "not an mtkd model directory" in RUNTIMES.get("torch").unavailable(tmp_path, "fp32", "cpu")
+    assert "CPU only" in RUNTIMES.get("torch").unavailable(model_dir, "int8", "cuda")
     with pytest.raises(MtkdError, match=r"torch cannot run .* at int4 on cpu"):
         load_backend("torch", model_dir, "int4")
     with pytest.raises(MtkdError, match="unknown runtime 'tensorflow'"):
@@ -54,3 +55,11 @@ def test_torch_compile_matches_eager_on_cpu_without_recompiling_for_new_shapes(m
         a, b = eager(x), compiled(x)
         for task in a:
             assert a[task].shape == b[task].shape and np.allclose(a[task], b[task], atol=1e-5), task
+
+
+def test_torch_int8_is_torch_ao_dynamic_quantization_close_to_fp32(model_dir):
+    fp32, int8 = load_backend("torch", model_dir), load_backend("torch", model_dir, "int8")
+    assert any(type(m).__name__ == "Linear" and "quantized" in type(m).__module__ for m in int8.model.modules())
+    x = synthetic_batch(4, 10, fp32.model_config.vocab_size)
+    a, b = fp32(x), int8(x)
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 0.2
