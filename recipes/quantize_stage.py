@@ -12,6 +12,7 @@ from compress.onnx.config import QuantizeConfig
 from compress.onnx.export import MANIFEST, copy_sidecars, export_onnx, parity, run_onnx, sample_inputs
 from compress.onnx.optimize import optimize_graph
 from compress.onnx.presets import PRESETS
+from compress.onnx.sensitivity import accuracy_aware
 from compress.runtime import OnnxRuntimeBackend
 from distill.errors import ArtifactError
 from distill.io import read_json, write_json
@@ -45,31 +46,29 @@ def fuse(out: Path, tolerance: float) -> dict[str, int]:
     return fused
 
 
-def quantize_artifact(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> list[Path]:
-    """Export (and fuse) ``model_dir`` as ``<name>-fp32``, then one directory per preset."""
+def export_fp32(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> Path:
+    """``<name>-fp32``: the exported (and fused) graph every preset starts from."""
     fp32 = out / f"{name}-fp32"
     export_onnx(model_dir, fp32, cfg.parity_tolerance)
     if cfg.optimize:
         fuse(fp32, cfg.parity_tolerance)
-    made = [fp32]
-    for preset in cfg.presets:
-        target = out / f"{name}-{preset}"
-        target.mkdir(parents=True, exist_ok=True)
-        settings = PRESETS.get(preset)(fp32 / "model.onnx", target / "model.onnx")
-        copy_sidecars(fp32, target)
-        base = read_json(fp32 / MANIFEST)
-        write_json(
-            target / MANIFEST,
-            {
-                **base,
-                "precision": settings["precision"],
-                "preset": preset,
-                "quantization": settings,
-                "source": str(fp32),
-            },
-        )
-        made.append(target)
-    return made
+    return fp32
+
+
+def apply_preset(preset: str, fp32: Path, target: Path) -> dict[str, Any]:
+    """The preset applied to the whole graph, with the sidecars and a manifest saying what it is."""
+    target.mkdir(parents=True, exist_ok=True)
+    settings = PRESETS.get(preset)(fp32 / "model.onnx", target / "model.onnx")
+    copy_sidecars(fp32, target)
+    manifest = {
+        **read_json(fp32 / MANIFEST),
+        "precision": settings["precision"],
+        "preset": preset,
+        "quantization": settings,
+        "source": str(fp32),
+    }
+    write_json(target / MANIFEST, manifest)
+    return manifest
 
 
 @register_stage("quantize")
@@ -97,30 +96,58 @@ class QuantizeStage(Stage):
         cfg, tasks = ctx.recipe.quantize, tasks_of(ctx)
         max_len = ctx.recipe.teacher.train.max_len
         rows: dict[str, dict[str, Any]] = {}
+
+        def accuracy(art: Path) -> dict[str, dict[str, Any]]:
+            return backend_accuracy(OnnxRuntimeBackend(art, read_json(art / MANIFEST)["precision"]), tasks, max_len)
+
         for name in chosen(ctx.recipe):
-            made = quantize_artifact(name, ctx.input(MODEL_DIRS[name]) / "model", ctx.out, cfg)
-            reference = None
-            for art in made:
-                manifest = read_json(art / MANIFEST)
-                metrics = backend_accuracy(OnnxRuntimeBackend(art, manifest["precision"]), tasks, max_len)
-                reference = reference or metrics  # the FP32 export comes first
-                drops = {
+            fp32 = export_fp32(name, ctx.input(MODEL_DIRS[name]) / "model", ctx.out, cfg)
+            reference = accuracy(fp32)
+
+            def drops_of(metrics: dict, reference: dict = reference) -> dict[str, float]:
+                return {
                     t: 1 - retention(m["value"], reference[t]["value"], m["higher_is_better"])
                     for t, m in metrics.items()
                 }
-                rows[art.name] = {
-                    "precision": manifest["precision"],
-                    "size_mb": (art / "model.onnx").stat().st_size / 1e6,
-                    "tasks": {t: m["value"] for t, m in metrics.items()},
-                    "drop_vs_fp32": drops,
-                    "within_tolerance": max(drops.values()) <= cfg.tolerance,
-                }
-                write_json(art / "metrics.json", metrics)
+
+            def drops(art: Path) -> dict[str, float]:
+                return drops_of(accuracy(art))
+
+            write_json(fp32 / "metrics.json", reference)
+            rows[fp32.name] = self._row(fp32, reference, {t: 0.0 for t in reference}, cfg.tolerance)
+            for preset in cfg.presets:
+                target = ctx.out / f"{name}-{preset}"
+                apply_preset(preset, fp32, target)
+                fallback = {}
+                if cfg.accuracy_aware:
+                    fallback = accuracy_aware(PRESETS.get(preset), fp32, target, drops, cfg.tolerance)
+                    manifest = read_json(target / MANIFEST)
+                    write_json(target / MANIFEST, {**manifest, "fp32_fallback": fallback})
+                metrics = accuracy(target)
+                write_json(target / "metrics.json", metrics)
+                rows[target.name] = self._row(
+                    target,
+                    metrics,
+                    drops_of(metrics),
+                    cfg.tolerance,
+                    fallback.get("fallback", []),
+                )
                 log.info(
-                    "quantize %s: worst drop vs FP32 %.2f%% (%s)",
-                    art.name,
-                    100 * max(drops.values()),
-                    "within" if rows[art.name]["within_tolerance"] else "OUTSIDE",
+                    "quantize %s: worst drop vs FP32 %.2f%%, FP32 fallback %s",
+                    target.name,
+                    100 * max(rows[target.name]["drop_vs_fp32"].values()),
+                    rows[target.name]["fp32_layers"],
                 )
         write_json(ctx.out / "report.json", rows)
         return {"artifacts": rows}
+
+    @staticmethod
+    def _row(art: Path, metrics: dict, drops: dict[str, float], tolerance: float, fp32_layers=()) -> dict[str, Any]:
+        return {
+            "precision": read_json(art / MANIFEST)["precision"],
+            "size_mb": (art / "model.onnx").stat().st_size / 1e6,
+            "tasks": {t: m["value"] for t, m in metrics.items()},
+            "drop_vs_fp32": drops,
+            "within_tolerance": max(drops.values()) <= tolerance,
+            "fp32_layers": list(fp32_layers),
+        }

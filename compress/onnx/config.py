@@ -16,7 +16,8 @@ class QuantizeConfig(StrictModel):
     optimize: bool = Field(True, description="apply ONNX Runtime's transformer fusions to the FP32 graph")
     presets: list[str] = Field(default_factory=lambda: ["dynamic-int8"])
     parity_tolerance: float = Field(1e-4, gt=0, description="max |ONNX − PyTorch| allowed on any head")
-    tolerance: float = Field(0.01, gt=0, lt=1, description="relative per-task drop allowed vs the FP32 export")
+    tolerance: float = Field(0.01, ge=0, lt=1, description="relative per-task drop allowed vs the FP32 export")
+    accuracy_aware: bool = Field(True, description="keep the most sensitive layers in FP32 until within tolerance")
 
     @field_validator("presets")
     @classmethod

@@ -1,11 +1,12 @@
 """Quantization presets, registered by name: a new preset is one function.
 
-Each preset turns an FP32 ``model.onnx`` into another ``model.onnx`` and returns its settings.
+Each preset turns an FP32 ``model.onnx`` into another ``model.onnx`` and returns its settings;
+``exclude`` names nodes to leave in FP32 (accuracy-aware fallback).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,12 @@ import onnx
 
 from distill.registry import Registry
 
-Preset = Callable[[Path, Path], dict[str, Any]]
+Preset = Callable[..., dict[str, Any]]  # (src, dst, exclude=()) -> settings; exclude: node names kept FP32
 PRESETS: Registry[Preset] = Registry("quantization preset")
 LINEAR_OPS = ["MatMul", "Gemm"]  # attention and FFN projections: where the FLOPs are
 
 
-def _dynamic(src: Path, dst: Path, per_channel: bool) -> dict[str, Any]:
+def _dynamic(src: Path, dst: Path, per_channel: bool, exclude: Sequence[str] = ()) -> dict[str, Any]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # fused graphs hold contrib ops that ONNX shape inference cannot type: say the default is float
@@ -28,6 +29,7 @@ def _dynamic(src: Path, dst: Path, per_channel: bool) -> dict[str, Any]:
         op_types_to_quantize=LINEAR_OPS,
         per_channel=per_channel,
         weight_type=QuantType.QInt8,
+        nodes_to_exclude=list(exclude),
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
     return {
@@ -41,15 +43,15 @@ def _dynamic(src: Path, dst: Path, per_channel: bool) -> dict[str, Any]:
 
 
 @PRESETS.register("dynamic-int8")
-def dynamic_int8(src: Path, dst: Path) -> dict[str, Any]:
+def dynamic_int8(src: Path, dst: Path, exclude: Sequence[str] = ()) -> dict[str, Any]:
     """ONNX Runtime dynamic INT8: weights quantized offline per tensor, activations at run time."""
-    return _dynamic(src, dst, per_channel=False)
+    return _dynamic(src, dst, per_channel=False, exclude=exclude)
 
 
 @PRESETS.register("dynamic-int8-per-channel")
-def dynamic_int8_per_channel(src: Path, dst: Path) -> dict[str, Any]:
+def dynamic_int8_per_channel(src: Path, dst: Path, exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Dynamic INT8 with one weight scale per output channel (usually more accurate, same speed)."""
-    return _dynamic(src, dst, per_channel=True)
+    return _dynamic(src, dst, per_channel=True, exclude=exclude)
 
 
 # LayerNorm and softmax overflow or lose precision in FP16 (users' recurring complaint): keep them FP32
@@ -66,7 +68,7 @@ FP32_OPS = [
 
 
 @PRESETS.register("fp16")
-def fp16(src: Path, dst: Path) -> dict[str, Any]:
+def fp16(src: Path, dst: Path, exclude: Sequence[str] = ()) -> dict[str, Any]:
     """FP16 weights and activations with LayerNorm, softmax and their reductions kept in FP32.
 
     Inputs and outputs stay as they were (int64 ids in, float32 logits out), so callers do not
@@ -76,7 +78,7 @@ def fp16(src: Path, dst: Path) -> dict[str, Any]:
 
     # the wrapper types fused com.microsoft ops with symbolic shape inference and re-sorts the graph
     wrapper = OnnxModel(onnx.load(str(src)))
-    wrapper.convert_float_to_float16(keep_io_types=True, op_block_list=FP32_OPS)
+    wrapper.convert_float_to_float16(keep_io_types=True, op_block_list=FP32_OPS, node_block_list=list(exclude))
     _drop_repeated_casts(wrapper.model)
     wrapper.topological_sort()
     onnx.checker.check_model(wrapper.model)

@@ -107,3 +107,33 @@ def test_fp16_preset_keeps_layernorm_and_softmax_in_fp32(exported, tmp_path):
     x = sample_inputs(60, batch=2, seq=12)
     a, b = run_onnx(root / "fp32" / "model.onnx", x), run_onnx(tmp_path / "model.onnx", x)
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 0.05
+
+
+def test_accuracy_aware_fallback_keeps_the_most_sensitive_layers_in_fp32(exported, tmp_path):
+    import shutil
+
+    from compress.onnx.sensitivity import accuracy_aware, layer_groups
+
+    root, _ = exported
+    fp32 = root / "fp32"
+    groups = layer_groups(fp32 / "model.onnx")
+    assert {"layer.0", "layer.1", "heads"} <= set(groups)
+    x = sample_inputs(60, batch=6, seq=14, seed=5)
+    reference = run_onnx(fp32 / "model.onnx", x)
+
+    def drops(art):  # a stand-in metric: how far each head's logits moved, relative to FP32
+        got = run_onnx(art / "model.onnx", x)
+        return {k: float(np.abs(got[k] - reference[k]).max() / (np.abs(reference[k]).max() + 1e-9)) for k in got}
+
+    target = tmp_path / "int8"
+    shutil.copytree(fp32, target)
+    preset = PRESETS.get("dynamic-int8")
+    preset(fp32 / "model.onnx", target / "model.onnx")
+    lenient = accuracy_aware(preset, fp32, target, drops, tolerance=0.9)
+    assert lenient["fallback"] == [] and lenient["sensitivity"] == {}
+    strict = accuracy_aware(preset, fp32, target, drops, tolerance=0.0)  # any drop is too much
+    assert set(strict["sensitivity"]) == set(groups)
+    assert strict["fallback"][0] == max(strict["sensitivity"], key=strict["sensitivity"].get)
+    assert max(strict["drops"].values()) <= 1e-6  # everything back in FP32 reproduces the FP32 outputs
+    ops = {n.op_type for n in onnx.load(str(target / "model.onnx")).graph.node}
+    assert "MatMulInteger" not in ops and "DynamicQuantizeMatMul" not in ops

@@ -40,6 +40,8 @@ def test_quantize_writes_fp32_and_one_artifact_per_preset_with_accuracy_through_
     assert list(report) == ["student-fp32", "student-dynamic-int8", "student-dynamic-int8-per-channel"]
     assert report["student-fp32"]["precision"] == "fp32" and report["student-dynamic-int8"]["precision"] == "int8"
     assert all(v == 0 for v in report["student-fp32"]["drop_vs_fp32"].values())
+    for name in ("student-dynamic-int8", "student-dynamic-int8-per-channel"):  # accuracy-aware: within 1%
+        assert report[name]["within_tolerance"] and max(report[name]["drop_vs_fp32"].values()) <= 0.01, name
     fp32 = json.loads((run / "quantize" / "student-fp32" / "metrics.json").read_text())
     torch_metrics = json.loads((run / "distill" / "metrics.json").read_text())
     for task, m in fp32.items():  # the exported graph scores like the PyTorch student
