@@ -76,6 +76,7 @@ class Context:
 class Stage(ABC):
     name: str
     needs: tuple[str, ...] = ()
+    version: int = 1  # bump when the stage's behaviour changes, so old outputs are not trusted
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         """The stages whose outputs this one reads for ``recipe`` (default: ``needs``)."""
@@ -105,7 +106,9 @@ def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:
     for up in stage.needs_for(recipe):
         info = run_dir / up / STAGE_FILE
         inputs[up] = read_json(info)["hash"] if info.is_file() else None
-    return stable_hash({"stage": stage.name, "settings": stage.settings(recipe), "inputs": inputs})
+    return stable_hash(
+        {"stage": stage.name, "version": stage.version, "settings": stage.settings(recipe), "inputs": inputs}
+    )
 
 
 def up_to_date(stage_dir: Path, expected: str) -> bool:

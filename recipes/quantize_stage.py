@@ -75,6 +75,8 @@ def apply_preset(preset: str, fp32: Path, target: Path) -> dict[str, Any]:
 class QuantizeStage(Stage):
     """Exported and quantized artifacts, each evaluated per task through ONNX Runtime."""
 
+    version = 2  # 2: accuracy-aware FP32 fallback
+
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         return tuple(MODEL_DIRS[a] for a in chosen(recipe)) if recipe.quantize else ()
 
