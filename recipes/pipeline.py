@@ -106,9 +106,10 @@ def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:
     for up in stage.needs_for(recipe):
         info = run_dir / up / STAGE_FILE
         inputs[up] = read_json(info)["hash"] if info.is_file() else None
-    return stable_hash(
-        {"stage": stage.name, "version": stage.version, "settings": stage.settings(recipe), "inputs": inputs}
-    )
+    payload = {"stage": stage.name, "settings": stage.settings(recipe), "inputs": inputs}
+    if stage.version != 1:  # version 1 hashes stay what they were before stages had versions
+        payload["version"] = stage.version
+    return stable_hash(payload)
 
 
 def up_to_date(stage_dir: Path, expected: str) -> bool:
