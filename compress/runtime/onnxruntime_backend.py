@@ -36,6 +36,9 @@ class OnnxRuntimeBackend(Backend):
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
+        # idle pool threads spin by default and steal the cores from whatever runs next (other
+        # sessions, torch) — interleaved measurements of several candidates would be unfair
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.artifact / "model.onnx"), opts, providers=PROVIDERS[device])
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
