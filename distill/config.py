@@ -110,9 +110,14 @@ class TaskConfig(StrictModel):
 
 
 class DataConfig(StrictModel):
-    """What to do with bad rows: stop with a named error, or skip them and count them."""
+    """Where file sources live, default caps for every task, and what to do with bad rows."""
 
     on_error: Literal["raise", "skip"] = "raise"
+    root: str | None = Field(
+        None, description="folder relative file paths are joined to; a missing folder skips the recipe"
+    )
+    max_train: int | None = Field(None, gt=0, description="default tasks.<name>.max_train for every task")
+    max_eval: int | None = Field(None, gt=0, description="default tasks.<name>.max_eval for every task")
 
 
 class TokenizerConfig(StrictModel):
@@ -162,14 +167,25 @@ class TrainConfig(StrictModel):
     warmup: float = Field(0.06, ge=0, lt=1, description="fraction of steps with linear warm-up")
     schedule: Literal["linear", "cosine", "constant"] = "linear"
     max_len: int = Field(64, ge=8)
+    group_by_length: bool = Field(False, description="batch examples of similar length: less padding, faster")
     grad_clip: float | None = Field(1.0, gt=0)
     sampling: Literal["proportional", "temperature", "round_robin"] = "temperature"
     temperature: float = Field(2.0, gt=0, description="sampling ∝ size^(1/T); T=1 proportional")
     task_weights: dict[str, float] = Field(default_factory=dict)
+    weighting: str = Field("static", description="static (task_weights) or uncertainty (learned, Kendall et al.)")
     early_stopping: int | None = Field(None, ge=1, description="patience in epochs")
     checkpoint_every: int = Field(200, ge=1, description="optimizer steps between checkpoints")
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps (smoke runs)")
     amp: bool = True
+
+    @field_validator("weighting")
+    @classmethod
+    def _known_weighting(cls, v: str) -> str:
+        from .training.weighting import WEIGHTINGS  # here, not at import: training imports this module
+
+        if v not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {v!r}; choose one of: {', '.join(WEIGHTINGS.names())}")
+        return v
 
     @field_validator("task_weights")
     @classmethod
@@ -178,6 +194,25 @@ class TrainConfig(StrictModel):
         if bad:
             raise ValueError(f"task weights must be ≥ 0 (got negative for {', '.join(bad)})")
         return v
+
+
+class PretrainConfig(StrictModel):
+    """Masked-language-model pretraining of the teacher's encoder on the tasks' unlabelled text."""
+
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup: float = Field(0.06, ge=0, lt=1)
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    max_len: int = Field(128, ge=8)
+    mask_prob: float = Field(0.15, gt=0, lt=1)
+    whole_word: bool = Field(True, description="mask all pieces of a word together (a CJK character is a word)")
+    max_texts: int | None = Field(None, gt=0, description="cap on distinct training texts (seeded sample)")
+    max_steps: int | None = Field(None, ge=1)
+    grad_clip: float | None = Field(1.0, gt=0)
+    checkpoint_every: int = Field(500, ge=1)
+    amp: bool = True
 
 
 LayerMap = Literal["uniform", "last"] | list[list[int]]

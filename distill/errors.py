@@ -21,3 +21,7 @@ class DataError(MtkdError):
 
 class ArtifactError(MtkdError):
     """A saved artifact is missing, incomplete or fails its checksum."""
+
+
+class DataUnavailable(MtkdError):
+    """A recipe's data folder is absent (e.g. real data not shipped to this machine): skip, do not fail."""

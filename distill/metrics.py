@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 from seqeval.metrics import f1_score as entity_f1
 from seqeval.scheme import IOB2, IOBES
-from sklearn.metrics import accuracy_score, f1_score, mean_squared_error
+from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, ndcg_score
 
 
 def classification_metrics(preds: Sequence[int], golds: Sequence[int]) -> dict[str, float]:
@@ -43,6 +43,20 @@ def regression_metrics(preds: Sequence[float], golds: Sequence[float]) -> dict[s
         out["pearson"] = float(stats.pearsonr(p, g).statistic)
         out["spearman"] = float(stats.spearmanr(p, g).statistic)
     return out
+
+
+def grouped_ndcg(preds: Sequence[float], golds: Sequence[float], groups: Sequence[str], k: int = 10) -> float:
+    """Mean NDCG@k over groups (one query's candidate products); groups of one document are skipped,
+    since any ranking of one item is perfect and would only inflate the mean."""
+    by_group: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    values = [
+        ndcg_score([[golds[i] for i in idx]], [[preds[i] for i in idx]], k=k)
+        for idx in by_group.values()
+        if len(idx) > 1
+    ]
+    return float(np.mean(values)) if values else float("nan")
 
 
 def _scheme(tags: Sequence[Sequence[str]]):

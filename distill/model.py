@@ -62,9 +62,15 @@ def encoder_config(cfg: ModelConfig, vocab_size: int, pad_id: int) -> BertConfig
     )
 
 
+POOLED_TYPES = ("bert", "roberta", "xlm-roberta")  # heads read [CLS] themselves; the pooler is dead weight
+
+
+def _encoder_kwargs(config: PretrainedConfig) -> dict[str, bool]:
+    return {"add_pooling_layer": False} if config.model_type in POOLED_TYPES else {}
+
+
 def _build_encoder(config: PretrainedConfig, trust_remote_code: bool = False) -> nn.Module:
-    kwargs = {"add_pooling_layer": False} if config.model_type == "bert" else {}
-    return AutoModel.from_config(config, trust_remote_code=trust_remote_code, **kwargs)
+    return AutoModel.from_config(config, trust_remote_code=trust_remote_code, **_encoder_kwargs(config))
 
 
 class MultiTaskModel(nn.Module):
@@ -87,7 +93,11 @@ class MultiTaskModel(nn.Module):
         """A freshly initialised model, or one whose encoder starts from ``cfg.from_pretrained``."""
         if cfg.from_pretrained:
             try:
-                encoder = AutoModel.from_pretrained(cfg.from_pretrained, trust_remote_code=cfg.trust_remote_code)
+                remote = cfg.trust_remote_code
+                config = AutoConfig.from_pretrained(cfg.from_pretrained, trust_remote_code=remote)
+                encoder = AutoModel.from_pretrained(
+                    cfg.from_pretrained, trust_remote_code=remote, **_encoder_kwargs(config)
+                )
             except (OSError, ValueError) as e:
                 raise MtkdError(f"cannot load encoder {cfg.from_pretrained!r}: {str(e).splitlines()[0]}") from None
             if encoder.config.vocab_size < len(tokenizer):

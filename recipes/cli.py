@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from distill.errors import MtkdError
+from distill.errors import DataUnavailable, MtkdError
 
 EXIT_USER_ERROR = 2
 
@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a recipe's stages (skipping those already up to date)")
     run.add_argument("recipe", help="a recipe file, or the name of a packaged recipe (e.g. quickstart)")
     run.add_argument("--stages", help="comma-separated stages to run (and what they need)")
+    run.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel training in N processes on this machine (torchrun; gloo on CPU, NCCL on CUDA)",
+    )
     _run_options(run)
 
     val = sub.add_parser("validate", help="check a recipe (and --set overrides) without running it")
@@ -65,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--history", action="store_true", help="list recorded benchmark runs")
     rep.add_argument("--db", type=Path, default=Path("runs") / "bench-history.sqlite")
 
+    base = sub.add_parser(
+        "baseline", help="TF-IDF + linear models (CRF for tags) on the recipe's splits, beside the teacher"
+    )
+    base.add_argument("recipe")
+    base.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
+    _set_option(base)
+
     mat = sub.add_parser("matrix", help="the reliability matrix: bad recipes, bad data, kills and resumes")
     mat.add_argument("--out", type=Path, default=Path("runs") / "matrix")
     mat.add_argument("--no-faults", action="store_true", help="skip the SIGKILL/resume runs (they take a minute)")
@@ -89,18 +103,51 @@ def metrics_table(run: Path, stage: str) -> str:
 
 def _register_stages() -> None:
     """Import the stage modules; importing registers each stage in pipeline order."""
-    from . import bench_stage, distill_stage, quantize_stage, stages  # noqa: F401
+    from . import bench_stage, distill_stage, pretrain_stage, quantize_stage, stages  # noqa: F401
 
 
-def _run(args: argparse.Namespace) -> int:
+def without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus ``--nproc N`` (what each torchrun worker runs)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _launch(nproc: int, argv: list[str]) -> int:
+    """Re-run this command under torchrun with ``nproc`` workers on this machine."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    return subprocess.call([*cmd, "-m", "recipes", *without_nproc(argv)])
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from distill.training import distributed
+
     from .loader import load_recipe
     from .pipeline import run_pipeline
 
+    if args.nproc < 1:
+        raise MtkdError(f"--nproc must be at least 1 (got {args.nproc})")
+    if args.nproc > 1 and not distributed.launched_by_torchrun():
+        return _launch(args.nproc, argv)
     recipe = load_recipe(args.recipe, args.overrides)
     out = args.out or Path("runs") / recipe.name
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
-    run_pipeline(recipe, out, wanted, args.device, args.resume)
-    print(f"done: {out}")
+    device = distributed.init_from_env(args.device)
+    main = distributed.is_main()
+    try:
+        run_pipeline(recipe, out, wanted, device, args.resume)
+    finally:
+        distributed.shutdown()
+    if main:
+        print(f"done: {out}")
     return 0
 
 
@@ -144,6 +191,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtkd`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
@@ -153,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _register_stages()
         if args.command == "run":
-            return _run(args)
+            return _run(args, argv)
         if args.command == "validate":
             from .loader import load_recipe
 
@@ -169,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "bench":
             return _bench(args)
+        if args.command == "baseline":
+            from .baseline import run_baseline
+            from .loader import load_recipe
+
+            recipe = load_recipe(args.recipe, args.overrides)
+            print(run_baseline(recipe, args.out or Path("runs") / recipe.name))
+            return 0
         if args.command == "report":
             return _report(args)
         if args.command == "matrix":
@@ -183,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print("\n".join(packaged_recipes()))
             return 0
+    except DataUnavailable as e:  # real data not on this machine: a skip with its reason, not a failure
+        print(f"mtkd: skipped: {e}", file=sys.stderr)
+        return 0
     except MtkdError as e:
         print(f"mtkd: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -30,6 +30,7 @@ from distill.io import (
     write_yaml,
 )
 from distill.registry import Registry
+from distill.training import distributed
 
 from .schema import Recipe
 
@@ -77,6 +78,9 @@ class Stage(ABC):
     name: str
     needs: tuple[str, ...] = ()
     version: int = 1  # bump when the stage's behaviour changes, so old outputs are not trusted
+    #: every torchrun process runs it (data-parallel training); otherwise rank 0 runs it alone.
+    #: A distributed stage writes files only on rank 0.
+    distributed: bool = False
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         """The stages whose outputs this one reads for ``recipe`` (default: ``needs``)."""
@@ -198,12 +202,20 @@ def run_pipeline(
                 continue
             expected = stage_hash(stage, recipe, run_dir)
             final = run_dir / outputs.get(name, name)
-            if up_to_date(final, expected):
+            if distributed.broadcast(up_to_date(final, expected) if distributed.is_main() else None):
                 log.info("%s: up to date (%s), skipped", name, final)
                 done[name] = read_json(final / STAGE_FILE)
                 continue
             work = final.with_name(f"{final.name}.incomplete")
+            if not distributed.is_main():  # a helper rank: join the training, write nothing
+                if stage.distributed:
+                    distributed.barrier()  # rank 0 has prepared the work directory
+                    stage.run(Context(recipe, run_dir, work, dev, resume, cache))
+                distributed.barrier()
+                continue
             _prepare_work_dir(name, work, expected, resume)
+            if stage.distributed:
+                distributed.barrier()
             log.info("%s: running -> %s", name, final)
             started = time.perf_counter()
             ctx = Context(recipe, run_dir, work, dev, resume, cache)
@@ -229,6 +241,7 @@ def run_pipeline(
                 write_yaml(run_dir / RECIPE_FILE, recipe.model_dump(mode="json"))
             log.info("%s: done in %.0f s", name, meta["seconds"])
             done[name] = meta
+            distributed.barrier()
     except BaseException:
         for d in created:  # innermost first: a failed first run leaves no empty directories behind
             if d.exists() and not any(d.iterdir()):

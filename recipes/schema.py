@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -12,12 +14,14 @@ from distill.config import (
     DataConfig,
     DistillConfig,
     ModelConfig,
+    PretrainConfig,
     StrictModel,
     StudentModelConfig,
     TaskConfig,
     TokenizerConfig,
     TrainConfig,
 )
+from distill.errors import DataUnavailable
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -51,10 +55,46 @@ class Recipe(StrictModel):
     data: DataConfig = Field(default_factory=DataConfig)
     tasks: dict[str, TaskConfig] = Field(min_length=1)
     tokenizer: TokenizerConfig = Field(default_factory=lambda: TokenizerConfig(train="wordpiece"))
+    pretrain: PretrainConfig | None = None
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     student: StudentConfig | None = None
     quantize: QuantizeConfig | None = None
     bench: BenchConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_data_defaults(cls, raw: Any) -> Any:
+        """Join relative file paths to ``data.root`` and give every task ``data``'s caps.
+
+        The root is consumed (set to None) so the saved recipe.yaml, which holds the joined
+        paths, loads back unchanged.
+        """
+        if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict) or not isinstance(raw.get("tasks"), dict):
+            return raw
+        data = dict(raw["data"])
+        root = data.get("root")
+        if root is not None and not Path(root).is_dir():
+            raise DataUnavailable(
+                f"recipe {raw.get('name', '?')!r} reads its data from {root!r}, which does not exist here "
+                f"(resolved from {Path.cwd()}); point data.root at the folder with --set data.root=PATH"
+            )
+        tasks = {}
+        for name, task in raw["tasks"].items():
+            if isinstance(task, dict):
+                task = dict(task)
+                for cap in ("max_train", "max_eval"):
+                    if data.get(cap) is not None and task.get(cap) is None:
+                        task[cap] = data[cap]
+                src = task.get("source")
+                if root is not None and isinstance(src, dict):
+                    src = dict(src)
+                    for split in ("train", "dev", "test"):
+                        if isinstance(src.get(split), str) and not Path(src[split]).is_absolute():
+                            src[split] = str(Path(root) / src[split])
+                    task["source"] = src
+            tasks[name] = task
+        data["root"] = None
+        return {**raw, "data": data, "tasks": tasks}
 
     @field_validator("tasks")
     @classmethod

@@ -17,6 +17,7 @@ from distill.encoding import EncodedSplit, encode_examples
 from distill.io import sha256_file, write_json
 from distill.model import HeadSpec, MultiTaskModel
 from distill.tokenization import build_tokenizer, load_tokenizer
+from distill.training import distributed
 from distill.training.loop import evaluate_all, train
 
 from .pipeline import Context, Stage, register_stage, settings_of
@@ -93,6 +94,10 @@ class TeacherStage(Stage):
     """Train the multi-task teacher on every task; report test metrics against baselines."""
 
     needs = ("tokenizer",)
+    distributed = True
+
+    def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
+        return ("tokenizer", "pretrain") if recipe.pretrain is not None else self.needs
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
         return {"teacher": settings_of(recipe.teacher), "data": data_fingerprint(recipe)}
@@ -104,7 +109,10 @@ class TeacherStage(Stage):
         encoded = encode_tasks(tokenizer, tasks, cfg.train.max_len)
         torch.manual_seed(recipe.seed)
         heads = [HeadSpec(t, td.config.type, tuple(td.labels)) for t, td in tasks.items()]
-        model = MultiTaskModel.from_config(cfg.model, heads, tokenizer)
+        model_cfg = cfg.model
+        if recipe.pretrain is not None:  # fine-tune the encoder the MLM stage trained
+            model_cfg = model_cfg.model_copy(update={"from_pretrained": str(ctx.input("pretrain") / "encoder")})
+        model = MultiTaskModel.from_config(model_cfg, heads, tokenizer)
         log.info(
             "teacher: %.2fM parameters (%.2fM in the encoder) on %s",
             model.num_parameters() / 1e6,
@@ -124,6 +132,8 @@ class TeacherStage(Stage):
             name="teacher",
         )
         test = evaluate_all(model, tasks, encoded, "test", cfg.train, ctx.device, tokenizer.pad_token_id)
+        if not distributed.is_main():
+            return {}
         os.replace(ctx.out / "best", ctx.out / "model")
         shutil.rmtree(ctx.out / "checkpoints", ignore_errors=True)  # the best model is the deliverable
         write_json(ctx.out / "metrics.json", test)

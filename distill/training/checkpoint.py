@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_model, save_model
 from torch import nn
 
 from ..errors import ArtifactError
@@ -33,7 +33,7 @@ def save_checkpoint(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
+    save_model(model, str(tmp / WEIGHTS))  # handles tied weights (an MLM's decoder is its embedding)
     torch.save(
         {
             "optimizer": optimizer.state_dict(),
@@ -59,7 +59,9 @@ def load_checkpoint(
     path = Path(path)
     if not (path / WEIGHTS).is_file() or not (path / STATE).is_file():
         raise ArtifactError(f"{path}: incomplete checkpoint (needs {WEIGHTS} and {STATE})")
-    model.load_state_dict(load_file(path / WEIGHTS, device=str(next(model.parameters()).device)))
+    missing, unexpected = load_model(model, str(path / WEIGHTS), device=str(next(model.parameters()).device))
+    if missing or unexpected:
+        raise ArtifactError(f"{path / WEIGHTS}: weights do not match the model ({(missing or unexpected)[:3]})")
     state = torch.load(path / STATE, map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -9,7 +9,9 @@ import torch
 
 from ..data.examples import TaskData
 from ..encoding import EncodedSplit, collate, model_inputs
+from ..metrics import grouped_ndcg
 from ..model import MultiTaskModel
+from . import distributed
 
 
 def words_from_subtokens(pred_ids: list[int], word_ids: list[int | None], n_words: int, outside: int) -> list[int]:
@@ -44,8 +46,9 @@ def predict(forward: Forward, task: TaskData, split: str, enc: EncodedSplit, bat
     always computed by this same code, through the runtime that serves the model.
     """
     tags = task.kind.label_kind == "tags"
-    order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))  # less padding
-    preds: list[Any] = [None] * len(enc)
+    mine = range(distributed.rank(), len(enc), distributed.world_size())  # every example under one process
+    order = sorted(mine, key=lambda i: len(enc.input_ids[i]))  # less padding
+    preds: dict[int, Any] = {}
     outside = task.labels.index("O") if "O" in task.labels else 0  # for words cut by truncation
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
@@ -58,16 +61,23 @@ def predict(forward: Forward, task: TaskData, split: str, enc: EncodedSplit, bat
                 preds[i] = words_from_subtokens(decoded[row][:n], enc.word_ids[i], n_words, outside)
             else:
                 preds[i] = decoded[row]
-    return preds
+    return distributed.gather_by_index(preds, len(enc))
 
 
 def evaluate(
     forward: Forward, task: TaskData, split: str, enc: EncodedSplit, batch_size: int, pad_id: int
 ) -> dict[str, Any]:
     """All metrics of one task on one split, plus the primary metric, its baseline and direction."""
-    preds = predict(forward, task, split, enc, batch_size, pad_id)
-    golds = [ex.target for ex in task.splits[split]]
+    return score_predictions(task, split, predict(forward, task, split, enc, batch_size, pad_id))
+
+
+def score_predictions(task: TaskData, split: str, preds: list[Any]) -> dict[str, Any]:
+    """Metrics of any predictor's outputs (a model, a runtime, a TF-IDF baseline), in one format."""
+    examples = task.splits[split]
+    golds = [ex.target for ex in examples]
     scores = task.kind.score(preds, golds, task.labels)
+    if task.kind.label_kind == "score" and examples and examples[0].text_pair is not None:
+        scores["ndcg@10"] = grouped_ndcg(preds, golds, [ex.text for ex in examples])  # ranking per query
     train_golds = [ex.target for ex in task.splits["train"]]
     return {
         "metric": task.kind.primary_metric,

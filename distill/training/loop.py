@@ -24,10 +24,13 @@ from ..config import TrainConfig
 from ..data.examples import TaskData
 from ..encoding import EncodedSplit, collate, model_inputs
 from ..model import MultiTaskModel
+from ..tasks import IGNORE_INDEX
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluate, model_forward, skill
-from .optim import build_optimizer, build_scheduler
+from .optim import backward_and_step, build_optimizer, build_scheduler
 from .sampling import epoch_plan
+from .weighting import WEIGHTINGS
 
 log = logging.getLogger("mtkd")
 
@@ -61,7 +64,7 @@ def _tensorboard(path: Path):
     return SummaryWriter(str(path))
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast_for(device: torch.device, enabled: bool):
     if device.type == "cuda" and enabled:
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype), dtype == torch.float16
@@ -84,6 +87,11 @@ def evaluate_all(
 
 def _describe(metrics: dict[str, dict[str, Any]]) -> str:
     return " | ".join(f"{t} {m['metric']} {m['value']:.4f} (baseline {m['baseline']:.4f})" for t, m in metrics.items())
+
+
+def _labelled_tokens(split: EncodedSplit) -> Callable[[list[int]], list[int]]:
+    """Per example, the positions a tagging loss averages over (its weight when a batch is sharded)."""
+    return lambda idx: [sum(t != IGNORE_INDEX for t in split.targets[i]) for i in idx]
 
 
 def train(
@@ -110,12 +118,17 @@ def train(
     sizes = {t: len(encoded[t]["train"]) for t in tasks}
     steps_per_epoch = sum(math.ceil(n / cfg.batch_size) for n in sizes.values())
     total = min(steps_per_epoch * cfg.epochs, cfg.max_steps or math.inf)
-    # an objective with parameters of its own (a KD projection) is trained and checkpointed with the model
-    trainable = nn.ModuleDict({"model": model, "objective": objective}) if isinstance(objective, nn.Module) else model
+    weighting = WEIGHTINGS.get(cfg.weighting)(list(tasks), cfg.task_weights)
+    # an objective or weighting with parameters of its own (a KD projection, learned task weights) is
+    # trained and checkpointed with the model
+    extra = {"objective": objective} if isinstance(objective, nn.Module) else {}
+    if any(True for _ in weighting.parameters()):
+        extra["weighting"] = weighting
+    trainable = nn.ModuleDict({"model": model, **extra}) if extra else model
     trainable.to(device)
     optimizer = build_optimizer(trainable, cfg)
     scheduler = build_scheduler(optimizer, cfg, int(total))
-    autocast, fp16 = _autocast(device, cfg.amp)
+    autocast, fp16 = autocast_for(device, cfg.amp)
     scaler = torch.amp.GradScaler("cuda") if fp16 else None
     ckpt, best_dir = out_dir / "checkpoints" / "last", out_dir / "best"
     progress: dict[str, Any] = {
@@ -139,18 +152,21 @@ def train(
             progress["step"],
             progress["global_step"],
         )
-    writer = _tensorboard(out_dir / "tensorboard")
-    weights = {t: cfg.task_weights.get(t, 1.0) for t in tasks}
+    distributed.broadcast_parameters(trainable)  # ranks start equal (and stay so: same averaged steps)
+    writer = _tensorboard(out_dir / "tensorboard") if distributed.is_main() else None
+    units = {t: _labelled_tokens(encoded[t]["train"]) if tasks[t].kind.label_kind == "tags" else None for t in tasks}
+    lengths = {t: [len(x) for x in encoded[t]["train"].input_ids] for t in tasks} if cfg.group_by_length else None
     started = time.perf_counter() - progress["seconds"]
 
     def checkpoint() -> None:
         progress["seconds"] = time.perf_counter() - started
-        save_checkpoint(ckpt, trainable, optimizer, scheduler, scaler, progress)
+        if distributed.is_main():  # every rank holds the same state; one writes it
+            save_checkpoint(ckpt, trainable, optimizer, scheduler, scaler, progress)
 
     stop = progress.get("finished", False)  # an early stop survives a resume
     while progress["epoch"] < cfg.epochs and not stop:
         epoch = progress["epoch"]
-        plan = epoch_plan(sizes, cfg.batch_size, cfg.sampling, cfg.temperature, seed, epoch)
+        plan = epoch_plan(sizes, cfg.batch_size, cfg.sampling, cfg.temperature, seed, epoch, lengths)
         trainable.train()
         ema: dict[str, float] = {}
         bar = tqdm(
@@ -165,25 +181,15 @@ def train(
         )  # no bar when output is not a terminal (CI logs)
         for i in range(progress["step"], len(plan)):
             task, idx = plan[i]
+            idx, share = distributed.shard(idx, units[task](idx) if units[task] else None)
             batch = {
                 k: v.to(device)
                 for k, v in collate(encoded[task]["train"], idx, pad_id, tasks[task].kind.label_kind == "tags").items()
             }
             with autocast:
                 loss = objective(model, task, batch)
-            weighted = loss * weights[task]
-            (scaler.scale(weighted) if scaler else weighted).backward()
-            if scaler:
-                scaler.unscale_(optimizer)
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(trainable.parameters(), cfg.grad_clip)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            weighted = weighting(task, loss) * share
+            backward_and_step(weighted, trainable, optimizer, scheduler, scaler, cfg.grad_clip)
             value = float(loss.detach())
             ema[task] = value if task not in ema else 0.95 * ema[task] + 0.05 * value
             progress["loss_sum"][task] = progress["loss_sum"].get(task, 0.0) + value
@@ -201,13 +207,16 @@ def train(
         bar.close()
         dev = evaluate_all(model, tasks, encoded, "dev", cfg, device, pad_id)
         score = sum(skill(m) for m in dev.values()) / len(dev)
-        train_loss = {t: progress["loss_sum"][t] / progress["loss_n"][t] for t in progress["loss_n"]}
+        train_loss = distributed.mean_over_ranks(
+            {t: progress["loss_sum"][t] / progress["loss_n"][t] for t in progress["loss_n"]}
+        )
         progress["history"].append(
             {
                 "epoch": epoch + 1,
                 "global_step": progress["global_step"],
                 "score": score,
                 "train_loss": train_loss,
+                "task_weights": weighting.effective(),
                 "dev": dev,
             }
         )
@@ -216,7 +225,8 @@ def train(
                 writer.add_scalar(f"dev/{t}/{m['metric']}", m["value"], epoch + 1)
         if progress["best_score"] is None or score > progress["best_score"]:
             progress.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
-            model.save_pretrained(best_dir, tokenizer)
+            if distributed.is_main():
+                model.save_pretrained(best_dir, tokenizer)
         else:
             progress["bad_epochs"] += 1
         log.info(
@@ -236,6 +246,7 @@ def train(
         checkpoint()
     if writer:
         writer.close()
+    distributed.barrier()  # rank 0 has written the best model the others read back
     best = MultiTaskModel.from_pretrained(best_dir, map_location=device)
     model.load_state_dict(best.state_dict())
     return TrainResult(

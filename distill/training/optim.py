@@ -6,22 +6,30 @@ import torch
 from torch import nn
 from transformers import get_scheduler
 
-from ..config import TrainConfig
+from ..config import PretrainConfig, TrainConfig
+from . import distributed
 
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over trainable parameters, weight decay only on matrices."""
-    decay, no_decay = [], []
+def build_optimizer(model: nn.Module, cfg: TrainConfig | PretrainConfig) -> torch.optim.Optimizer:
+    """AdamW over trainable parameters, weight decay only on matrices; a submodule with an
+    ``lr_scale`` attribute (e.g. learned task weights) gets its own learning rate and no decay."""
+    scaled = {id(p): m.lr_scale for m in model.modules() if getattr(m, "lr_scale", 1.0) != 1.0 for p in m.parameters()}
+    decay, no_decay, fast = [], [], {}
     for name, p in model.named_parameters():
-        if p.requires_grad:
+        if not p.requires_grad:
+            continue
+        if scaled.get(id(p), 1.0) != 1.0:
+            fast.setdefault(scaled[id(p)], []).append(p)
+        else:
             (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups += [{"params": ps, "weight_decay": 0.0, "lr": cfg.lr * k} for k, ps in fast.items()]
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig | PretrainConfig, total_steps: int):
     """Linear warm-up over ``cfg.warmup`` of the steps, then the configured decay."""
     return get_scheduler(
         SCHEDULES[cfg.schedule],
@@ -29,3 +37,28 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_st
         num_warmup_steps=int(cfg.warmup * total_steps),
         num_training_steps=total_steps,
     )
+
+
+def backward_and_step(
+    loss: torch.Tensor,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    scaler: torch.amp.GradScaler | None,
+    grad_clip: float | None,
+) -> None:
+    """One optimizer step: backward (scaled under fp16), gradients averaged over ranks (a no-op in one
+    process), clipped, stepped; the schedule advances and gradients are cleared."""
+    (scaler.scale(loss) if scaler else loss).backward()
+    distributed.average_gradients(model.parameters())  # before unscaling: an inf on any rank skips every rank's step
+    if scaler:
+        scaler.unscale_(optimizer)
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)

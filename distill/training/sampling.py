@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 
 def task_probabilities(sizes: dict[str, int], sampling: str, temperature: float) -> dict[str, float]:
@@ -21,19 +21,43 @@ def task_probabilities(sizes: dict[str, int], sampling: str, temperature: float)
     return {t: w / total for t, w in weights.items()}
 
 
-def _batches(n: int, batch_size: int, rng: random.Random) -> Iterator[list[int]]:
+GROUP = 50  # batches per length-sorted window: enough to cut padding, few enough to keep batches random
+
+
+def length_grouped(order: list[int], lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Batches of similar lengths from a shuffled ``order``: windows of ``GROUP`` batches are sorted
+    by length, cut into batches, and the batches shuffled. Same examples, far less padding."""
+    window = GROUP * batch_size
+    batches = []
+    for start in range(0, len(order), window):
+        part = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _batches(n: int, batch_size: int, rng: random.Random, lengths: Sequence[int] | None = None) -> Iterator[list[int]]:
     """Endless shuffled batches over ``range(n)``; each pass is a fresh permutation."""
     while True:
         order = list(range(n))
         rng.shuffle(order)
-        for i in range(0, n, batch_size):
-            chunk = order[i : i + batch_size]
-            if len(chunk) == batch_size or n < batch_size or i == 0:
+        if lengths is None:
+            batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+        else:
+            batches = length_grouped(order, lengths, batch_size, rng)
+        for j, chunk in enumerate(batches):
+            if len(chunk) == batch_size or n < batch_size or j == 0:
                 yield chunk
 
 
 def epoch_plan(
-    sizes: dict[str, int], batch_size: int, sampling: str, temperature: float, seed: int, epoch: int
+    sizes: dict[str, int],
+    batch_size: int,
+    sampling: str,
+    temperature: float,
+    seed: int,
+    epoch: int,
+    lengths: dict[str, Sequence[int]] | None = None,
 ) -> list[tuple[str, list[int]]]:
     """(task, example indices) for every step of one epoch.
 
@@ -48,5 +72,8 @@ def epoch_plan(
     else:
         probs = task_probabilities(sizes, sampling, temperature)
         order = rng.choices(tasks, weights=[probs[t] for t in tasks], k=steps)
-    streams = {t: _batches(sizes[t], batch_size, random.Random(f"batches:{seed}:{epoch}:{t}")) for t in tasks}
+    streams = {
+        t: _batches(sizes[t], batch_size, random.Random(f"batches:{seed}:{epoch}:{t}"), (lengths or {}).get(t))
+        for t in tasks
+    }
     return [(t, next(streams[t])) for t in order]
