@@ -54,8 +54,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("recipes", help="list the packaged recipes")
 
-    abl = sub.add_parser("ablate", help="distil the student three ways (hard labels, logits KD, full KD) and compare")
+    abl = sub.add_parser(
+        "ablate",
+        help="compare variants side by side: the student's KD signals (distill), the teacher with/without "
+        "MLM pretraining (pretrain), task sampling and weighting schemes (weighting)",
+    )
     abl.add_argument("recipe")
+    abl.add_argument("--what", choices=("distill", "pretrain", "weighting"), default="distill")
     _run_options(abl)
 
     bench = sub.add_parser("bench", help="measure latency and per-task accuracy of a run's models or one model")
@@ -211,9 +216,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ablate":
             from .ablation import run_ablation
             from .loader import load_recipe
+            from .teacher_ablation import run_teacher_ablation
 
             recipe = load_recipe(args.recipe, args.overrides)
-            print(run_ablation(recipe, args.out or Path("runs") / recipe.name, args.device, args.resume))
+            out = args.out or Path("runs") / recipe.name
+            if args.what == "distill":
+                print(run_ablation(recipe, out, args.device, args.resume))
+            else:
+                print(run_teacher_ablation(recipe, out, args.what, args.device, args.resume))
             return 0
         if args.command == "bench":
             return _bench(args)

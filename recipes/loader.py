@@ -109,9 +109,19 @@ def explain(error: ValidationError) -> str:
     return f"{path}: {msg}{shown}{more}"
 
 
-def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Read a recipe (path or packaged name), apply ``--set`` overrides and validate it."""
+def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` over ``base``: sections merge key by key, any other value (list, scalar) replaces."""
+    out = dict(base)
+    for key, value in child.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The recipe's YAML as a dict, with ``base: <recipe>`` resolved (a variant states only what differs)."""
     path = find_recipe(name_or_path)
+    if str(path.resolve()) in chain:
+        raise RecipeError(f"{path}: 'base' chain loops back to itself ({' -> '.join(chain)})")
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except yaml.YAMLError as e:
@@ -120,6 +130,18 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
         raise RecipeError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of keys (name, tasks, teacher, ...)")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise RecipeError(f"{path}: base must name a recipe (a file or a packaged name), got {base!r}")
+    return merge(read_raw(base, (*chain, str(path.resolve()))), raw)
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a recipe (path or packaged name), apply ``--set`` overrides and validate it."""
+    path = find_recipe(name_or_path)
+    raw = read_raw(name_or_path)
     for assignment in overrides:
         apply_override(raw, assignment)
     try:

@@ -96,6 +96,17 @@ class Recipe(StrictModel):
         data["root"] = None
         return {**raw, "data": data, "tasks": tasks}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _tokenizer_of_pretrained_teacher(cls, raw: Any) -> Any:
+        """A teacher started from a checkpoint reads its ids with that checkpoint's tokenizer."""
+        if not isinstance(raw, dict) or "tokenizer" in raw:
+            return raw
+        model = (raw.get("teacher") or {}).get("model") if isinstance(raw.get("teacher"), dict) else None
+        if isinstance(model, dict) and model.get("from_pretrained"):
+            return {**raw, "tokenizer": {"from_pretrained": model["from_pretrained"]}}
+        return raw
+
     @field_validator("tasks")
     @classmethod
     def _task_names(cls, tasks: dict[str, TaskConfig]) -> dict[str, TaskConfig]:
@@ -114,6 +125,12 @@ class Recipe(StrictModel):
                     f"{section}.train.task_weights names unknown task {sorted(unknown)[0]!r}; "
                     f"tasks are: {', '.join(self.tasks)}"
                 )
+        if self.teacher.model.from_pretrained and self.tokenizer.train:
+            raise ValueError(
+                f"teacher.model.from_pretrained ({self.teacher.model.from_pretrained}) comes with its own "
+                "vocabulary; a newly trained tokenizer would feed it wrong ids. Remove the tokenizer section "
+                "(its tokenizer is then used) or set tokenizer.from_pretrained"
+            )
         if self.student is not None:
             self._check_student(self.student, self.teacher.model)
         return self
