@@ -172,7 +172,15 @@ def pretrain_mlm(
     scheduler = build_scheduler(optimizer, cfg, int(total))
     autocast, fp16 = autocast_for(device, cfg.amp)
     scaler = torch.amp.GradScaler("cuda") if fp16 else None
-    progress: dict[str, Any] = {"epoch": 0, "step": 0, "global_step": 0, "history": [], "seconds": 0.0}
+    progress: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "global_step": 0,
+        "history": [],
+        "seconds": 0.0,
+        "loss_sum": 0.0,  # this epoch's, checkpointed: a resumed epoch reports the loss of all its steps
+        "loss_n": 0,
+    }
     if resume and ckpt.is_dir():
         progress = load_checkpoint(ckpt, model, optimizer, scheduler, scaler)
         log.info("pretrain: resuming at epoch %d, step %d", progress["epoch"] + 1, progress["step"])
@@ -191,7 +199,7 @@ def pretrain_mlm(
         order = rng.sample(range(len(train)), len(train))
         batches = length_grouped(order, [len(x) for x in train.input_ids], cfg.batch_size, rng)
         model.train()
-        losses = []
+        recent: list[float] = []
         desc = f"pretrain epoch {epoch + 1}/{cfg.epochs}"
         bar = tqdm(total=len(batches), initial=progress["step"], desc=desc, mininterval=1.0, leave=False, disable=None)
         for i in range(progress["step"], len(batches)):
@@ -205,10 +213,13 @@ def pretrain_mlm(
                 logits, targets = masked_logits(model, batch)
                 loss = F.cross_entropy(logits.float(), targets)
             backward_and_step(loss * share, model, optimizer, scheduler, scaler, cfg.grad_clip)
-            losses.append(float(loss.detach()))
+            value = float(loss.detach())
+            recent = [*recent[-49:], value]
+            progress["loss_sum"] += value
+            progress["loss_n"] += 1
             progress["step"], progress["global_step"] = i + 1, progress["global_step"] + 1
             bar.update(1)
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}", refresh=False)
+            bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}", refresh=False)
             if progress["global_step"] % cfg.checkpoint_every == 0:
                 checkpoint()
             if progress["global_step"] >= total:
@@ -216,7 +227,8 @@ def pretrain_mlm(
         bar.close()
         scores = mlm_eval(model, dev, tokenizer, cfg, device) if distributed.is_main() else {}
         scores = distributed.broadcast(scores)
-        train_loss = distributed.mean_over_ranks({"loss": sum(losses) / max(1, len(losses))})["loss"]
+        mean = progress["loss_sum"] / max(1, progress["loss_n"])
+        train_loss = distributed.mean_over_ranks({"loss": mean})["loss"]
         row = {"epoch": epoch + 1, "global_step": progress["global_step"], "train_loss": train_loss, "dev": scores}
         progress["history"].append(row)
         log.info(
@@ -229,7 +241,7 @@ def pretrain_mlm(
             scores["loss"],
             scores["accuracy"],
         )
-        progress.update(epoch=epoch + 1, step=0)
+        progress.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_n=0)
         checkpoint()
     if distributed.is_main():
         model.base_model.save_pretrained(out_dir / "encoder")

@@ -2,7 +2,7 @@
 
 Every malformed recipe must fail with one line naming the key, exit code 2 and no output; every
 malformed data file must give a named error, or a counted and reported skip under
-``data.on_error: skip``; a run killed with SIGKILL during teacher training or distillation must
+``data.on_error: skip``; a run killed with SIGKILL during pretraining, teacher training or distillation must
 resume and end with exactly the metrics of an uninterrupted run; every published stage must
 verify against its checksums.
 """
@@ -158,8 +158,10 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
     """SIGKILL a run once ``stage`` has checkpointed, resume it, compare with an uninterrupted run."""
     folder = root / "faults" / stage
     recipe = base_recipe()
-    if stage == "teacher":
+    if stage in ("pretrain", "teacher"):
         recipe.pop("student")
+    if stage == "pretrain":
+        recipe["pretrain"] = {"epochs": 2, "batch_size": 16, "max_len": 32, "checkpoint_every": 8}
     path = _write(folder / "recipe.yaml", recipe)
     reference = _mtkd(["run", str(path), "--out", str(folder / "reference")])
     if reference.wait(timeout) != 0:
@@ -180,7 +182,8 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
     log = resumed.communicate(timeout=timeout)[0]
     if resumed.returncode != 0 or "resuming at epoch" not in log:
         return Outcome("fault", stage, False, f"resume failed: {log[-300:]}")
-    same = read_json(run / stage / "metrics.json") == read_json(folder / "reference" / stage / "metrics.json")
+    result = "history.json" if stage == "pretrain" else "metrics.json"  # pretraining's result is its MLM history
+    same = read_json(run / stage / result) == read_json(folder / "reference" / stage / result)
     return Outcome(
         "fault",
         stage,
@@ -219,7 +222,7 @@ def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
     finally:
         mtkd_log.setLevel(level)
     if faults:
-        outcomes += [kill_and_resume(stage, root) for stage in ("teacher", "distill")]
+        outcomes += [kill_and_resume(stage, root) for stage in ("pretrain", "teacher", "distill")]
         outcomes.append(verify_artifacts(root / "faults"))
     return outcomes
 

@@ -17,10 +17,10 @@ def test_matrix_handles_every_recipe_data_and_fault_case(tmp_path, capsys):
     counts = {g: (int(t), int(h)) for g, t, h in re.findall(r"(\w+) cases\s+(\d+) tried,\s+(\d+)", printed)}
     assert counts["recipe"][0] >= 20 and counts["recipe"][0] == counts["recipe"][1]
     assert counts["data"][0] >= 20 and counts["data"][0] == counts["data"][1]
-    assert counts["fault"] == (2, 2)  # teacher and distillation: killed, resumed, identical metrics
+    assert counts["fault"] == (3, 3)  # pretraining, teacher and distillation: killed, resumed, identical results
     outcomes = json.loads((tmp_path / "matrix.json").read_text())
     faults = {o["name"]: o for o in outcomes if o["group"] == "fault"}
-    assert set(faults) == {"teacher", "distill"} and all(o["ok"] for o in faults.values())
+    assert set(faults) == {"pretrain", "teacher", "distill"} and all(o["ok"] for o in faults.values())
     assert "NOT HANDLED" not in printed
 
 

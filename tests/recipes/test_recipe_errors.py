@@ -93,5 +93,5 @@ def test_bad_set_syntax_and_unknown_stage(capsys, recipe_file: Path, tmp_path):
     code, err = run_cli(capsys, "run", str(recipe_file), "--set", "teacher.train.epochs")
     assert code == 2 and "expected key.path=value" in err
     code, err = run_cli(capsys, "run", str(recipe_file), "--out", str(tmp_path / "o"), "--stages", "distil")
-    assert code == 2 and "unknown stage 'distil'; stages are: tokenizer, teacher" in err
+    assert code == 2 and "unknown stage 'distil'; stages are: tokenizer, pretrain, teacher" in err
     assert not (tmp_path / "o").exists()
