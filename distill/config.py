@@ -27,6 +27,13 @@ def _existing_file(value: str | None) -> str | None:
     return value
 
 
+def _registered(registry: Any, kind: str, name: str) -> str:
+    """``name`` if ``registry`` holds it, else a validation error listing the choices."""
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(registry.names())}")
+    return name
+
+
 class NoiseConfig(StrictModel):
     """Built-in corpus noise: per-word typo and abbreviation rates, word-order shuffles, label flips."""
 
@@ -98,9 +105,7 @@ class TaskConfig(StrictModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, v: str) -> str:
-        if v not in TASK_TYPES:
-            raise ValueError(f"unknown task type {v!r}; choose one of: {', '.join(TASK_TYPES.names())}")
-        return v
+        return _registered(TASK_TYPES, "task type", v)
 
     @model_validator(mode="after")
     def _pair_needs_second_text(self) -> TaskConfig:
@@ -183,9 +188,7 @@ class TrainConfig(StrictModel):
     def _known_weighting(cls, v: str) -> str:
         from .training.weighting import WEIGHTINGS  # here, not at import: training imports this module
 
-        if v not in WEIGHTINGS:
-            raise ValueError(f"unknown weighting {v!r}; choose one of: {', '.join(WEIGHTINGS.names())}")
-        return v
+        return _registered(WEIGHTINGS, "weighting", v)
 
     @field_validator("task_weights")
     @classmethod
