@@ -64,14 +64,14 @@ class Recipe(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _apply_data_defaults(cls, raw: Any) -> Any:
-        """Join relative file paths to ``data.root`` and give every task ``data``'s caps.
+        """Join relative file paths to ``data.root``, give every task ``data``'s caps, drop null tasks.
 
         The root is consumed (set to None) so the saved recipe.yaml, which holds the joined
         paths, loads back unchanged.
         """
-        if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict) or not isinstance(raw.get("tasks"), dict):
+        if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), dict):
             return raw
-        data = dict(raw["data"])
+        data = dict(raw.get("data") or {})
         root = data.get("root")
         if root is not None and not Path(root).is_dir():
             raise DataUnavailable(
@@ -80,6 +80,8 @@ class Recipe(StrictModel):
             )
         tasks = {}
         for name, task in raw["tasks"].items():
+            if task is None:  # `--set tasks.<name>=null` (or `name: null` in a variant) drops a head
+                continue
             if isinstance(task, dict):
                 task = dict(task)
                 for cap in ("max_train", "max_eval"):

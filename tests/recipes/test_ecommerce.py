@@ -41,6 +41,8 @@ def test_data_root_joins_relative_paths_and_caps_apply_to_every_task(tmp_path):
     # the root is consumed: the dumped recipe (recipe.yaml of a run) loads back to the same thing
     again = write_recipe(tmp_path / "again.yaml", loaded.model_dump(mode="json"))
     assert load_recipe(str(again)) == loaded
+    # a head can be dropped from the command line
+    assert set(load_recipe(str(tmp_path / "r.yaml"), ["tasks.score=null"]).tasks) == {"category", "attributes", "csv"}
 
 
 def test_base_recipes_merge_sections_and_refuse_loops(tmp_path):
