@@ -60,7 +60,7 @@ def run_teacher_ablation(recipe: Recipe, run_dir: Path, what: str, device: str =
         reports[name] = {
             "metrics": read_json(run_dir / out / "metrics.json"),
             "teacher_seconds": done["teacher"]["summary"]["train_seconds"],
-            "pretrain_seconds": pre.get("summary", {}).get("train_seconds", 0.0) if variant.pretrain else 0.0,
+            "pretrain_seconds": pre.get("summary", {}).get("train_seconds", 0.0) if variant.pretrain else None,
         }
     table = teacher_ablation_table(reports)
     (run_dir / "ablation").mkdir(parents=True, exist_ok=True)
@@ -92,7 +92,11 @@ def teacher_ablation_table(reports: dict[str, dict]) -> str:
         lines.append(f"| {task} | {m['metric']} {arrow} | " + " | ".join(cells) + " |")
     minutes = [
         f"{reports[n]['teacher_seconds'] / 60:.1f}"
-        + (f" + {reports[n]['pretrain_seconds'] / 60:.1f} pretrain" if reports[n]["pretrain_seconds"] else "")
+        + (
+            f" + {reports[n]['pretrain_seconds'] / 60:.1f} pretrain"
+            if reports[n]["pretrain_seconds"] is not None
+            else ""
+        )
         for n in names
     ]
     lines.append("| training minutes | | " + " | ".join(minutes) + " |")
