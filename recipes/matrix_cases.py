@@ -193,6 +193,28 @@ def _csv_task(**kw: Any) -> dict[str, Any]:
     return {"type": "classification", "text": "text", "label": "label", "source": src, **kw}
 
 
+JSONL_TEXTS = '{"text": "a b", "label": "x"}\n{"text": "c", "label": "y"}\n' * 15
+
+
+def _jsonl_row_case(name: str, task_type: str, good: str, bad_line: str, expect: str) -> DataCase:
+    """A JSONL file of good lines and one bad line at the end."""
+    task = {"type": task_type, "source": {"format": "jsonl", "train": "{dir}/train.jsonl"}}
+    return DataCase(name, {"train.jsonl": (good + bad_line + "\n").encode()}, task, "row", expect)
+
+
+def _unseen_label_case(split: str, known_row: str, unseen: str) -> DataCase:
+    """A dev or test file with a label the training file never has."""
+    files = {"train.csv": _csv("text,label", *GOOD), f"{split}.csv": _csv("text,label", known_row, f"y,{unseen}")}
+    task = _csv_task(source={split: f"{{dir}}/{split}.csv"})
+    return DataCase(f"{split} label unseen in train", files, task, "row", f"label {unseen!r} never seen in train")
+
+
+def _score_row_case(name: str, bad_row: str, expect: str) -> DataCase:
+    """A query–title regression file with one bad row appended to good ones."""
+    task = _csv_task(type="regression", text="q", text_pair="t", label="s")
+    return DataCase(name, {"train.csv": _csv("q,t,s", *SCORES, bad_row)}, task, "row", expect)
+
+
 DATA_CASES: list[DataCase] = [
     DataCase(
         "wrong encoding",
@@ -217,20 +239,8 @@ DATA_CASES: list[DataCase] = [
         "row",
         "expected 2 fields, found 3",
     ),
-    DataCase(
-        "dev label unseen in train",
-        {"train.csv": _csv("text,label", *GOOD), "dev.csv": _csv("text,label", "x,a", "y,zzz")},
-        _csv_task(source={"dev": "{dir}/dev.csv"}),
-        "row",
-        "label 'zzz' never seen in train",
-    ),
-    DataCase(
-        "test label unseen in train",
-        {"train.csv": _csv("text,label", *GOOD), "test.csv": _csv("text,label", "x,b", "y,new")},
-        _csv_task(source={"test": "{dir}/test.csv"}),
-        "row",
-        "label 'new' never seen in train",
-    ),
+    _unseen_label_case("dev", "x,a", "zzz"),
+    _unseen_label_case("test", "x,b", "new"),
     DataCase(
         "duplicated ids",
         {"train.csv": _csv("id,text,label", *[f"{i},{g}" for i, g in enumerate(GOOD)], "3,a repeated row,a")},
@@ -248,34 +258,10 @@ DATA_CASES: list[DataCase] = [
         "row",
         "duplicate id '7'",
     ),
-    DataCase(
-        "NaN regression target",
-        {"train.csv": _csv("q,t,s", *SCORES, "q,t,nan")},
-        _csv_task(type="regression", text="q", text_pair="t", label="s"),
-        "row",
-        "is not finite",
-    ),
-    DataCase(
-        "inf regression target",
-        {"train.csv": _csv("q,t,s", *SCORES, "q,t,inf")},
-        _csv_task(type="regression", text="q", text_pair="t", label="s"),
-        "row",
-        "is not finite",
-    ),
-    DataCase(
-        "non-numeric regression target",
-        {"train.csv": _csv("q,t,s", *SCORES, "q,t,high")},
-        _csv_task(type="regression", text="q", text_pair="t", label="s"),
-        "row",
-        "is not a number",
-    ),
-    DataCase(
-        "empty text_pair",
-        {"train.csv": _csv("q,t,s", *SCORES, "q,,1.0")},
-        _csv_task(type="regression", text="q", text_pair="t", label="s"),
-        "row",
-        "empty text_pair",
-    ),
+    _score_row_case("NaN regression target", "q,t,nan", "is not finite"),
+    _score_row_case("inf regression target", "q,t,inf", "is not finite"),
+    _score_row_case("non-numeric regression target", "q,t,high", "is not a number"),
+    _score_row_case("empty text_pair", "q,,1.0", "empty text_pair"),
     DataCase(
         "CoNLL line without a tag",
         {"train.conll": (CONLL + "lonely\n\n").encode()},
@@ -297,50 +283,23 @@ DATA_CASES: list[DataCase] = [
         "error",
         "empty file",
     ),
-    DataCase(
+    _jsonl_row_case(
         "tokens and tags of different length",
-        {
-            "train.jsonl": (
-                "".join('{"tokens": ["a", "b"], "tags": ["O", "B-X"]}\n' for _ in range(30))
-                + '{"tokens": ["a", "b"], "tags": ["O"]}\n'
-            ).encode()
-        },
-        {"type": "token_classification", "source": {"format": "jsonl", "train": "{dir}/train.jsonl"}},
-        "row",
+        "token_classification",
+        '{"tokens": ["a", "b"], "tags": ["O", "B-X"]}\n' * 30,
+        '{"tokens": ["a", "b"], "tags": ["O"]}',
         "2 tokens but 1 tags",
     ),
-    DataCase(
+    _jsonl_row_case(
         "empty token list",
-        {
-            "train.jsonl": (
-                "".join('{"tokens": ["a"], "tags": ["B-X"]}\n' for _ in range(30)) + '{"tokens": [], "tags": []}\n'
-            ).encode()
-        },
-        {"type": "token_classification", "source": {"format": "jsonl", "train": "{dir}/train.jsonl"}},
-        "row",
+        "token_classification",
+        '{"tokens": ["a"], "tags": ["B-X"]}\n' * 30,
+        '{"tokens": [], "tags": []}',
         "empty token list",
     ),
-    DataCase(
-        "malformed JSON line",
-        {
-            "train.jsonl": (
-                "".join('{"text": "a b", "label": "x"}\n{"text": "c", "label": "y"}\n' for _ in range(15)) + "{broken\n"
-            ).encode()
-        },
-        {"type": "classification", "source": {"format": "jsonl", "train": "{dir}/train.jsonl"}},
-        "row",
-        "not valid JSON",
-    ),
-    DataCase(
-        "JSON line that is not an object",
-        {
-            "train.jsonl": (
-                "".join('{"text": "a b", "label": "x"}\n{"text": "c", "label": "y"}\n' for _ in range(15)) + "[1, 2]\n"
-            ).encode()
-        },
-        {"type": "classification", "source": {"format": "jsonl", "train": "{dir}/train.jsonl"}},
-        "row",
-        "must hold a JSON object",
+    _jsonl_row_case("malformed JSON line", "classification", JSONL_TEXTS, "{broken", "not valid JSON"),
+    _jsonl_row_case(
+        "JSON line that is not an object", "classification", JSONL_TEXTS, "[1, 2]", "must hold a JSON object"
     ),
     DataCase(
         "JSONL empty file",
