@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-LIBRARIES = ("torch", "transformers", "onnxruntime-gpu", "onnx", "optimum", "tensorrt")
+LIBRARIES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "onnx", "optimum", "tensorrt")
 
 
 def cpu_model() -> str:
