@@ -1,4 +1,4 @@
 """Compression of a trained multi-task model: pruning, ONNX export, quantization, TensorRT, runtimes.
 
-Nothing here yet: the pruning, quantization and runtime issues fill this package.
+Pruning and TensorRT are still to come; ONNX export, quantization, runtimes and the bundle are here.
 """

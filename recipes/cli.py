@@ -91,7 +91,29 @@ def _parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="print a run's per-task test metrics as a Markdown table")
     met.add_argument("run", type=Path, help="a run directory (e.g. runs/quickstart)")
     met.add_argument("--stage", default="teacher")
+    _deploy_commands(sub)
     return p
+
+
+def _deploy_commands(sub: argparse._SubParsersAction) -> None:
+    """``export``, ``predict`` and ``loadtest``: from a finished run to a served model."""
+    exp = sub.add_parser("export", help="a run's compressed model as a bundle, an Optimum directory or a Triton repo")
+    exp.add_argument("run", type=Path, help="a finished run directory (e.g. runs/quickstart)")
+    exp.add_argument("--format", choices=("bundle", "optimum", "triton"), default="bundle")
+    exp.add_argument("--artifact", help="quantize-stage artifact (default: lowest precision within tolerance)")
+    exp.add_argument("--task", help="the one task an Optimum directory serves")
+    exp.add_argument("--out", type=Path, required=True)
+
+    pred = sub.add_parser("predict", help="predict with a bundle; JSON per input (stdin lines when no TEXT)")
+    pred.add_argument("bundle", type=Path)
+    pred.add_argument("texts", nargs="*", metavar="TEXT", help="a text, or QUERY<TAB>TITLE for pair tasks")
+    pred.add_argument("--task", action="append", dest="tasks", help="only this task (repeatable; default all)")
+
+    load = sub.add_parser("loadtest", help="N threads x M requests through one Predictor: errors, p50/p99, req/s")
+    load.add_argument("bundle", type=Path)
+    load.add_argument("--threads", type=int, default=8)
+    load.add_argument("--requests", type=int, default=1000, help="requests per thread")
+    load.add_argument("texts", nargs="*", metavar="TEXT", help="request pool (default: built-in product phrases)")
 
 
 def metrics_table(run: Path, stage: str) -> str:
@@ -194,10 +216,28 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy(args: argparse.Namespace) -> int:
+    from . import export_cmd
+
+    if args.command == "export":
+        print(export_cmd.export_run(args.run, args.format, args.out, args.artifact, args.task))
+        return 0
+    if args.command == "predict":
+        return export_cmd.run_predict(args.bundle, args.texts, args.tasks)
+    print(export_cmd.run_loadtest(args.bundle, args.threads, args.requests, args.texts))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtkd`` console script."""
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # texts after options (`predict B --task t TEXT`) are left over by argparse's one-pass positionals
+    args, extra = parser.parse_known_args(argv)
+    if extra and (getattr(args, "texts", None) is None or any(x.startswith("-") for x in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.texts += extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
     )
@@ -240,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             from .matrix import main_matrix
 
             return main_matrix(args.out, not args.no_faults)
+        if args.command in ("export", "predict", "loadtest"):
+            return _deploy(args)
         if args.command == "metrics":
             print(metrics_table(args.run, args.stage))
             return 0

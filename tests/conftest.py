@@ -69,3 +69,34 @@ def prepare_tasks(cfgs: dict, vocab_size: int = 500, max_len: int = 32):
 @pytest.fixture
 def recipe_file(tmp_path: Path) -> Path:
     return write_recipe(tmp_path / "tiny.yaml", tiny_recipe())
+
+
+QUANTIZE_STUDENT = {
+    "model": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32, "max_position": 64},
+    "distill": {"logits": {}},
+    "train": {**TINY_TRAIN, "epochs": 1},
+}
+QUANTIZE_BENCH = {
+    "batch_sizes": [1],
+    "seq_lens": [16],
+    "warmup": 1,
+    "iters": 2,
+    "rounds": 1,
+    "runtimes": ["torch", "onnxruntime"],
+}
+
+
+@pytest.fixture(scope="session")
+def quantized_run(tmp_path_factory) -> Path:
+    """A finished tiny run through quantize and bench (two INT8 presets), shared by the tests that read one."""
+    from recipes.cli import main
+
+    root = tmp_path_factory.mktemp("quantize")
+    recipe = tiny_recipe(
+        student=QUANTIZE_STUDENT,
+        bench=QUANTIZE_BENCH,
+        quantize={"presets": ["dynamic-int8", "dynamic-int8-per-channel"]},
+    )
+    path = write_recipe(root / "tiny.yaml", recipe)
+    assert main(["run", str(path), "--out", str(root / "runs" / "tiny")]) == 0
+    return root / "runs" / "tiny"

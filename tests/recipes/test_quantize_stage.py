@@ -6,33 +6,10 @@ import json
 
 import pytest
 
-from recipes.cli import main
-from tests.conftest import TINY_TRAIN, tiny_recipe, write_recipe
-
-STUDENT = {
-    "model": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32, "max_position": 64},
-    "distill": {"logits": {}},
-    "train": {**TINY_TRAIN, "epochs": 1},
-}
-BENCH = {
-    "batch_sizes": [1],
-    "seq_lens": [16],
-    "warmup": 1,
-    "iters": 2,
-    "rounds": 1,
-    "runtimes": ["torch", "onnxruntime"],
-}
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quantize")
-    recipe = tiny_recipe(
-        student=STUDENT, bench=BENCH, quantize={"presets": ["dynamic-int8", "dynamic-int8-per-channel"]}
-    )
-    path = write_recipe(root / "tiny.yaml", recipe)
-    assert main(["run", str(path), "--out", str(root / "runs" / "tiny")]) == 0
-    return root / "runs" / "tiny"
+def run(quantized_run):
+    return quantized_run
 
 
 def test_quantize_writes_fp32_and_one_artifact_per_preset_with_accuracy_through_ort(run):

@@ -1,0 +1,6 @@
+"""The deployable bundle (model, tokenizer, heads, checksums, model card), its Predictor and exports."""
+
+from .build import MANIFEST, build_bundle
+from .predictor import Predictor
+
+__all__ = ["MANIFEST", "Predictor", "build_bundle"]

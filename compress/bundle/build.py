@@ -1,0 +1,134 @@
+"""The deployable bundle: one directory holding everything needed to serve a compressed model.
+
+``bundle.json`` names the model file, the runtime it suits, each task's head, labels and input kind,
+the preprocessing (max length, truncation, pair handling), the library versions it was built with
+and the SHA-256 of every other file, so a truncated or tampered file is refused at load time.
+``README.md`` is the model card: per-task metrics and the measured latency table.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from distill.errors import ArtifactError
+from distill.io import directory_checksums, read_json, replace_directory, write_json
+from distill.model import META
+
+from .model_card import model_card
+
+MANIFEST = "bundle.json"
+FORMAT_VERSION = 1
+MODEL_FILES = {"model.onnx": "onnxruntime", "model.plan": "tensorrt"}  # first present decides the runtime
+SIDECARS = (
+    "config.json",
+    META,
+    "onnx.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+)
+INPUT_KINDS = ("text", "pair", "tokens")
+WORD_SPLITS = ("whitespace", "chars")  # how raw text becomes words for a tag head (chars: CJK corpora)
+LIBRARIES = ("mtkd", "torch", "transformers", "tokenizers", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a bundle's numbers depend on."""
+    out = {}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def model_file(artifact: Path) -> str:
+    """The model file of an exported artifact (ONNX graph or TensorRT plan)."""
+    for name in MODEL_FILES:
+        if (artifact / name).is_file():
+            return name
+    raise ArtifactError(f"{artifact}: no {' or '.join(MODEL_FILES)}; export it with the quantize stage first")
+
+
+def task_entries(artifact: Path, inputs: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """Each head of the artifact with its labels and how its input is given (text, pair or tokens)."""
+    entries = []
+    for task in read_json(artifact / META)["tasks"]:
+        spec = inputs.get(task["name"])
+        if spec is None:
+            raise ArtifactError(f"{artifact}: head {task['name']!r} has no input description")
+        if spec["input"] not in INPUT_KINDS:
+            raise ArtifactError(f"task {task['name']}: input must be one of {INPUT_KINDS}, got {spec['input']!r}")
+        words = spec.get("words", "whitespace")
+        if words not in WORD_SPLITS:
+            raise ArtifactError(f"task {task['name']}: words must be one of {WORD_SPLITS}, got {words!r}")
+        entry = {**task, "input": spec["input"]}
+        if spec["input"] == "tokens":
+            entry["words"] = words
+        entries.append(entry)
+    return entries
+
+
+def build_bundle(
+    artifact: Path,
+    out: Path,
+    inputs: dict[str, dict[str, str]],
+    max_len: int,
+    metrics: dict[str, dict[str, Any]] | None = None,
+    latency: list[dict[str, Any]] | None = None,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the bundle of ``artifact`` to ``out`` (atomically) and return its manifest.
+
+    ``inputs`` maps each task to ``{"input": text|pair|tokens, "words": whitespace|chars}``;
+    ``metrics`` (per task, as in ``metrics.json``) and ``latency`` (bench result rows) feed the card.
+    """
+    artifact, out = Path(artifact), Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ArtifactError(f"{out}: exists and is not empty; choose another --out or remove it")
+    name = model_file(artifact)
+    tasks = task_entries(artifact, inputs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        shutil.copy2(artifact / name, tmp / name)
+        if (artifact / f"{name}.data").is_file():  # ONNX external weights (models over 2 GB)
+            shutil.copy2(artifact / f"{name}.data", tmp / f"{name}.data")
+        for side in SIDECARS:
+            if (artifact / side).is_file():
+                shutil.copy2(artifact / side, tmp / side)
+        onnx_manifest = read_json(artifact / "onnx.json") if (artifact / "onnx.json").is_file() else {}
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model": name,
+            "runtime": MODEL_FILES[name],
+            "precision": onnx_manifest.get("precision", "fp32"),
+            "preset": onnx_manifest.get("preset"),
+            "tasks": tasks,
+            "preprocessing": {
+                "max_len": max_len,
+                "truncation": "longest_first",  # pairs: the longer text loses tokens first
+                "padding": "to the longest input of each batch",
+                "pair": "text as segment A, text_pair as segment B ([CLS] a [SEP] b [SEP])",
+                "tags": "first sub-token of each word carries the word's tag",
+            },
+            "metrics": metrics or {},
+            "source": source or {"artifact": str(artifact)},
+            "libraries": library_versions(),
+        }
+        (tmp / "README.md").write_text(model_card(manifest, latency or []), encoding="utf-8")
+        manifest["files"] = directory_checksums(tmp)
+        write_json(tmp / MANIFEST, manifest)
+        replace_directory(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return manifest

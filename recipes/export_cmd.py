@@ -1,0 +1,163 @@
+"""``mtkd export``, ``mtkd predict`` and ``mtkd loadtest``: from a finished run to something served.
+
+The run's own ``recipe.yaml`` says how each task's input is given (text, pair, pre-split words)
+and the maximum length; its quantize report and bench results pick the artifact and fill the
+model card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from compress.bundle import MANIFEST, Predictor, build_bundle
+from compress.bundle.optimum_export import export_optimum
+from compress.bundle.triton import export_triton
+from distill.data.loading import load_task
+from distill.errors import ArtifactError, DataUnavailable, MtkdError
+from distill.io import read_json
+
+from .loader import load_recipe
+from .pipeline import RECIPE_FILE
+from .schema import Recipe
+
+log = logging.getLogger("mtkd")
+PRECISION_ORDER = {"int8": 0, "fp16": 1, "fp32": 2}  # the default pick: smallest precision within tolerance
+
+
+def exported_artifacts(run: Path) -> dict[str, Path]:
+    """The quantize stage's ONNX artifacts of a run, by name."""
+    return {p.parent.name: p.parent for p in sorted((run / "quantize").glob("*/model.onnx"))}
+
+
+def choose_artifact(run: Path, name: str | None) -> Path:
+    """``name`` if given; else the lowest-precision, then smallest, artifact within the accuracy tolerance."""
+    found = exported_artifacts(run)
+    if not found:
+        raise ArtifactError(f"{run}: no exported artifacts; run its quantize stage first (mtkd run <recipe>)")
+    if name:
+        if name not in found:
+            raise ArtifactError(f"{run}: no artifact {name!r}; exported: {', '.join(found)}")
+        return found[name]
+    report_path = run / "quantize" / "report.json"
+    report = read_json(report_path) if report_path.is_file() else {}
+    ok = [n for n in found if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))]
+    best = min(ok or list(found), key=lambda n: (PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9), n))
+    log.info("export: artifact %s (lowest precision within the quantize tolerance; --artifact to choose)", best)
+    return found[best]
+
+
+def word_split(recipe: Recipe, task: str) -> str:
+    """``chars`` when the tagger was trained on single characters (Chinese titles), else ``whitespace``."""
+    try:
+        data = load_task(task, recipe.tasks[task], recipe.seed, recipe.data)
+    except DataUnavailable:
+        log.warning("export: %s's data is absent; assuming whitespace-separated words", task)
+        return "whitespace"
+    words = [w for ex in data.splits["train"][:2000] for w in ex.text]
+    return "chars" if words and sum(len(w) == 1 for w in words) >= 0.95 * len(words) else "whitespace"
+
+
+def task_inputs(recipe: Recipe) -> dict[str, dict[str, str]]:
+    """How each task's input is given, from its recipe entry."""
+    out = {}
+    for name, cfg in recipe.tasks.items():
+        if cfg.type == "token_classification":
+            out[name] = {"input": "tokens", "words": word_split(recipe, name)}
+        else:
+            out[name] = {"input": "pair" if cfg.text_pair else "text"}
+    return out
+
+
+def bench_rows(run: Path, artifact: str) -> list[dict[str, Any]]:
+    path = run / "bench" / "results.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r["artifact"] == artifact]
+
+
+def export_run(run: Path, fmt: str, out: Path, artifact: str | None = None, task: str | None = None) -> str:
+    """Export a run's artifact as a bundle, an Optimum directory (one task) or a Triton repository."""
+    if not (run / RECIPE_FILE).is_file():
+        raise MtkdError(f"{run}: not a run directory (no {RECIPE_FILE})")
+    recipe = load_recipe(str(run / RECIPE_FILE))
+    src = choose_artifact(run, artifact)
+    if fmt == "optimum":
+        if not task:
+            raise MtkdError("--format optimum exports one task: add --task NAME")
+        info = export_optimum(src, task, out)
+        return f"{out}: loads with {info['class']}.from_pretrained (task {task})"
+    if fmt == "triton":
+        folder = export_triton(src, out, f"{recipe.name}-{src.name}")
+        return f"{folder}: Triton model ({folder / 'config.pbtxt'})"
+    metrics_path = src / "metrics.json"
+    manifest = build_bundle(
+        src,
+        out,
+        task_inputs(recipe),
+        recipe.teacher.train.max_len,
+        metrics=read_json(metrics_path) if metrics_path.is_file() else None,
+        latency=bench_rows(run, src.name),
+        source={"run": str(run), "recipe": recipe.name, "artifact": str(src), "artifact_name": src.name},
+    )
+    return f"{out}: bundle of {src.name} ({manifest['precision']}, {len(manifest['tasks'])} tasks, {MANIFEST})"
+
+
+def parse_line(line: str) -> str | tuple[str, str]:
+    """A command-line input: ``query<TAB>title`` is a pair, anything else one text."""
+    if "\t" in line:
+        first, second = line.split("\t", 1)
+        return first, second
+    return line
+
+
+def predict_lines(bundle: Path, lines: Iterable[str], tasks: list[str] | None) -> list[dict[str, Any]]:
+    """JSON-ready predictions for text or pair lines (one call per input shape, order kept)."""
+    predictor = Predictor.load(bundle)
+    inputs = [parse_line(x.rstrip("\n")) for x in lines if x.strip()]
+    results: list[dict[str, Any]] = [{} for _ in inputs]
+    for pairs in (False, True):
+        idx = [i for i, x in enumerate(inputs) if isinstance(x, tuple) == pairs]
+        if idx:
+            for i, pred in zip(idx, predictor.predict([inputs[i] for i in idx], tasks), strict=True):
+                results[i] = {"input": inputs[i], **pred}
+    return results
+
+
+def run_predict(bundle: Path, texts: list[str], tasks: list[str] | None) -> int:
+    lines = texts or sys.stdin.read().splitlines()
+    for result in predict_lines(bundle, lines, tasks):
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def run_loadtest(bundle: Path, threads: int, requests: int, texts: list[str]) -> str:
+    """One thread, then ``threads`` threads, each making ``requests`` single-input calls."""
+    from benchmarks.load import load_report, run_load
+
+    predictor = Predictor.load(bundle)
+    pool = [parse_line(t) for t in texts] or sample_inputs(predictor)
+
+    def call(x: Any) -> Any:
+        return predictor.predict([x])
+
+    single = run_load(call, pool, 1, requests)
+    loaded = run_load(call, pool, threads, requests)
+    if loaded["errors"] or single["errors"]:
+        log.error("load test errors: %s", (single["error_samples"] + loaded["error_samples"])[:5])
+    return load_report(single, loaded)
+
+
+def sample_inputs(predictor: Predictor) -> list[str | tuple[str, str]]:
+    """Varied inputs for a load test when none are given: texts (or pairs, for a pairs-only bundle)."""
+    kinds = {t["input"] for t in predictor.tasks.values()}
+    words = ["red", "cotton", "shirt", "wireless", "earbuds", "steel", "pan", "dog", "leash", "oak", "desk", "gel"]
+    texts = [" ".join(words[(i + k) % len(words)] for k in range(3 + i % 9)) for i in range(64)]
+    if kinds <= {"pair"}:
+        return [(t, texts[-i - 1]) for i, t in enumerate(texts)]
+    return list(texts)
