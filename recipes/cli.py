@@ -103,6 +103,7 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--artifact", help="quantize-stage artifact (default: lowest precision within tolerance)")
     exp.add_argument("--task", help="the one task an Optimum directory serves")
     exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("--no-verify", action="store_true", help="skip re-scoring the test split through the bundle")
 
     pred = sub.add_parser("predict", help="predict with a bundle; JSON per input (stdin lines when no TEXT)")
     pred.add_argument("bundle", type=Path)
@@ -220,7 +221,7 @@ def _deploy(args: argparse.Namespace) -> int:
     from . import export_cmd
 
     if args.command == "export":
-        print(export_cmd.export_run(args.run, args.format, args.out, args.artifact, args.task))
+        print(export_cmd.export_run(args.run, args.format, args.out, args.artifact, args.task, not args.no_verify))
         return 0
     if args.command == "predict":
         return export_cmd.run_predict(args.bundle, args.texts, args.tasks)

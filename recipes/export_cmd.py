@@ -17,9 +17,10 @@ from typing import Any
 from compress.bundle import MANIFEST, Predictor, build_bundle
 from compress.bundle.optimum_export import export_optimum
 from compress.bundle.triton import export_triton
-from distill.data.loading import load_task
+from distill.data.loading import load_task, load_tasks
 from distill.errors import ArtifactError, DataUnavailable, MtkdError
 from distill.io import read_json
+from distill.training.evaluate import score_predictions
 
 from .loader import load_recipe
 from .pipeline import RECIPE_FILE
@@ -81,7 +82,44 @@ def bench_rows(run: Path, artifact: str) -> list[dict[str, Any]]:
     return [r for r in rows if r["artifact"] == artifact]
 
 
-def export_run(run: Path, fmt: str, out: Path, artifact: str | None = None, task: str | None = None) -> str:
+def as_target(result: dict[str, Any], spec: dict[str, Any]) -> Any:
+    """A Predictor result back in the task's target encoding, for scoring."""
+    labels = spec["labels"]
+    if "value" in result:
+        return result["value"]
+    if "tags" in result:
+        return [labels.index(t) for t in result["tags"]]
+    if "labels" in result:
+        return [int(lab in result["labels"]) for lab in labels]
+    return labels.index(result["label"])
+
+
+def score_bundle(bundle: Path, recipe: Recipe) -> dict[str, dict[str, Any]]:
+    """Each task's test metrics computed from the bundle's own Predictor output (the served path)."""
+    predictor = Predictor.load(bundle)
+    tasks = load_tasks({n: recipe.tasks[n] for n in predictor.tasks}, recipe.seed, recipe.data)
+    scores = {}
+    for name, task in tasks.items():
+        spec, examples = predictor.tasks[name], task.splits["test"]
+        inputs = [(ex.text, ex.text_pair) if spec["input"] == "pair" else ex.text for ex in examples]
+        results = predictor.predict(inputs, tasks=[name])
+        scores[name] = score_predictions(task, "test", [as_target(r[name], spec) for r in results])
+    return scores
+
+
+def verification_table(bench: dict[str, dict[str, Any]], served: dict[str, dict[str, Any]]) -> str:
+    """The artifact's metrics from the quantize stage beside the same metrics through the bundle."""
+    lines = ["| task | metric | quantize stage | bundle | Δ |", "|---|---|---:|---:|---:|"]
+    for name, m in served.items():
+        ref = bench.get(name, {}).get("value")
+        cells = (f"{ref:.4f}", f"{m['value'] - ref:+.4f}") if ref is not None else ("–", "–")
+        lines.append(f"| {name} | {m['metric']} | {cells[0]} | {m['value']:.4f} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def export_run(
+    run: Path, fmt: str, out: Path, artifact: str | None = None, task: str | None = None, verify: bool = True
+) -> str:
     """Export a run's artifact as a bundle, an Optimum directory (one task) or a Triton repository."""
     if not (run / RECIPE_FILE).is_file():
         raise MtkdError(f"{run}: not a run directory (no {RECIPE_FILE})")
@@ -105,7 +143,11 @@ def export_run(run: Path, fmt: str, out: Path, artifact: str | None = None, task
         latency=bench_rows(run, src.name),
         source={"run": str(run), "recipe": recipe.name, "artifact": str(src), "artifact_name": src.name},
     )
-    return f"{out}: bundle of {src.name} ({manifest['precision']}, {len(manifest['tasks'])} tasks, {MANIFEST})"
+    done = f"{out}: bundle of {src.name} ({manifest['precision']}, {len(manifest['tasks'])} tasks, {MANIFEST})"
+    if not verify:
+        return done
+    table = verification_table(manifest["metrics"], score_bundle(out, recipe))
+    return f"{done}\n\nTest metrics re-computed through the bundle's Predictor:\n\n{table}"
 
 
 def parse_line(line: str) -> str | tuple[str, str]:

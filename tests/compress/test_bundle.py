@@ -232,3 +232,14 @@ def test_export_picks_the_lowest_precision_within_tolerance_and_never_overwrites
     assert "not empty" in capsys.readouterr().err
     assert main(["export", str(quantized_run), "--artifact", "nope", "--out", str(bundle.parent / "x")]) == 2
     assert "student-fp32" in capsys.readouterr().err  # the error lists what exists
+
+
+def test_metrics_recomputed_through_the_bundle_match_the_quantize_stage(quantized_run, bundle):
+    from recipes.export_cmd import score_bundle
+
+    served = score_bundle(bundle, load_recipe(str(quantized_run / "recipe.yaml")))
+    staged = json.loads((quantized_run / "quantize" / ARTIFACT / "metrics.json").read_text())
+    assert set(served) == set(staged)
+    for task in ("category", "attributes"):  # labels: identical; the regression value moves with batch-mates
+        assert served[task]["value"] == pytest.approx(staged[task]["value"], abs=1e-9), task
+    assert served["score"]["value"] == pytest.approx(staged["score"]["value"], abs=5e-3)
