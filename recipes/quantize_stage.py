@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from transformers import AutoTokenizer
+
 from benchmarks.harness import backend_accuracy
+from compress.onnx.calibration import Calibration, CalibrationConfig
 from compress.onnx.config import QuantizeConfig
 from compress.onnx.export import MANIFEST, copy_sidecars, export_onnx, parity, run_onnx, sample_inputs
 from compress.onnx.optimize import optimize_graph
-from compress.onnx.presets import PRESETS
+from compress.onnx.presets import PRESETS, Preset, preset_needs
 from compress.onnx.sensitivity import accuracy_aware
 from compress.runtime import OnnxRuntimeBackend
+from distill.data.loading import TaskData
+from distill.encoding import encode_examples
 from distill.errors import ArtifactError
 from distill.io import read_json, write_json
 from distill.training.evaluate import retention
@@ -24,6 +32,7 @@ from .stages import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 MODEL_DIRS = {"teacher": "teacher", "student": "distill"}  # artifact → the stage that made it
+UNFUSED = "model.unfused.onnx"  # the exported graph before fusions, kept for presets that need standard ops
 
 
 def chosen(recipe: Recipe) -> list[str]:
@@ -51,14 +60,56 @@ def export_fp32(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> P
     fp32 = out / f"{name}-fp32"
     export_onnx(model_dir, fp32, cfg.parity_tolerance)
     if cfg.optimize:
+        if any(preset_needs(PRESETS.get(p))[1] == "unfused" for p in cfg.presets):
+            shutil.copy2(fp32 / "model.onnx", fp32 / UNFUSED)
         fuse(fp32, cfg.parity_tolerance)
     return fp32
 
 
-def apply_preset(preset: str, fp32: Path, target: Path) -> dict[str, Any]:
+def calibration_batches(fp32: Path, tasks: dict[str, TaskData], cfg: CalibrationConfig, max_len: int) -> Calibration:
+    """``cfg.samples`` examples of the chosen split, round-robin over the tasks, as input batches of one
+    shape (histogram calibrators stack every batch's activations, so lengths and sizes must agree)."""
+    tokenizer = AutoTokenizer.from_pretrained(fp32)
+    per_task = {name: task.splits[cfg.split] for name, task in tasks.items()}
+    quota = dict.fromkeys(per_task, 0)
+    for i in range(cfg.samples):  # round-robin so every task's inputs shape the activation ranges
+        names = [n for n in per_task if quota[n] < len(per_task[n])]
+        if not names:
+            break
+        quota[names[i % len(names)]] += 1
+    rows: list[tuple[list[int], list[int]]] = []
+    for name, task in tasks.items():
+        enc = encode_examples(tokenizer, per_task[name][: quota[name]], task.kind, max_len)
+        rows += zip(enc.input_ids, enc.token_type_ids, strict=True)
+    size = min(cfg.batch_size, len(rows))
+    length = max(len(ids) for ids, _ in rows)
+    feeds = []
+    for start in range(0, len(rows) - size + 1, size):  # a ragged last batch is dropped
+        ids = np.full((size, length), tokenizer.pad_token_id, dtype=np.int64)
+        types, mask = np.zeros_like(ids), np.zeros_like(ids)
+        for r, (row_ids, row_types) in enumerate(rows[start : start + size]):
+            ids[r, : len(row_ids)], types[r, : len(row_ids)], mask[r, : len(row_ids)] = row_ids, row_types, 1
+        feeds.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+    settings = {"split": cfg.split, "samples": len(feeds) * size, "per_task": quota, "batches": len(feeds)}
+    if cfg.method == "percentile":
+        settings["percentile"] = cfg.percentile
+    return Calibration(feeds, cfg.method, cfg.percentile, settings)
+
+
+def bound_preset(name: str, calibration: Calibration | None) -> tuple[Preset, str]:
+    """The preset with its calibration bound, and the graph file it starts from."""
+    preset = PRESETS.get(name)
+    wants_calibration, graph = preset_needs(preset)
+    bound = functools.partial(preset, calibration=calibration) if wants_calibration else preset
+    return bound, UNFUSED if graph == "unfused" else "model.onnx"
+
+
+def apply_preset(preset: str, fp32: Path, target: Path, calibration: Calibration | None = None) -> dict[str, Any]:
     """The preset applied to the whole graph, with the sidecars and a manifest saying what it is."""
     target.mkdir(parents=True, exist_ok=True)
-    settings = PRESETS.get(preset)(fp32 / "model.onnx", target / "model.onnx")
+    fn, graph = bound_preset(preset, calibration)
+    source = fp32 / graph if (fp32 / graph).is_file() else fp32 / "model.onnx"
+    settings = fn(source, target / "model.onnx")
     copy_sidecars(fp32, target)
     manifest = {
         **read_json(fp32 / MANIFEST),
@@ -66,6 +117,7 @@ def apply_preset(preset: str, fp32: Path, target: Path) -> dict[str, Any]:
         "preset": preset,
         "quantization": settings,
         "source": str(fp32),
+        "source_graph": source.name,  # model.onnx (fused) or model.unfused.onnx
     }
     write_json(target / MANIFEST, manifest)
     return manifest
@@ -117,12 +169,17 @@ class QuantizeStage(Stage):
 
             write_json(fp32 / "metrics.json", reference)
             rows[fp32.name] = self._row(fp32, reference, {t: 0.0 for t in reference}, cfg.tolerance)
+            calibration = None
+            if any(preset_needs(PRESETS.get(p))[0] for p in cfg.presets):
+                calibration = calibration_batches(fp32, tasks, cfg.calibration, max_len)
             for preset in cfg.presets:
                 target = ctx.out / f"{name}-{preset}"
-                apply_preset(preset, fp32, target)
+                manifest = apply_preset(preset, fp32, target, calibration)
                 fallback = {}
                 if cfg.accuracy_aware:
-                    fallback = accuracy_aware(PRESETS.get(preset), fp32, target, drops, cfg.tolerance)
+                    fn, _ = bound_preset(preset, calibration)
+                    source = fp32 / manifest["source_graph"]
+                    fallback = accuracy_aware(fn, source, target, drops, cfg.tolerance)
                     manifest = read_json(target / MANIFEST)
                     write_json(target / MANIFEST, {**manifest, "fp32_fallback": fallback})
                 metrics = accuracy(target)

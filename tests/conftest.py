@@ -88,14 +88,17 @@ QUANTIZE_BENCH = {
 
 @pytest.fixture(scope="session")
 def quantized_run(tmp_path_factory) -> Path:
-    """A finished tiny run through quantize and bench (two INT8 presets), shared by the tests that read one."""
+    """A finished tiny run through quantize (dynamic and static INT8) and bench, shared by the tests that read one."""
     from recipes.cli import main
 
     root = tmp_path_factory.mktemp("quantize")
     recipe = tiny_recipe(
         student=QUANTIZE_STUDENT,
         bench=QUANTIZE_BENCH,
-        quantize={"presets": ["dynamic-int8", "dynamic-int8-per-channel"]},
+        quantize={
+            "presets": ["dynamic-int8", "dynamic-int8-per-channel", "static-int8", "qdq-int8-tensorrt"],
+            "calibration": {"samples": 48, "batch_size": 8},
+        },
     )
     path = write_recipe(root / "tiny.yaml", recipe)
     assert main(["run", str(path), "--out", str(root / "runs" / "tiny")]) == 0

@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 
 from distill.config import StrictModel
 
+from .calibration import CalibrationConfig
 from .presets import PRESETS
 
 
@@ -18,6 +19,7 @@ class QuantizeConfig(StrictModel):
     parity_tolerance: float = Field(1e-4, gt=0, description="max |ONNX − PyTorch| allowed on any head")
     tolerance: float = Field(0.01, ge=0, lt=1, description="relative per-task drop allowed vs the FP32 export")
     accuracy_aware: bool = Field(True, description="keep the most sensitive layers in FP32 until within tolerance")
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="for static presets")
 
     @field_validator("presets")
     @classmethod

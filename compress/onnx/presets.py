@@ -1,22 +1,44 @@
 """Quantization presets, registered by name: a new preset is one function.
 
 Each preset turns an FP32 ``model.onnx`` into another ``model.onnx`` and returns its settings;
-``exclude`` names nodes to leave in FP32 (accuracy-aware fallback).
+``exclude`` names nodes to leave in FP32 (accuracy-aware fallback); ``calibration`` carries real
+inputs for static presets. ``@needs`` marks what a preset requires: calibration data, or the
+unfused graph (TensorRT parses standard ONNX operators only, not ONNX Runtime's fused ones).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import onnx
 
+from distill.errors import ArtifactError
 from distill.registry import Registry
 
-Preset = Callable[..., dict[str, Any]]  # (src, dst, exclude=()) -> settings; exclude: node names kept FP32
+from .calibration import Calibration
+
+Preset = Callable[..., dict[str, Any]]  # (src, dst, exclude=(), calibration=None) -> settings
 PRESETS: Registry[Preset] = Registry("quantization preset")
 LINEAR_OPS = ["MatMul", "Gemm"]  # attention and FFN projections: where the FLOPs are
+
+
+def needs(calibration: bool = False, graph: str = "fused") -> Callable[[Preset], Preset]:
+    """Mark a preset as needing calibration data and/or a graph (``fused`` or ``unfused``)."""
+
+    def mark(preset: Preset) -> Preset:
+        preset.needs_calibration = calibration  # type: ignore[attr-defined]
+        preset.graph = graph  # type: ignore[attr-defined]
+        return preset
+
+    return mark
+
+
+def preset_needs(preset: Preset) -> tuple[bool, str]:
+    """(needs calibration, graph) of a registered preset."""
+    return getattr(preset, "needs_calibration", False), getattr(preset, "graph", "fused")
 
 
 def _dynamic(src: Path, dst: Path, per_channel: bool, exclude: Sequence[str] = ()) -> dict[str, Any]:
@@ -43,15 +65,95 @@ def _dynamic(src: Path, dst: Path, per_channel: bool, exclude: Sequence[str] = (
 
 
 @PRESETS.register("dynamic-int8")
-def dynamic_int8(src: Path, dst: Path, exclude: Sequence[str] = ()) -> dict[str, Any]:
+def dynamic_int8(src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None) -> dict:
     """ONNX Runtime dynamic INT8: weights quantized offline per tensor, activations at run time."""
     return _dynamic(src, dst, per_channel=False, exclude=exclude)
 
 
 @PRESETS.register("dynamic-int8-per-channel")
-def dynamic_int8_per_channel(src: Path, dst: Path, exclude: Sequence[str] = ()) -> dict[str, Any]:
+def dynamic_int8_per_channel(
+    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
+) -> dict[str, Any]:
     """Dynamic INT8 with one weight scale per output channel (usually more accurate, same speed)."""
     return _dynamic(src, dst, per_channel=True, exclude=exclude)
+
+
+def shape_inferred(src: Path, dst: Path) -> Path:
+    """``src`` with every tensor typed, which static quantization needs to calibrate (and scale the
+    biases of) each MatMul/Gemm input. Symbolic inference knows the fused contrib ops; the unfused
+    graph's reshapes defeat it, and plain ONNX inference covers those standard ops instead."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(src), str(dst), skip_optimization=True)
+    except Exception:  # "Incomplete symbolic shape inference": ONNX's own inference suffices here
+        quant_pre_process(str(src), str(dst), skip_optimization=True, skip_symbolic_shape=True)
+    return dst
+
+
+def _static(
+    src: Path, dst: Path, exclude: Sequence[str], calibration: Calibration | None, symmetric_activations: bool
+) -> dict[str, Any]:
+    from onnxruntime.quantization import QuantType
+
+    if calibration is None or not calibration.feeds:
+        raise ArtifactError(f"static INT8 of {src} needs calibration batches (quantize.calibration in the recipe)")
+    activations = QuantType.QInt8 if symmetric_activations else QuantType.QUInt8
+    with tempfile.TemporaryDirectory() as scratch:
+        _static_quantize(shape_inferred(src, Path(scratch) / "typed.onnx"), dst, exclude, calibration, activations)
+    return {
+        "mode": "static",
+        "format": "QDQ",
+        "weights": "int8 symmetric, per channel",
+        "activations": "int8 symmetric" if symmetric_activations else "uint8 asymmetric",
+        "biases": "float" if symmetric_activations else "int32",
+        "calibration": {"method": calibration.method, **calibration.settings},
+        "op_types": LINEAR_OPS,
+        "precision": "int8",
+    }
+
+
+def _static_quantize(src: Path, dst: Path, exclude: Sequence[str], calibration: Calibration, activations) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    inputs = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
+    quantize_static(
+        str(src),
+        str(dst),
+        calibration.reader(inputs),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=LINEAR_OPS,
+        per_channel=True,
+        activation_type=activations,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=list(exclude),
+        calibrate_method=calibration.ort_method(),
+        extra_options={
+            "ActivationSymmetric": activations == QuantType.QInt8,
+            "WeightSymmetric": True,
+            # TensorRT adds biases in float after the INT8 GEMM; int32 bias Q/DQ is an ORT-CPU form
+            "QuantizeBias": activations != QuantType.QInt8,
+            **calibration.ort_options(),
+        },
+    )
+
+
+@PRESETS.register("static-int8")
+@needs(calibration=True)
+def static_int8(src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None) -> dict:
+    """Static INT8 Q/DQ for ONNX Runtime's CPU provider: activation ranges fixed from calibration
+    batches (uint8 asymmetric), weights int8 per channel; on the fused graph."""
+    return _static(src, dst, exclude, calibration, symmetric_activations=False)
+
+
+@PRESETS.register("qdq-int8-tensorrt")
+@needs(calibration=True, graph="unfused")
+def qdq_int8_tensorrt(
+    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
+) -> dict:
+    """Q/DQ by TensorRT's rules: symmetric int8 activations and per-channel symmetric int8 weights,
+    on the unfused graph of standard operators (TensorRT does its own fusions)."""
+    return _static(src, dst, exclude, calibration, symmetric_activations=True)
 
 
 # LayerNorm and softmax overflow or lose precision in FP16 (users' recurring complaint): keep them FP32
@@ -68,7 +170,7 @@ FP32_OPS = [
 
 
 @PRESETS.register("fp16")
-def fp16(src: Path, dst: Path, exclude: Sequence[str] = ()) -> dict[str, Any]:
+def fp16(src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None) -> dict[str, Any]:
     """FP16 weights and activations with LayerNorm, softmax and their reductions kept in FP32.
 
     Inputs and outputs stay as they were (int64 ids in, float32 logits out), so callers do not

@@ -34,18 +34,18 @@ def layer_groups(path: Path) -> dict[str, list[str]]:
     return groups
 
 
-def _quantize(preset: Preset, fp32_dir: Path, target: Path, exclude: list[str]) -> dict[str, Any]:
-    return preset(fp32_dir / "model.onnx", target / "model.onnx", exclude=exclude)
+def _quantize(preset: Preset, source: Path, target: Path, exclude: list[str]) -> dict[str, Any]:
+    return preset(source, target / "model.onnx", exclude=exclude)
 
 
-def accuracy_aware(preset: Preset, fp32_dir: Path, target: Path, drops: Drops, tolerance: float) -> dict[str, Any]:
+def accuracy_aware(preset: Preset, source: Path, target: Path, drops: Drops, tolerance: float) -> dict[str, Any]:
     """``target`` holds the fully quantized model; if a task drops more than ``tolerance``, measure each layer group's
     sensitivity (that group alone quantized) and return the most sensitive groups to FP32 until
     every task is within tolerance. Returns the sensitivity, the fallback and the final drops."""
     current = drops(target)
     if max(current.values()) <= tolerance:
         return {"fallback": [], "sensitivity": {}, "drops": current}
-    groups = layer_groups(fp32_dir / "model.onnx")
+    groups = layer_groups(source)  # node names of the graph the preset starts from
     sensitivity = {}
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         probe = Path(scratch)
@@ -54,12 +54,12 @@ def accuracy_aware(preset: Preset, fp32_dir: Path, target: Path, drops: Drops, t
                 shutil.copy2(sidecar, probe / sidecar.name)
         for group in groups:
             others = [n for g, nodes in groups.items() if g != group for n in nodes]
-            _quantize(preset, fp32_dir, probe, others)
+            _quantize(preset, source, probe, others)
             sensitivity[group] = max(drops(probe).values())
     fallback: list[str] = []
     for group in sorted(sensitivity, key=sensitivity.get, reverse=True):
         fallback.append(group)
-        _quantize(preset, fp32_dir, target, [n for g in fallback for n in groups[g]])
+        _quantize(preset, source, target, [n for g in fallback for n in groups[g]])
         current = drops(target)
         if max(current.values()) <= tolerance:
             break

@@ -1,0 +1,84 @@
+"""Static INT8: calibration batches from the recipe's data, Q/DQ graphs by ORT's and TensorRT's rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from compress.onnx.calibration import CalibrationConfig
+from compress.onnx.presets import PRESETS
+from distill.data.loading import load_tasks
+from distill.errors import ArtifactError
+from recipes.loader import load_recipe
+from recipes.quantize_stage import UNFUSED, calibration_batches
+
+
+@pytest.fixture(scope="module")
+def fp32(quantized_run):
+    return quantized_run / "quantize" / "student-fp32"
+
+
+@pytest.fixture(scope="module")
+def tasks(quantized_run):
+    recipe = load_recipe(str(quantized_run / "recipe.yaml"))
+    return load_tasks(recipe.tasks, recipe.seed, recipe.data)
+
+
+def initializers(path):
+    graph = onnx.load(str(path)).graph
+    return graph, {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+
+
+def test_calibration_batches_mix_every_task_in_one_shape(fp32, tasks):
+    cal = calibration_batches(fp32, tasks, CalibrationConfig(samples=30, batch_size=4, split="dev"), max_len=32)
+    assert cal.settings["per_task"] == {"category": 10, "score": 10, "attributes": 10}
+    assert cal.settings["batches"] == 7 and cal.settings["samples"] == 28  # 30 rows → 7 full batches of 4
+    shapes = {f["input_ids"].shape for f in cal.feeds}
+    assert len(shapes) == 1 and next(iter(shapes))[0] == 4  # histogram calibrators stack batches
+    for feed in cal.feeds:  # padding is masked; real tokens start with [CLS]
+        assert (feed["attention_mask"][:, 0] == 1).all()
+        assert ((feed["attention_mask"] == 0) <= (feed["input_ids"] == 0)).all()
+
+
+def test_tensorrt_qdq_graph_is_symmetric_per_channel_and_standard_ops_only(quantized_run):
+    path = quantized_run / "quantize" / "student-qdq-int8-tensorrt" / "model.onnx"
+    graph, weights = initializers(path)
+    assert all(n.domain in ("", "ai.onnx") for n in graph.node), "TensorRT cannot parse com.microsoft ops"
+    quant = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    dequant = [n for n in graph.node if n.op_type == "DequantizeLinear"]
+    assert quant and dequant
+    for node in dequant:  # every zero point is 0 and int8: symmetric
+        zero = weights.get(node.input[2]) if len(node.input) > 2 else None
+        assert zero is not None and zero.dtype == np.int8 and not zero.any(), node.name
+    per_channel = [n for n in dequant if weights[n.input[1]].size > 1]
+    assert per_channel and all(n.input[0] in weights for n in per_channel)  # weights get one scale per channel
+
+
+def test_ort_static_graph_keeps_fusions_and_uint8_activations(quantized_run):
+    graph, weights = initializers(quantized_run / "quantize" / "student-static-int8" / "model.onnx")
+    assert any(n.domain == "com.microsoft" for n in graph.node)  # fused attention/LayerNorm kept for the CPU
+    activation_zeros = [weights[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert activation_zeros and all(z.dtype == np.uint8 for z in activation_zeros)
+
+
+def test_calibration_method_sets_the_activation_ranges(fp32, tasks, tmp_path):
+    scales = {}
+    for method, pct in (("minmax", 99.999), ("percentile", 90.0)):
+        cal = calibration_batches(fp32, tasks, CalibrationConfig(samples=32, batch_size=8, method=method), 32)
+        cal.percentile = pct
+        out = tmp_path / f"{method}.onnx"
+        PRESETS.get("qdq-int8-tensorrt")(fp32 / UNFUSED, out, calibration=cal)
+        graph, weights = initializers(out)
+        scales[method] = {n.input[0]: float(weights[n.input[1]]) for n in graph.node if n.op_type == "QuantizeLinear"}
+    shared = scales["minmax"].keys() & scales["percentile"].keys()
+    assert shared
+    # a 90th percentile clips outliers: no range is wider than the full min–max one, and most are narrower
+    assert all(scales["percentile"][t] <= scales["minmax"][t] * (1 + 1e-6) for t in shared)
+    assert sum(scales["percentile"][t] < 0.9 * scales["minmax"][t] for t in shared) > len(shared) / 2
+
+
+def test_static_presets_refuse_to_run_without_calibration(fp32, tmp_path):
+    with pytest.raises(ArtifactError, match="calibration"):
+        PRESETS.get("static-int8")(fp32 / "model.onnx", tmp_path / "x.onnx")
