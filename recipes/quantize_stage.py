@@ -15,20 +15,22 @@ from transformers import AutoTokenizer
 from benchmarks.harness import backend_accuracy
 from compress.onnx.calibration import Calibration, CalibrationConfig
 from compress.onnx.config import QuantizeConfig
-from compress.onnx.export import MANIFEST, copy_sidecars, export_onnx, parity, run_onnx, sample_inputs
+from compress.onnx.export import MANIFEST, copy_sidecars, export_model, export_onnx, parity, run_onnx, sample_inputs
 from compress.onnx.optimize import optimize_graph
 from compress.onnx.presets import PRESETS, Preset, preset_needs
+from compress.onnx.qat import QatConfig, quantization_aware_distill
 from compress.onnx.sensitivity import accuracy_aware
 from compress.runtime import OnnxRuntimeBackend
 from distill.data.loading import TaskData
 from distill.encoding import encode_examples
 from distill.errors import ArtifactError
 from distill.io import read_json, write_json
+from distill.model import MultiTaskModel
 from distill.training.evaluate import retention
 
 from .pipeline import Context, Stage, register_stage, settings_of
 from .schema import Recipe
-from .stages import data_fingerprint, tasks_of
+from .stages import data_fingerprint, encode_tasks, tasks_of
 
 log = logging.getLogger("mtkd")
 MODEL_DIRS = {"teacher": "teacher", "student": "distill"}  # artifact → the stage that made it
@@ -94,6 +96,31 @@ def calibration_batches(fp32: Path, tasks: dict[str, TaskData], cfg: Calibration
     if cfg.method == "percentile":
         settings["percentile"] = cfg.percentile
     return Calibration(feeds, cfg.method, cfg.percentile, settings)
+
+
+def qat_artifact(
+    model_dir: Path, target: Path, tasks: dict[str, TaskData], cfg: QatConfig, max_len: int
+) -> dict[str, Any]:
+    """``target``: the model fine-tuned with fake INT8 by distillation from itself, as a Q/DQ graph."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    train = {name: splits["train"] for name, splits in encode_tasks(tokenizer, tasks, max_len).items()}
+    kinds = {name: task.kind for name, task in tasks.items()}
+    fp32 = MultiTaskModel.from_pretrained(model_dir)
+    model, summary = quantization_aware_distill(fp32, train, kinds, tokenizer.pad_token_id, cfg)
+    # ORT runs the Q/DQ pairs with integer kernels; fake quant rounds in float: allow rounding-level gaps
+    manifest = export_model(model, model_dir, target, tolerance=1e-2)
+    settings = {
+        "mode": "qat",
+        "format": "QDQ",
+        "weights": "int8 symmetric, per channel",
+        "activations": "int8 symmetric, per tensor, ranges observed then frozen",
+        "teacher": "the FP32 model (quantization-aware distillation)",
+        **summary,
+        "precision": "int8",
+    }
+    manifest = {**manifest, "precision": "int8", "preset": "qat-int8", "quantization": settings}
+    write_json(target / MANIFEST, manifest)
+    return manifest
 
 
 def bound_preset(name: str, calibration: Calibration | None) -> tuple[Preset, str]:
@@ -197,6 +224,12 @@ class QuantizeStage(Stage):
                     100 * max(rows[target.name]["drop_vs_fp32"].values()),
                     rows[target.name]["fp32_layers"],
                 )
+            if cfg.qat and cfg.qat.steps:
+                target = ctx.out / f"{name}-qat-int8"
+                qat_artifact(ctx.input(MODEL_DIRS[name]) / "model", target, tasks, cfg.qat, max_len)
+                metrics = accuracy(target)
+                write_json(target / "metrics.json", metrics)
+                rows[target.name] = self._row(target, metrics, drops_of(metrics), cfg.tolerance)
         write_json(ctx.out / "report.json", rows)
         return {"artifacts": rows}
 

@@ -8,6 +8,7 @@ from distill.config import StrictModel
 
 from .calibration import CalibrationConfig
 from .presets import PRESETS
+from .qat import QatConfig
 
 
 class QuantizeConfig(StrictModel):
@@ -20,6 +21,7 @@ class QuantizeConfig(StrictModel):
     tolerance: float = Field(0.01, ge=0, lt=1, description="relative per-task drop allowed vs the FP32 export")
     accuracy_aware: bool = Field(True, description="keep the most sensitive layers in FP32 until within tolerance")
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="for static presets")
+    qat: QatConfig | None = Field(None, description="also make <artifact>-qat-int8 by quantization-aware distillation")
 
     @field_validator("presets")
     @classmethod

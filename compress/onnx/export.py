@@ -105,7 +105,14 @@ def copy_sidecars(src: Path, dst: Path) -> None:
 
 def export_onnx(model_dir: Path, out_dir: Path, tolerance: float = 1e-4, opset: int = OPSET) -> dict[str, Any]:
     """Export ``model_dir`` to ``out_dir/model.onnx``; raise if any head differs beyond ``tolerance``."""
-    model = MultiTaskModel.from_pretrained(model_dir).eval()
+    return export_model(MultiTaskModel.from_pretrained(model_dir), model_dir, out_dir, tolerance, opset)
+
+
+def export_model(
+    model: MultiTaskModel, model_dir: Path, out_dir: Path, tolerance: float = 1e-4, opset: int = OPSET
+) -> dict[str, Any]:
+    """Export an in-memory ``model`` (e.g. fake-quantized) with ``model_dir``'s config and tokenizer."""
+    model = model.eval()
     kinds = {name: spec.type for name, spec in model.head_specs.items()}
     inputs = sample_inputs(model.config.vocab_size)
     reference = torch_outputs(model, inputs)  # before export: the exporter leaves modules in training mode

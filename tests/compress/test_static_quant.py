@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -82,3 +84,17 @@ def test_calibration_method_sets_the_activation_ranges(fp32, tasks, tmp_path):
 def test_static_presets_refuse_to_run_without_calibration(fp32, tmp_path):
     with pytest.raises(ArtifactError, match="calibration"):
         PRESETS.get("static-int8")(fp32 / "model.onnx", tmp_path / "x.onnx")
+
+
+def test_qat_artifact_is_a_qdq_graph_learned_by_distillation(quantized_run):
+    art = quantized_run / "quantize" / "student-qat-int8"
+    manifest = json.loads((art / "onnx.json").read_text())
+    q = manifest["quantization"]
+    assert manifest["precision"] == "int8" and q["mode"] == "qat" and q["layers"] == 11  # 6 encoder + 5 head Linears
+    assert q["final_kd_loss"] < q["initial_kd_loss"]  # training moved the fake-quant model toward the FP32 one
+    graph, _ = initializers(art / "model.onnx")
+    dequant = [n for n in graph.node if n.op_type == "DequantizeLinear"]
+    assert len(dequant) == 2 * q["layers"]  # one for each input, one for each weight
+    assert max(r["max_abs_diff"] for r in manifest["parity_vs_torch"].values()) < 1e-2  # ORT ≈ fake quant
+    report = json.loads((quantized_run / "quantize" / "report.json").read_text())
+    assert report["student-qat-int8"]["within_tolerance"], report["student-qat-int8"]["drop_vs_fp32"]

@@ -14,7 +14,7 @@ def run(quantized_run):
 
 def test_quantize_writes_fp32_and_one_artifact_per_preset_with_accuracy_through_ort(run):
     report = json.loads((run / "quantize" / "report.json").read_text())
-    static = ["student-static-int8", "student-qdq-int8-tensorrt"]
+    static = ["student-static-int8", "student-qdq-int8-tensorrt", "student-qat-int8"]
     assert list(report) == ["student-fp32", "student-dynamic-int8", "student-dynamic-int8-per-channel", *static]
     assert report["student-fp32"]["precision"] == "fp32" and report["student-dynamic-int8"]["precision"] == "int8"
     assert all(v == 0 for v in report["student-fp32"]["drop_vs_fp32"].values())
@@ -39,6 +39,7 @@ def test_bench_measures_onnx_artifacts_at_their_own_precision_only(run):
         ("student-dynamic-int8-per-channel", "onnxruntime", "int8"),
         ("student-static-int8", "onnxruntime", "int8"),
         ("student-qdq-int8-tensorrt", "onnxruntime", "int8"),
+        ("student-qat-int8", "onnxruntime", "int8"),
     }
     int8 = next(r for r in rows if r["artifact"] == "student-dynamic-int8")
     assert set(int8["tasks"]) == {"category", "score", "attributes"} and int8["size_mb"] > 0

@@ -1,0 +1,142 @@
+"""Quantization-aware training: fake-quant INT8 Linear layers, fine-tuned by distillation from the FP32 model.
+
+Every ``nn.Linear`` of the encoder and heads quantizes its input (int8 symmetric per tensor, the
+range observed on calibration batches, then frozen) and its weight (int8 symmetric per output
+channel) in the forward pass; gradients pass straight through. The student learns to live with
+the rounding by matching the FP32 model's outputs (the KD losses of each head type), and exports
+as a Q/DQ ONNX graph: ``QuantizeLinear``/``DequantizeLinear`` around every MatMul.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from distill.config import StrictModel
+from distill.encoding import EncodedSplit, collate, model_inputs
+from distill.losses import LOGIT_LOSSES
+from distill.model import MultiTaskModel
+from distill.tasks import TaskType
+
+log = logging.getLogger("mtkd")
+QMAX = 127
+
+
+class QatConfig(StrictModel):
+    """Fine-tuning steps of quantization-aware distillation (0 disables it)."""
+
+    steps: int = Field(200, ge=0)
+    calibration_batches: int = Field(8, ge=1, description="batches observing activation ranges before training")
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(2e-5, gt=0)
+    temperature: float = Field(2.0, gt=0)
+    seed: int = 0
+
+
+class FakeQuantLinear(nn.Module):
+    """A Linear computing on int8-rounded inputs and weights (straight-through gradients)."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.linear = linear
+        self.register_buffer("input_max", torch.zeros(()))
+        self.observing = False
+        self.weight_scale: torch.Tensor | None = None  # fixed by freeze(): constants in the exported graph
+
+    def freeze(self) -> None:
+        """Fix the weight scales after training, so the export holds them as constants."""
+        self.weight_scale = self._weight_scale().detach()
+
+    def _weight_scale(self) -> torch.Tensor:
+        return (self.linear.weight.detach().abs().amax(dim=1) / QMAX).clamp(min=1e-8).float()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.observing:
+            self.input_max = torch.maximum(self.input_max, x.detach().abs().max())
+        scale = (self.input_max / QMAX).clamp(min=1e-8).float()
+        zero = torch.zeros((), dtype=torch.int32)
+        xq = torch.fake_quantize_per_tensor_affine(x, scale, zero, -QMAX - 1, QMAX)
+        w = self.linear.weight
+        w_scale = self.weight_scale if self.weight_scale is not None else self._weight_scale()
+        w_zero = torch.zeros(w.shape[0], dtype=torch.int32)
+        # range -128..127 (ONNX's int8); scales from max/127 keep weights symmetric, -128 is never hit
+        wq = torch.fake_quantize_per_channel_affine(w, w_scale, w_zero, 0, -QMAX - 1, QMAX)
+        return F.linear(xq, wq, self.linear.bias)
+
+
+def with_fake_quant(model: MultiTaskModel) -> MultiTaskModel:
+    """A copy of ``model`` whose Linear layers (encoder and heads) are ``FakeQuantLinear``."""
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(parent, name, FakeQuantLinear(child))
+    return model
+
+
+def _batches(encoded: dict[str, EncodedSplit], kinds: dict[str, TaskType], size: int, rng: random.Random, pad: int):
+    names = list(encoded)
+    step = 0
+    while True:  # round-robin over tasks, random examples: every head keeps its rounding in check
+        task = names[step % len(names)]
+        split = encoded[task]
+        idx = rng.sample(range(len(split)), min(size, len(split)))
+        tags = kinds[task].label_kind == "tags"
+        yield task, collate(split, idx, pad, tags)
+        step += 1
+
+
+def quantization_aware_distill(
+    fp32: MultiTaskModel, encoded: dict[str, EncodedSplit], kinds: dict[str, TaskType], pad_id: int, cfg: QatConfig
+) -> tuple[MultiTaskModel, dict[str, Any]]:
+    """Fake-quant copy of ``fp32``: activation ranges observed, then ``cfg.steps`` steps of KD from ``fp32``."""
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    teacher = fp32.eval()
+    student = with_fake_quant(fp32)
+    fakes = [m for m in student.modules() if isinstance(m, FakeQuantLinear)]
+    batches = _batches(encoded, kinds, cfg.batch_size, rng, pad_id)
+    student.eval()
+    for m in fakes:
+        m.observing = True
+    with torch.no_grad():
+        for _ in range(cfg.calibration_batches * len(encoded)):
+            _, batch = next(batches)
+            student(**model_inputs(batch))
+    for m in fakes:
+        m.observing = False
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.lr)
+    student.train()
+    losses = []
+    for _ in tqdm(range(cfg.steps), desc="QAT", unit="step", disable=cfg.steps < 10):
+        task, batch = next(batches)
+        inputs = model_inputs(batch)
+        with torch.no_grad():
+            target = teacher(**inputs, tasks=[task]).logits[task]
+        out = student(**inputs, tasks=[task]).logits[task]
+        loss = LOGIT_LOSSES.get(kinds[task].label_kind)(out, target, cfg.temperature, batch["labels"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    student.eval()
+    for m in fakes:
+        m.freeze()
+    n = max(1, len(losses) // 10)  # mean of the first and last tenth: the trend, not one noisy batch
+    first, last = (losses[:n], losses[-n:]) if losses else ([0.0], [0.0])
+    summary = {
+        "steps": cfg.steps,
+        "layers": len(fakes),
+        "initial_kd_loss": sum(first) / len(first),
+        "final_kd_loss": sum(last) / len(last),
+    }
+    log.info("qat: %d fake-quant Linear layers, %d KD steps, KD loss %.4f → %.4f", *summary.values())
+    return student, summary
