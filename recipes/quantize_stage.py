@@ -17,7 +17,7 @@ from compress.onnx.calibration import Calibration, CalibrationConfig
 from compress.onnx.config import QuantizeConfig
 from compress.onnx.export import MANIFEST, copy_sidecars, export_model, export_onnx, parity, run_onnx, sample_inputs
 from compress.onnx.optimize import optimize_graph
-from compress.onnx.presets import PRESETS, Preset, preset_needs
+from compress.onnx.presets import PRESETS, Preset, is_peer, preset_needs
 from compress.onnx.qat import QatConfig, quantization_aware_distill
 from compress.onnx.sensitivity import accuracy_aware
 from compress.runtime import OnnxRuntimeBackend
@@ -201,6 +201,9 @@ class QuantizeStage(Stage):
                 calibration = calibration_batches(fp32, tasks, cfg.calibration, max_len)
             for preset in cfg.presets:
                 target = ctx.out / f"{name}-{preset}"
+                if is_peer(PRESETS.get(preset)):
+                    rows[target.name] = self._peer(preset, fp32, target, calibration, accuracy, drops_of, cfg)
+                    continue
                 manifest = apply_preset(preset, fp32, target, calibration)
                 fallback = {}
                 if cfg.accuracy_aware:
@@ -232,6 +235,18 @@ class QuantizeStage(Stage):
                 rows[target.name] = self._row(target, metrics, drops_of(metrics), cfg.tolerance)
         write_json(ctx.out / "report.json", rows)
         return {"artifacts": rows}
+
+    def _peer(self, preset, fp32, target, calibration, accuracy, drops_of, cfg) -> dict[str, Any]:
+        """Another tool's path, run as its users would: measured when it works, its error kept when not."""
+        try:
+            apply_preset(preset, fp32, target, calibration)
+        except Exception as e:  # a peer failing on this model is a finding for the report, not our crash
+            shutil.rmtree(target, ignore_errors=True)
+            log.warning("quantize %s (peer) failed: %s: %s", target.name, type(e).__name__, str(e)[:300])
+            return {"peer": True, "failed": f"{type(e).__name__}: {str(e)[:500]}"}
+        metrics = accuracy(target)
+        write_json(target / "metrics.json", metrics)
+        return {**self._row(target, metrics, drops_of(metrics), cfg.tolerance), "peer": True}
 
     @staticmethod
     def _row(art: Path, metrics: dict, drops: dict[str, float], tolerance: float, fp32_layers=()) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def quantized_run(tmp_path_factory) -> Path:
         quantize={
             "presets": ["dynamic-int8", "dynamic-int8-per-channel", "static-int8", "qdq-int8-tensorrt"],
             "calibration": {"samples": 48, "batch_size": 8},
-            "qat": {"steps": 40, "batch_size": 16, "lr": 1e-3, "calibration_batches": 2},
+            "qat": {"steps": 40, "batch_size": 16, "lr": 1e-4, "calibration_batches": 2},
         },
     )
     path = write_recipe(root / "tiny.yaml", recipe)

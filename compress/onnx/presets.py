@@ -8,6 +8,7 @@ unfused graph (TensorRT parses standard ONNX operators only, not ONNX Runtime's 
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,12 +26,14 @@ PRESETS: Registry[Preset] = Registry("quantization preset")
 LINEAR_OPS = ["MatMul", "Gemm"]  # attention and FFN projections: where the FLOPs are
 
 
-def needs(calibration: bool = False, graph: str = "fused") -> Callable[[Preset], Preset]:
-    """Mark a preset as needing calibration data and/or a graph (``fused`` or ``unfused``)."""
+def needs(calibration: bool = False, graph: str = "fused", peer: bool = False) -> Callable[[Preset], Preset]:
+    """Mark a preset as needing calibration data and/or a graph (``fused`` or ``unfused``); a ``peer``
+    is another tool's standard path, run as its users run it (no FP32 fallback, failures reported)."""
 
     def mark(preset: Preset) -> Preset:
         preset.needs_calibration = calibration  # type: ignore[attr-defined]
         preset.graph = graph  # type: ignore[attr-defined]
+        preset.peer = peer  # type: ignore[attr-defined]
         return preset
 
     return mark
@@ -39,6 +42,10 @@ def needs(calibration: bool = False, graph: str = "fused") -> Callable[[Preset],
 def preset_needs(preset: Preset) -> tuple[bool, str]:
     """(needs calibration, graph) of a registered preset."""
     return getattr(preset, "needs_calibration", False), getattr(preset, "graph", "fused")
+
+
+def is_peer(preset: Preset) -> bool:
+    return getattr(preset, "peer", False)
 
 
 def _dynamic(src: Path, dst: Path, per_channel: bool, exclude: Sequence[str] = ()) -> dict[str, Any]:
@@ -154,6 +161,33 @@ def qdq_int8_tensorrt(
     """Q/DQ by TensorRT's rules: symmetric int8 activations and per-channel symmetric int8 weights,
     on the unfused graph of standard operators (TensorRT does its own fusions)."""
     return _static(src, dst, exclude, calibration, symmetric_activations=True)
+
+
+@PRESETS.register("optimum-o2-dynamic-int8")
+@needs(graph="unfused", peer=True)
+def optimum_o2_dynamic_int8(
+    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
+) -> dict[str, Any]:
+    """Peer: Optimum's own standard path, ``ORTOptimizer`` O2 then ``ORTQuantizer`` with
+    ``AutoQuantizationConfig.avx512_vnni`` dynamic INT8, from the unfused export."""
+    from optimum.onnxruntime import ORTOptimizer, ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
+
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        shutil.copy2(src, work / "model.onnx")
+        shutil.copy2(src.parent / "config.json", work / "config.json")  # Optimum picks BERT fusions from it
+        optimizer = ORTOptimizer.from_pretrained(work, file_names=["model.onnx"])
+        optimizer.optimize(save_dir=work / "o2", optimization_config=AutoOptimizationConfig.O2())
+        quantizer = ORTQuantizer.from_pretrained(work / "o2", file_name="model_optimized.onnx")
+        config = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=False)
+        quantizer.quantize(save_dir=work / "q", quantization_config=config)
+        shutil.copy2(work / "q" / "model_optimized_quantized.onnx", dst)
+    return {
+        "mode": "dynamic",
+        "peer": "Optimum: ORTOptimizer O2 + AutoQuantizationConfig.avx512_vnni",
+        "precision": "int8",
+    }
 
 
 # LayerNorm and softmax overflow or lose precision in FP16 (users' recurring complaint): keep them FP32

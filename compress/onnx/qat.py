@@ -114,7 +114,9 @@ def quantization_aware_distill(
     for m in fakes:
         m.observing = False
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.lr)
-    student.train()
+    # dropout stays off: it scales kept activations by 1/(1-p) past the ranges observed in eval mode,
+    # so training would learn around clipping that never happens at inference
+    student.eval()
     losses = []
     for _ in tqdm(range(cfg.steps), desc="QAT", unit="step", disable=cfg.steps < 10):
         task, batch = next(batches)
@@ -138,5 +140,11 @@ def quantization_aware_distill(
         "initial_kd_loss": sum(first) / len(first),
         "final_kd_loss": sum(last) / len(last),
     }
-    log.info("qat: %d fake-quant Linear layers, %d KD steps, KD loss %.4f → %.4f", *summary.values())
+    log.info(
+        "qat: %d fake-quant Linear layers, %d KD steps, KD loss %.4f → %.4f",
+        len(fakes),
+        cfg.steps,
+        summary["initial_kd_loss"],
+        summary["final_kd_loss"],
+    )
     return student, summary
