@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     mat.add_argument("--out", type=Path, default=Path("runs") / "matrix")
     mat.add_argument("--no-faults", action="store_true", help="skip the SIGKILL/resume runs (they take a minute)")
 
-    met = sub.add_parser("metrics", help="print a run's per-task test metrics as a Markdown table")
+    met = sub.add_parser("metrics", help="a run's per-task test metrics (or --stage quantize: its artifacts)")
     met.add_argument("run", type=Path, help="a run directory (e.g. runs/quickstart)")
     met.add_argument("--stage", default="teacher")
     _deploy_commands(sub)
@@ -117,10 +117,31 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
     load.add_argument("texts", nargs="*", metavar="TEXT", help="request pool (default: built-in product phrases)")
 
 
+def quantize_table(run: Path) -> str:
+    """Markdown table of ``<run>/quantize/report.json``: each artifact's size, worst drop and fallback."""
+    from distill.io import read_json
+
+    lines = ["| artifact | precision | size MB | worst task drop vs FP32 | within tolerance | layers kept in FP32 |"]
+    lines.append("|---|---|---:|---:|---|---|")
+    for name, r in read_json(run / "quantize" / "report.json").items():
+        if "failed" in r:
+            lines.append(f"| {name} (peer) | – | – | failed: {r['failed'][:90]}… | – | – |")
+            continue
+        worst = max(r["drop_vs_fp32"].values())
+        kept = ", ".join(r["fp32_layers"]) or "–"
+        lines.append(
+            f"| {name} | {r['precision']} | {r['size_mb']:.2f} | {100 * worst:.2f}% | "
+            f"{'yes' if r['within_tolerance'] else 'no'} | {kept} |"
+        )
+    return "\n".join(lines)
+
+
 def metrics_table(run: Path, stage: str) -> str:
     """Markdown table of ``<run>/<stage>/metrics.json``: metric, value, baseline per task."""
     from distill.io import read_json
 
+    if stage == "quantize":
+        return quantize_table(run)
     rows = read_json(run / stage / "metrics.json")
     lines = [f"| task | metric | {stage} | baseline |", "|---|---|---:|---:|"]
     for task, m in rows.items():

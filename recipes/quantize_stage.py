@@ -154,7 +154,7 @@ def apply_preset(preset: str, fp32: Path, target: Path, calibration: Calibration
 class QuantizeStage(Stage):
     """Exported and quantized artifacts, each evaluated per task through ONNX Runtime."""
 
-    version = 2  # 2: accuracy-aware FP32 fallback
+    version = 3  # 2: accuracy-aware FP32 fallback; 3: static INT8, QAT, peer presets
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         return tuple(MODEL_DIRS[a] for a in chosen(recipe)) if recipe.quantize else ()

@@ -43,3 +43,14 @@ def test_bench_measures_onnx_artifacts_at_their_own_precision_only(run):
     }
     int8 = next(r for r in rows if r["artifact"] == "student-dynamic-int8")
     assert set(int8["tasks"]) == {"category", "score", "attributes"} and int8["size_mb"] > 0
+
+
+def test_metrics_prints_the_quantize_report_per_artifact(run, capsys):
+    from recipes.cli import main
+
+    assert main(["metrics", str(run), "--stage", "quantize"]) == 0
+    table = capsys.readouterr().out
+    report = json.loads((run / "quantize" / "report.json").read_text())
+    for name, row in report.items():
+        line = next(x for x in table.splitlines() if x.startswith(f"| {name} |"))
+        assert f"{100 * max(row['drop_vs_fp32'].values()):.2f}%" in line and row["precision"] in line
