@@ -36,7 +36,8 @@ def exported_artifacts(run: Path) -> dict[str, Path]:
 
 
 def choose_artifact(run: Path, name: str | None) -> Path:
-    """``name`` if given; else the lowest-precision, then smallest, artifact within the accuracy tolerance."""
+    """``name`` if given; else, among artifacts within the accuracy tolerance at the lowest precision,
+    the fastest at batch 1 in the run's bench results (the smallest file when none were measured)."""
     found = exported_artifacts(run)
     if not found:
         raise ArtifactError(f"{run}: no exported artifacts; run its quantize stage first (mtkd run <recipe>)")
@@ -46,9 +47,17 @@ def choose_artifact(run: Path, name: str | None) -> Path:
         return found[name]
     report_path = run / "quantize" / "report.json"
     report = read_json(report_path) if report_path.is_file() else {}
-    ok = [n for n in found if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))]
-    best = min(ok or list(found), key=lambda n: (PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9), n))
-    log.info("export: artifact %s (lowest precision within the quantize tolerance; --artifact to choose)", best)
+    ok = [n for n in found if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))] or list(found)
+    lowest = min(PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) for n in ok)
+    ok = [n for n in ok if PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) == lowest]
+
+    def p50(n: str) -> float:
+        rows = [r for r in bench_rows(run, n) if r["batch_size"] == 1]
+        longest = max((r["seq_len"] for r in rows), default=0)
+        return min((r["latency_ms"]["p50"] for r in rows if r["seq_len"] == longest), default=float("inf"))
+
+    best = min(ok, key=lambda n: (p50(n), (found[n] / "model.onnx").stat().st_size, n))
+    log.info("export: artifact %s (fastest at batch 1 within the quantize tolerance; --artifact to choose)", best)
     return found[best]
 
 

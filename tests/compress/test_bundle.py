@@ -224,10 +224,15 @@ def test_raw_text_is_split_into_words_as_the_tagger_was_trained():
     assert split_words("欧达 可x", "chars") == (["欧", "达", "可", "x"], [(0, 1), (1, 2), (3, 4), (4, 5)])
 
 
-def test_export_picks_the_lowest_precision_within_tolerance_and_never_overwrites(quantized_run, bundle, capsys):
+def test_export_picks_the_fastest_int8_within_tolerance_and_never_overwrites(quantized_run, bundle, capsys):
     from recipes.export_cmd import choose_artifact
 
-    assert choose_artifact(quantized_run, None).name in ("student-dynamic-int8", "student-dynamic-int8-per-channel")
+    report = json.loads((quantized_run / "quantize" / "report.json").read_text())
+    rows = [json.loads(x) for x in (quantized_run / "bench" / "results.jsonl").read_text().splitlines()]
+    p50 = {r["artifact"]: r["latency_ms"]["p50"] for r in rows if r["runtime"] == "onnxruntime"}
+    eligible = [n for n, r in report.items() if r.get("within_tolerance") and r["precision"] == "int8"]
+    picked = choose_artifact(quantized_run, None).name
+    assert picked in eligible and p50[picked] == min(p50[n] for n in eligible)
     assert main(["export", str(quantized_run), "--out", str(bundle)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert main(["export", str(quantized_run), "--artifact", "nope", "--out", str(bundle.parent / "x")]) == 2
