@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from distill.versions import installed_versions
 
 LIBRARIES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "onnx", "optimum", "tensorrt")
 
@@ -24,12 +25,7 @@ def cpu_model() -> str:
 
 def environment() -> dict:
     """Where a benchmark ran; stored with every result row."""
-    versions = {}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            continue
+    versions = installed_versions(LIBRARIES)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "cpu": cpu_model(),

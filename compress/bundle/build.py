@@ -11,13 +11,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from distill.errors import ArtifactError
 from distill.io import directory_checksums, read_json, replace_directory, write_json
 from distill.model import META
+from distill.versions import installed_versions
 
 from .model_card import model_card
 
@@ -36,17 +36,6 @@ SIDECARS = (
 INPUT_KINDS = ("text", "pair", "tokens")
 WORD_SPLITS = ("whitespace", "chars")  # how raw text becomes words for a tag head (chars: CJK corpora)
 LIBRARIES = ("mtkd", "torch", "transformers", "tokenizers", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt")
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries a bundle's numbers depend on."""
-    out = {}
-    for lib in LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def model_file(artifact: Path) -> str:
@@ -122,7 +111,7 @@ def build_bundle(
             },
             "metrics": metrics or {},
             "source": source or {"artifact": str(artifact)},
-            "libraries": library_versions(),
+            "libraries": installed_versions(LIBRARIES),
         }
         (tmp / "README.md").write_text(model_card(manifest, latency or []), encoding="utf-8")
         manifest["files"] = directory_checksums(tmp)
