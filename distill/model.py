@@ -26,6 +26,7 @@ from .tasks import task_type
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "mtkd.json"
+FFN_SIZES = "ffn_sizes"  # config.json: per-layer FFN widths of a pruned encoder, applied before loading weights
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,20 @@ def _encoder_kwargs(config: PretrainedConfig) -> dict[str, bool]:
 
 def _build_encoder(config: PretrainedConfig, trust_remote_code: bool = False) -> nn.Module:
     return AutoModel.from_config(config, trust_remote_code=trust_remote_code, **_encoder_kwargs(config))
+
+
+def _apply_ffn_sizes(encoder: nn.Module) -> None:
+    """Give each layer the FFN width a pruned model was saved with (BERT-family layout)."""
+    sizes = getattr(encoder.config, FFN_SIZES, None)
+    if not sizes:
+        return
+    layers = encoder.encoder.layer
+    if len(sizes) != len(layers):
+        raise ArtifactError(f"config {FFN_SIZES} lists {len(sizes)} layers but the encoder has {len(layers)}")
+    for layer, size in zip(layers, sizes, strict=True):
+        hidden = layer.intermediate.dense.in_features
+        layer.intermediate.dense = nn.Linear(hidden, size)
+        layer.output.dense = nn.Linear(size, hidden)
 
 
 class MultiTaskModel(nn.Module):
@@ -176,7 +191,9 @@ class MultiTaskModel(nn.Module):
                 f"understands ({FORMAT_VERSION}); upgrade mtkd"
             )
         heads = [HeadSpec(t["name"], t["type"], tuple(t["labels"])) for t in meta["tasks"]]
-        model = cls(_build_encoder(AutoConfig.from_pretrained(path)), heads, meta.get("head_dropout", 0.1))
+        encoder = _build_encoder(AutoConfig.from_pretrained(path))  # re-applies config.pruned_heads itself
+        _apply_ffn_sizes(encoder)
+        model = cls(encoder, heads, meta.get("head_dropout", 0.1))
         state = load_file(path / WEIGHTS, device=str(map_location))
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:

@@ -1,0 +1,6 @@
+"""Structured pruning: importance scores (a registry) and surgery that shrinks dense matrices."""
+
+from .importance import IMPORTANCES, Importance, Scores
+from .surgery import drop_layers, prune_ffn, prune_heads
+
+__all__ = ["IMPORTANCES", "Importance", "Scores", "drop_layers", "prune_ffn", "prune_heads"]

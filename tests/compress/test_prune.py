@@ -1,0 +1,119 @@
+"""Structured pruning: scores rank what matters, surgery equals masking, pruned models reload and export."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compress.onnx.export import export_onnx
+from compress.prune import IMPORTANCES, drop_layers, prune_ffn, prune_heads
+from distill.config import ModelConfig, TaskConfig
+from distill.encoding import collate, model_inputs
+from distill.errors import MtkdError
+from distill.model import HeadSpec, MultiTaskModel
+from tests.conftest import builtin_task, prepare_tasks
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfgs = {name: TaskConfig(**builtin_task(name, 120)) for name in ("category", "attributes")}
+    tasks, tok, enc = prepare_tasks(cfgs, vocab_size=300)
+    heads = [HeadSpec(n, t.kind.name, tuple(t.labels)) for n, t in tasks.items()]
+    batches = []
+    for name, task in tasks.items():
+        split = enc[name]["train"]
+        tags = task.kind.label_kind == "tags"
+        batches += [(name, collate(split, list(range(i, i + 8)), tok.pad_token_id, tags)) for i in (0, 8)]
+    return heads, tok, batches
+
+
+def fresh(setup) -> MultiTaskModel:
+    heads, tok, _ = setup
+    torch.manual_seed(0)
+    cfg = ModelConfig(layers=2, hidden=32, heads=4, intermediate=64, max_position=64, dropout=0, attention_dropout=0)
+    return MultiTaskModel.from_config(cfg, heads, tok).eval()
+
+
+def outputs(model, batch, **kw):
+    with torch.no_grad():
+        return model(**model_inputs(batch[1]), **kw).logits
+
+
+def test_magnitude_ranks_a_zeroed_head_and_neuron_lowest(setup):
+    model = fresh(setup)
+    layer = model.encoder.encoder.layer[0]
+    with torch.no_grad():
+        for lin in (layer.attention.self.query, layer.attention.self.key, layer.attention.self.value):
+            lin.weight[16:24] = 0  # head 2 of 4 (head size 8)
+        layer.attention.output.dense.weight[:, 16:24] = 0
+        layer.intermediate.dense.weight[5] = 0
+        layer.output.dense.weight[:, 5] = 0
+    scores = IMPORTANCES.get("magnitude")().score(model)
+    assert int(scores.heads[0].argmin()) == 2 and float(scores.heads[0][2]) == 0
+    assert int(scores.ffn[0].argmin()) == 5 and [len(h) for h in scores.heads] == [4, 4]
+
+
+def test_removing_a_head_or_neuron_equals_masking_it(setup):
+    _, _, batches = setup
+    model, reference = fresh(setup), fresh(setup)
+    prune_heads(model, {0: [1]})
+    mask = torch.ones(2, 4)
+    mask[0, 1] = 0
+    enc = model_inputs(batches[0][1])
+    with torch.no_grad():
+        masked = reference.heads["category"](reference.encoder(**enc, head_mask=mask).last_hidden_state)
+    torch.testing.assert_close(outputs(model, batches[0])["category"], masked, atol=1e-5, rtol=1e-5)
+    keep = torch.tensor([i for i in range(64) if i != 7])
+    prune_ffn(model, {1: keep})
+    with torch.no_grad():
+        reference.encoder.encoder.layer[1].output.dense.weight[:, 7] = 0  # the neuron's contribution gone
+        masked = reference.heads["category"](reference.encoder(**enc, head_mask=mask).last_hidden_state)
+    torch.testing.assert_close(outputs(model, batches[0])["category"], masked, atol=1e-5, rtol=1e-5)
+
+
+def test_pruned_model_is_smaller_reloads_identically_and_exports(setup, tmp_path):
+    _, tok, batches = setup
+    model = fresh(setup)
+    before = model.num_parameters(encoder_only=True)
+    prune_heads(model, {0: [0, 3], 1: [2]})
+    prune_heads(model, {0: [0]})  # indices are current: this removes original head 1 of layer 0
+    prune_ffn(model, {0: torch.arange(32), 1: torch.arange(0, 64, 4)})
+    assert sorted(model.config.pruned_heads[0]) == [0, 1, 3]
+    assert model.encoder.encoder.layer[0].attention.self.query.weight.shape == (8, 32)
+    per_head = 3 * (8 * 32 + 8) + 8 * 32  # Q, K, V rows with biases, output columns (hidden 32, head size 8)
+    per_neuron = 32 + 1 + 32  # intermediate row with bias, output column
+    assert before - model.num_parameters(encoder_only=True) == 4 * per_head + (32 + 48) * per_neuron
+    drop_layers(model, [0])  # layer 1 becomes layer 0: its pruned heads and FFN width follow
+    assert model.config.num_hidden_layers == 1 and model.config.ffn_sizes == [16]
+    assert {int(k): v for k, v in model.config.pruned_heads.items()} == {0: [2]}
+    expected = [outputs(model, (task, batch))[task] for task, batch in batches]
+    model.save_pretrained(tmp_path / "pruned", tok)
+    again = MultiTaskModel.from_pretrained(tmp_path / "pruned").eval()
+    for (task, batch), want in zip(batches, expected, strict=True):
+        torch.testing.assert_close(outputs(again, (task, batch))[task], want)
+    manifest = export_onnx(tmp_path / "pruned", tmp_path / "onnx")  # parity against torch enforced inside
+    assert max(r["max_abs_diff"] for r in manifest["parity_vs_torch"].values()) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["taylor", "head_mask"])
+def test_data_driven_scores_cover_every_head_and_neuron_and_see_a_dead_head(setup, name):
+    _, _, batches = setup
+    model = fresh(setup)
+    with torch.no_grad():  # head 3 of layer 1 outputs nothing: no gradient can flow through it
+        model.encoder.encoder.layer[1].attention.self.value.weight[24:32] = 0
+        model.encoder.encoder.layer[1].attention.self.value.bias[24:32] = 0
+        model.encoder.encoder.layer[1].attention.output.dense.weight[:, 24:32] = 0
+    scores = IMPORTANCES.get(name)().score(model, batches)
+    assert [h.shape for h in scores.heads] == [torch.Size([4])] * 2 and [f.shape for f in scores.ffn] == [(64,)] * 2
+    assert all((h >= 0).all() for h in scores.heads) and float(scores.heads[1][3]) == pytest.approx(0, abs=1e-9)
+    assert float(scores.heads[1][:3].min()) > 0 and scores.layers().shape == (2,)
+
+
+def test_surgery_refuses_to_empty_a_layer(setup):
+    model = fresh(setup)
+    with pytest.raises(MtkdError, match="all 4 heads"):
+        prune_heads(model, {0: [0, 1, 2, 3]})
+    with pytest.raises(MtkdError, match="every FFN neuron"):
+        prune_ffn(model, {0: []})
+    with pytest.raises(MtkdError, match="every layer"):
+        drop_layers(model, [0, 1])
