@@ -27,7 +27,7 @@ from .flops import encoder_flops
 from .latency import cuda_timer, interleaved
 
 log = logging.getLogger("mtkd")
-ARTIFACT_NAMES = {"teacher": "teacher", "distill": "student"}  # stage directory → artifact name
+ARTIFACT_NAMES = {"teacher": "teacher", "distill": "student", "prune": "pruned"}  # stage directory → artifact name
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ def metrics_table(run: Path, stage: str) -> str:
 
 def _register_stages() -> None:
     """Import the stage modules; importing registers each stage in pipeline order."""
-    from . import bench_stage, distill_stage, pretrain_stage, quantize_stage, stages  # noqa: F401
+    from . import bench_stage, distill_stage, pretrain_stage, prune_stage, quantize_stage, stages  # noqa: F401
 
 
 def without_nproc(argv: list[str]) -> list[str]:

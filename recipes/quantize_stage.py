@@ -33,12 +33,13 @@ from .schema import Recipe
 from .stages import data_fingerprint, encode_tasks, tasks_of
 
 log = logging.getLogger("mtkd")
-MODEL_DIRS = {"teacher": "teacher", "student": "distill"}  # artifact → the stage that made it
+MODEL_DIRS = {"teacher": "teacher", "student": "distill", "pruned": "prune"}  # artifact → the stage that made it
 UNFUSED = "model.unfused.onnx"  # the exported graph before fusions, kept for presets that need standard ops
 
 
 def chosen(recipe: Recipe) -> list[str]:
-    return recipe.quantize.artifacts or (["student"] if recipe.student else ["teacher"])
+    default = ["pruned"] if recipe.prune else ["student"] if recipe.student else ["teacher"]
+    return recipe.quantize.artifacts or default
 
 
 def fuse(out: Path, tolerance: float) -> dict[str, int]:
@@ -164,6 +165,8 @@ class QuantizeStage(Stage):
             return "the recipe has no quantize section"
         if "student" in chosen(recipe) and recipe.student is None:
             return "quantize.artifacts names the student, but the recipe has no student"
+        if "pruned" in chosen(recipe) and recipe.prune is None:
+            return "quantize.artifacts names the pruned model, but the recipe has no prune section"
         return None
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from benchmarks.config import BenchConfig
 from compress.onnx.config import QuantizeConfig
+from compress.prune.plan import PruneConfig
 from distill.config import (
     DataConfig,
     DistillConfig,
@@ -58,6 +59,7 @@ class Recipe(StrictModel):
     pretrain: PretrainConfig | None = None
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     student: StudentConfig | None = None
+    prune: PruneConfig | None = None
     quantize: QuantizeConfig | None = None
     bench: BenchConfig | None = None
 

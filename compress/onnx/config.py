@@ -14,7 +14,10 @@ from .qat import QatConfig
 class QuantizeConfig(StrictModel):
     """ONNX export of chosen artifacts, graph fusions, and quantization presets."""
 
-    artifacts: list[str] | None = Field(None, description="teacher and/or student; default: the student if any")
+    artifacts: list[str] | None = Field(
+        None,
+        description="teacher, student and/or pruned; default: the pruned model, else the student, else the teacher",
+    )
     optimize: bool = Field(True, description="apply ONNX Runtime's transformer fusions to the FP32 graph")
     presets: list[str] = Field(default_factory=lambda: ["dynamic-int8"])
     parity_tolerance: float = Field(1e-4, gt=0, description="max |ONNX − PyTorch| allowed on any head")
@@ -34,7 +37,7 @@ class QuantizeConfig(StrictModel):
     @field_validator("artifacts")
     @classmethod
     def _names(cls, names: list[str] | None) -> list[str] | None:
-        bad = [n for n in names or [] if n not in ("teacher", "student")]
+        bad = [n for n in names or [] if n not in ("teacher", "student", "pruned")]
         if bad:
-            raise ValueError(f"unknown artifact {bad[0]!r}; choose teacher and/or student")
+            raise ValueError(f"unknown artifact {bad[0]!r}; choose teacher, student and/or pruned")
         return names

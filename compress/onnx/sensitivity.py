@@ -39,9 +39,10 @@ def _quantize(preset: Preset, source: Path, target: Path, exclude: list[str]) ->
 
 
 def accuracy_aware(preset: Preset, source: Path, target: Path, drops: Drops, tolerance: float) -> dict[str, Any]:
-    """``target`` holds the fully quantized model; if a task drops more than ``tolerance``, measure each layer group's
-    sensitivity (that group alone quantized) and return the most sensitive groups to FP32 until
-    every task is within tolerance. Returns the sensitivity, the fallback and the final drops."""
+    """``target`` holds the fully quantized model, made by ``preset`` from the graph file ``source``; if a
+    task drops more than ``tolerance``, measure each layer group's sensitivity (that group alone
+    quantized) and return the most sensitive groups to FP32 until every task is within tolerance.
+    Returns the sensitivity, the fallback and the final drops."""
     current = drops(target)
     if max(current.values()) <= tolerance:
         return {"fallback": [], "sensitivity": {}, "drops": current}

@@ -129,9 +129,9 @@ def test_accuracy_aware_fallback_keeps_the_most_sensitive_layers_in_fp32(exporte
     shutil.copytree(fp32, target)
     preset = PRESETS.get("dynamic-int8")
     preset(fp32 / "model.onnx", target / "model.onnx")
-    lenient = accuracy_aware(preset, fp32, target, drops, tolerance=0.9)
+    lenient = accuracy_aware(preset, fp32 / "model.onnx", target, drops, tolerance=0.9)
     assert lenient["fallback"] == [] and lenient["sensitivity"] == {}
-    strict = accuracy_aware(preset, fp32, target, drops, tolerance=0.0)  # any drop is too much
+    strict = accuracy_aware(preset, fp32 / "model.onnx", target, drops, tolerance=0.0)  # any drop is too much
     assert set(strict["sensitivity"]) == set(groups)
     assert strict["fallback"][0] == max(strict["sensitivity"], key=strict["sensitivity"].get)
     assert max(strict["drops"].values()) <= 1e-6  # everything back in FP32 reproduces the FP32 outputs

@@ -139,3 +139,18 @@ def test_teacher_starts_from_a_locally_saved_bert_checkpoint_with_its_tokenizer(
     with pytest.raises(RecipeError, match="comes with its own vocabulary"):
         load_recipe(str(write_recipe(tmp_path / "bad.yaml", bad)))
     assert TINY_MODEL  # the tiny shapes stay the shared ones
+
+
+def test_ecommerce_student_has_at_most_a_sixth_of_the_teachers_encoder(tmp_path):
+    from transformers import BertModel
+
+    from distill.model import encoder_config
+
+    recipe = load_recipe("ecommerce", [f"data.root={_fake_data_root(tmp_path)}"])
+    vocab = recipe.tokenizer.vocab_size
+    with torch.device("meta"):
+        sizes = [
+            BertModel(encoder_config(m, vocab, 0), add_pooling_layer=False).num_parameters()
+            for m in (recipe.teacher.model, recipe.student.model)
+        ]
+    assert sizes[1] <= sizes[0] / 6, sizes  # the acceptance bound of the real-data distillation

@@ -1,0 +1,73 @@
+"""What to remove: targets and schedule (the recipe's ``prune`` section) turned into head and neuron lists."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from distill.config import StrictModel
+
+from .importance import Scores
+
+
+class PruneConfig(StrictModel):
+    """Structured pruning targets (fractions removed), scope, schedule and recovery."""
+
+    artifact: Literal["student", "teacher"] = "student"
+    importance: str = Field("taylor", description="a registered importance score: magnitude, taylor, head_mask")
+    heads: float = Field(0.0, ge=0, lt=1, description="fraction of attention heads removed")
+    ffn: float = Field(0.0, ge=0, lt=1, description="fraction of FFN neurons removed")
+    layers: list[int] = Field(default_factory=list, description="whole layers removed (indices before pruning)")
+    scope: Literal["global", "per_layer"] = Field("global", description="rank across all layers or within each")
+    steps: int = Field(1, ge=1, description="1: one-shot; more: prune a share, recover, repeat")
+    score_batches: int = Field(8, ge=1, description="batches per task for data-driven scores")
+    recover_epochs: int = Field(1, ge=0, description="logit distillation from the unpruned model after each step")
+    recover_lr: float = Field(2e-4, gt=0)
+
+
+def _lowest(scores: list[torch.Tensor], fraction: float, scope: str, floor: int) -> dict[int, list[int]]:
+    """Indices to remove per layer: the lowest-scored ``fraction``, keeping at least ``floor`` per layer."""
+    drop: dict[int, list[int]] = {}
+    if fraction <= 0:
+        return drop
+    if scope == "per_layer":
+        for layer, s in enumerate(scores):
+            n = min(round(fraction * len(s)), len(s) - floor)
+            if n > 0:
+                drop[layer] = s.argsort()[:n].tolist()
+        return drop
+    ranked = sorted((float(v), layer, i) for layer, s in enumerate(scores) for i, v in enumerate(s))
+    budget = round(fraction * len(ranked))  # rounded: floors would undershoot over several steps
+    left = {layer: len(s) for layer, s in enumerate(scores)}
+    for _, layer, i in ranked:
+        if budget == 0:
+            break
+        if left[layer] > floor:
+            drop.setdefault(layer, []).append(i)
+            left[layer] -= 1
+            budget -= 1
+    return drop
+
+
+def plan_step(
+    scores: Scores, heads: float, ffn: float, scope: str
+) -> tuple[dict[int, list[int]], dict[int, torch.Tensor]]:
+    """(heads to remove per layer, FFN neurons to *keep* per layer) for this step's fractions."""
+    head_drop = _lowest(scores.heads, heads, scope, floor=1)
+    ffn_drop = _lowest(scores.ffn, ffn, scope, floor=1)
+    keep = {}
+    for layer, gone in ffn_drop.items():
+        mask = torch.ones(len(scores.ffn[layer]), dtype=torch.bool)
+        mask[gone] = False
+        keep[layer] = mask.nonzero().flatten()
+    return head_drop, keep
+
+
+def step_fraction(target: float, steps: int) -> float:
+    """The fraction of what is *left* to remove at each step so that ``steps`` equal geometric steps
+    reach ``target`` of the original: (1 - target)^(1/steps) is kept each time."""
+    if target <= 0:
+        return 0.0
+    return 1 - (1 - target) ** (1 / steps)

@@ -1,0 +1,50 @@
+"""The prune stage in the pipeline: smaller dense layers, recovered by distillation, then quantized."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distill.model import MultiTaskModel
+from recipes.cli import main
+from tests.conftest import TINY_TRAIN, tiny_recipe, write_recipe
+
+STUDENT = {
+    "model": {"layers": 2, "hidden": 16, "heads": 4, "intermediate": 32, "max_position": 64},
+    "distill": {"logits": {}},
+    "train": {**TINY_TRAIN, "epochs": 1},
+}
+PRUNE = {"importance": "taylor", "heads": 0.5, "ffn": 0.5, "steps": 2, "score_batches": 2, "recover_epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prune")
+    recipe = tiny_recipe(student=STUDENT, prune=PRUNE, quantize={"presets": ["dynamic-int8"]})
+    path = write_recipe(root / "tiny.yaml", recipe)
+    assert main(["run", str(path), "--out", str(root / "runs" / "tiny")]) == 0
+    return root / "runs" / "tiny"
+
+
+def test_prune_halves_heads_and_ffn_in_two_steps_and_the_model_reloads(run):
+    report = json.loads((run / "prune" / "report.json").read_text())
+    assert sum(layer["heads"] for layer in report["layers"]) == 4  # of 8: rounded geometric steps reach the target
+    assert sum(layer["ffn"] for layer in report["layers"]) == 32  # of 64
+    before, after = report["encoder_params"]
+    model = MultiTaskModel.from_pretrained(run / "prune" / "model")
+    assert model.num_parameters(encoder_only=True) == after < before
+    assert [len(x.attention.self.query.weight) // 4 for x in model.encoder.encoder.layer] == [
+        layer["heads"] for layer in report["layers"]
+    ]
+    assert set(report["tasks"]) == {"category", "score", "attributes"}
+    assert all(r["retention"] > 0 for r in report["tasks"].values()) and report["latency"]["speedup"] > 0
+
+
+def test_quantize_takes_the_pruned_model_by_default(run):
+    report = json.loads((run / "quantize" / "report.json").read_text())
+    assert list(report) == ["pruned-fp32", "pruned-dynamic-int8"]
+    pruned = json.loads((run / "prune" / "metrics.json").read_text())
+    exported = json.loads((run / "quantize" / "pruned-fp32" / "metrics.json").read_text())
+    for task, m in exported.items():  # the ONNX export of the pruned model scores like it in PyTorch
+        assert m["value"] == pytest.approx(pruned[task]["value"], abs=0.01), task
