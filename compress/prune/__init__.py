@@ -1,6 +1,17 @@
 """Structured pruning: importance scores (a registry) and surgery that shrinks dense matrices."""
 
 from .importance import IMPORTANCES, Importance, Scores
+from .sparsity import magnitude_mask, sparsify, two_four_mask
 from .surgery import drop_layers, prune_ffn, prune_heads
 
-__all__ = ["IMPORTANCES", "Importance", "Scores", "drop_layers", "prune_ffn", "prune_heads"]
+__all__ = [
+    "IMPORTANCES",
+    "Importance",
+    "Scores",
+    "drop_layers",
+    "magnitude_mask",
+    "prune_ffn",
+    "prune_heads",
+    "sparsify",
+    "two_four_mask",
+]

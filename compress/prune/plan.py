@@ -25,6 +25,11 @@ class PruneConfig(StrictModel):
     score_batches: int = Field(8, ge=1, description="batches per task for data-driven scores")
     recover_epochs: int = Field(1, ge=0, description="logit distillation from the unpruned model after each step")
     recover_lr: float = Field(2e-4, gt=0)
+    ffn_multiple: int = Field(8, ge=1, description="kept FFN widths rounded up to a multiple (GEMM tiles; 2:4 needs 4)")
+    sparsity: Literal["none", "unstructured", "2:4"] = Field(
+        "none", description="masks baked in after the structured steps (for sparse tensor cores; no CPU speedup)"
+    )
+    sparsity_level: float = Field(0.5, ge=0, lt=1, description="for unstructured masks")
 
 
 def _lowest(scores: list[torch.Tensor], fraction: float, scope: str, floor: int) -> dict[int, list[int]]:
@@ -51,14 +56,29 @@ def _lowest(scores: list[torch.Tensor], fraction: float, scope: str, floor: int)
     return drop
 
 
+def _to_multiple(score: torch.Tensor, gone: list[int], multiple: int) -> list[int]:
+    """Adjust a layer's removals so the kept count is the nearest multiple of ``multiple`` (at least one)."""
+    kept = len(score) - len(gone)
+    spare = kept % multiple
+    if not spare:
+        return gone
+    if spare * 2 >= multiple or kept - spare < multiple:  # round the kept count up: spare the best removed
+        return gone[: len(gone) - (multiple - spare)]
+    dropped = set(gone)  # round down: also remove the lowest-scored of the kept
+    extra = [i for i in score.argsort().tolist() if i not in dropped][:spare]
+    return gone + extra
+
+
 def plan_step(
-    scores: Scores, heads: float, ffn: float, scope: str
+    scores: Scores, heads: float, ffn: float, scope: str, ffn_multiple: int = 1
 ) -> tuple[dict[int, list[int]], dict[int, torch.Tensor]]:
-    """(heads to remove per layer, FFN neurons to *keep* per layer) for this step's fractions."""
+    """(heads to remove per layer, FFN neurons to *keep* per layer) for this step's fractions; each
+    layer keeps the nearest multiple of ``ffn_multiple`` neurons to what the ranking asked for."""
     head_drop = _lowest(scores.heads, heads, scope, floor=1)
-    ffn_drop = _lowest(scores.ffn, ffn, scope, floor=1)
+    ffn_drop = _lowest(scores.ffn, ffn, scope, floor=ffn_multiple)
     keep = {}
     for layer, gone in ffn_drop.items():
+        gone = _to_multiple(scores.ffn[layer], gone, ffn_multiple)
         mask = torch.ones(len(scores.ffn[layer]), dtype=torch.bool)
         mask[gone] = False
         keep[layer] = mask.nonzero().flatten()

@@ -117,3 +117,58 @@ def test_surgery_refuses_to_empty_a_layer(setup):
         prune_ffn(model, {0: []})
     with pytest.raises(MtkdError, match="every layer"):
         drop_layers(model, [0, 1])
+
+
+def test_removing_heads_and_neurons_of_zero_importance_leaves_outputs_unchanged(setup):
+    _, _, batches = setup
+    model = fresh(setup)
+    layer = model.encoder.encoder.layer[1]
+    with torch.no_grad():  # head 0 and neurons 10..19 contribute nothing: their output weights are zero
+        layer.attention.self.value.weight[0:8] = 0
+        layer.attention.self.value.bias[0:8] = 0
+        layer.attention.output.dense.weight[:, 0:8] = 0
+        layer.output.dense.weight[:, 10:20] = 0
+    before = [outputs(model, b)[b[0]] for b in batches]
+    scores = IMPORTANCES.get("taylor")().score(model, batches)
+    assert float(scores.heads[1][0]) == 0 and float(scores.ffn[1][10:20].abs().sum()) == 0
+    prune_heads(model, {1: [0]})
+    prune_ffn(model, {1: torch.tensor([i for i in range(64) if not 10 <= i < 20])})
+    for b, want in zip(batches, before, strict=True):
+        torch.testing.assert_close(outputs(model, b)[b[0]], want, atol=1e-6, rtol=1e-5)
+
+
+def test_two_four_masks_keep_exactly_two_of_every_four_and_are_flagged(setup):
+    from compress.prune import magnitude_mask, sparsify, two_four_mask
+
+    torch.manual_seed(3)
+    w = torch.randn(6, 16)
+    mask = two_four_mask(w)
+    assert (mask.reshape(6, 4, 4).sum(-1) == 2).all()
+    kept = w.abs().reshape(6, 4, 4) * mask.reshape(6, 4, 4)  # the kept two are the group's largest
+    assert (kept.topk(2, -1).values == w.abs().reshape(6, 4, 4).topk(2, -1).values).all()
+    m = magnitude_mask(w, 0.25)
+    assert int((~m).sum()) == 24 and w.abs()[~m].max() <= w.abs()[m].min()
+    model = fresh(setup)
+    report = sparsify(model, "2:4")
+    for layer in model.encoder.encoder.layer:
+        for lin in (layer.attention.self.query, layer.intermediate.dense, layer.output.dense):
+            groups = (lin.weight != 0).reshape(lin.weight.shape[0], -1, 4).sum(-1)
+            assert (groups == 2).all()
+    assert report["sparsity"] == pytest.approx(0.5) and model.config.sparsity["pattern"] == "2:4"
+
+
+def test_plans_remove_the_lowest_scores_globally_or_per_layer_and_round_ffn_widths():
+    from compress.prune import Scores
+    from compress.prune.plan import plan_step, step_fraction
+
+    scores = Scores(
+        heads=[torch.tensor([0.1, 0.9, 0.8, 0.7]), torch.tensor([0.05, 0.06, 0.5, 0.6])],
+        ffn=[torch.arange(16, dtype=torch.float), torch.arange(16, dtype=torch.float) + 100],
+    )
+    heads, keep = plan_step(scores, heads=0.5, ffn=0.5, scope="global", ffn_multiple=4)
+    assert heads == {0: [0], 1: [0, 1, 2]}  # the four lowest overall; layer 1 keeps its one head
+    # 16 of 32 neurons go, lowest first, but every layer keeps at least one multiple of 4
+    assert keep[0].tolist() == list(range(12, 16)) and keep[1].tolist() == list(range(4, 16))
+    heads, keep = plan_step(scores, heads=0.5, ffn=0.4, scope="per_layer", ffn_multiple=8)
+    assert heads == {0: [0, 3], 1: [0, 1]} and [len(k) for k in keep.values()] == [8, 8]  # 10 kept → nearest 8
+    assert (1 - step_fraction(0.5, 2)) ** 2 == pytest.approx(0.5)
