@@ -100,7 +100,7 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
     exp = sub.add_parser("export", help="a run's compressed model as a bundle, an Optimum directory or a Triton repo")
     exp.add_argument("run", type=Path, help="a finished run directory (e.g. runs/quickstart)")
     exp.add_argument("--format", choices=("bundle", "optimum", "triton"), default="bundle")
-    exp.add_argument("--artifact", help="quantize-stage artifact (default: lowest precision within tolerance)")
+    exp.add_argument("--artifact", help="quantize-stage artifact (default: the fastest within tolerance)")
     exp.add_argument("--task", help="the one task an Optimum directory serves")
     exp.add_argument("--out", type=Path, required=True)
     exp.add_argument("--no-verify", action="store_true", help="skip re-scoring the test split through the bundle")
