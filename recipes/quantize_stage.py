@@ -9,28 +9,22 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from transformers import AutoTokenizer
-
 from benchmarks.harness import backend_accuracy
-from compress.onnx.calibration import Calibration, CalibrationConfig
+from compress.onnx.calibration import Calibration, calibration_batches
 from compress.onnx.config import QuantizeConfig
-from compress.onnx.export import MANIFEST, copy_sidecars, export_model, export_onnx, parity, run_onnx, sample_inputs
+from compress.onnx.export import MANIFEST, copy_sidecars, export_onnx, parity, run_onnx, sample_inputs
 from compress.onnx.optimize import optimize_graph
 from compress.onnx.presets import PRESETS, Preset, is_peer, preset_needs
-from compress.onnx.qat import QatConfig, quantization_aware_distill
+from compress.onnx.qat import qat_artifact
 from compress.onnx.sensitivity import accuracy_aware
 from compress.runtime import OnnxRuntimeBackend
-from distill.data.loading import TaskData
-from distill.encoding import encode_examples
 from distill.errors import ArtifactError
 from distill.io import read_json, write_json
-from distill.model import MultiTaskModel
 from distill.training.evaluate import retention
 
 from .pipeline import Context, Stage, register_stage, settings_of
 from .schema import Recipe
-from .stages import data_fingerprint, encode_tasks, tasks_of
+from .stages import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 MODEL_DIRS = {"teacher": "teacher", "student": "distill", "pruned": "prune"}  # artifact → the stage that made it
@@ -67,61 +61,6 @@ def export_fp32(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> P
             shutil.copy2(fp32 / "model.onnx", fp32 / UNFUSED)
         fuse(fp32, cfg.parity_tolerance)
     return fp32
-
-
-def calibration_batches(fp32: Path, tasks: dict[str, TaskData], cfg: CalibrationConfig, max_len: int) -> Calibration:
-    """``cfg.samples`` examples of the chosen split, round-robin over the tasks, as input batches of one
-    shape (histogram calibrators stack every batch's activations, so lengths and sizes must agree)."""
-    tokenizer = AutoTokenizer.from_pretrained(fp32)
-    per_task = {name: task.splits[cfg.split] for name, task in tasks.items()}
-    quota = dict.fromkeys(per_task, 0)
-    for i in range(cfg.samples):  # round-robin so every task's inputs shape the activation ranges
-        names = [n for n in per_task if quota[n] < len(per_task[n])]
-        if not names:
-            break
-        quota[names[i % len(names)]] += 1
-    rows: list[tuple[list[int], list[int]]] = []
-    for name, task in tasks.items():
-        enc = encode_examples(tokenizer, per_task[name][: quota[name]], task.kind, max_len)
-        rows += zip(enc.input_ids, enc.token_type_ids, strict=True)
-    size = min(cfg.batch_size, len(rows))
-    length = max(len(ids) for ids, _ in rows)
-    feeds = []
-    for start in range(0, len(rows) - size + 1, size):  # a ragged last batch is dropped
-        ids = np.full((size, length), tokenizer.pad_token_id, dtype=np.int64)
-        types, mask = np.zeros_like(ids), np.zeros_like(ids)
-        for r, (row_ids, row_types) in enumerate(rows[start : start + size]):
-            ids[r, : len(row_ids)], types[r, : len(row_ids)], mask[r, : len(row_ids)] = row_ids, row_types, 1
-        feeds.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-    settings = {"split": cfg.split, "samples": len(feeds) * size, "per_task": quota, "batches": len(feeds)}
-    if cfg.method == "percentile":
-        settings["percentile"] = cfg.percentile
-    return Calibration(feeds, cfg.method, cfg.percentile, settings)
-
-
-def qat_artifact(
-    model_dir: Path, target: Path, tasks: dict[str, TaskData], cfg: QatConfig, max_len: int
-) -> dict[str, Any]:
-    """``target``: the model fine-tuned with fake INT8 by distillation from itself, as a Q/DQ graph."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    train = {name: splits["train"] for name, splits in encode_tasks(tokenizer, tasks, max_len).items()}
-    kinds = {name: task.kind for name, task in tasks.items()}
-    fp32 = MultiTaskModel.from_pretrained(model_dir)
-    model, summary = quantization_aware_distill(fp32, train, kinds, tokenizer.pad_token_id, cfg)
-    # ORT runs the Q/DQ pairs with integer kernels; fake quant rounds in float: allow rounding-level gaps
-    manifest = export_model(model, model_dir, target, tolerance=1e-2)
-    settings = {
-        "mode": "qat",
-        "format": "QDQ",
-        "weights": "int8 symmetric, per channel",
-        "activations": "int8 symmetric, per tensor, ranges observed then frozen",
-        "teacher": "the FP32 model (quantization-aware distillation)",
-        **summary,
-        "precision": "int8",
-    }
-    manifest = {**manifest, "precision": "int8", "preset": "qat-int8", "quantization": settings}
-    write_json(target / MANIFEST, manifest)
-    return manifest
 
 
 def bound_preset(name: str, calibration: Calibration | None) -> tuple[Preset, str]:

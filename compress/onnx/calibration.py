@@ -7,12 +7,16 @@ batches, so they must look like production traffic: the recipe's own split, ever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
+from transformers import AutoTokenizer
 
 from distill.config import StrictModel
+from distill.data.examples import TaskData
+from distill.encoding import encode_examples
 
 Feed = dict[str, np.ndarray]
 
@@ -65,3 +69,33 @@ class Calibration:
 
     def ort_options(self) -> dict[str, Any]:
         return {"CalibPercentile": self.percentile} if self.method == "percentile" else {}
+
+
+def calibration_batches(fp32: Path, tasks: dict[str, TaskData], cfg: CalibrationConfig, max_len: int) -> Calibration:
+    """``cfg.samples`` examples of the chosen split, round-robin over the tasks, as input batches of one
+    shape (histogram calibrators stack every batch's activations, so lengths and sizes must agree)."""
+    tokenizer = AutoTokenizer.from_pretrained(fp32)
+    per_task = {name: task.splits[cfg.split] for name, task in tasks.items()}
+    quota = dict.fromkeys(per_task, 0)
+    for i in range(cfg.samples):  # round-robin so every task's inputs shape the activation ranges
+        names = [n for n in per_task if quota[n] < len(per_task[n])]
+        if not names:
+            break
+        quota[names[i % len(names)]] += 1
+    rows: list[tuple[list[int], list[int]]] = []
+    for name, task in tasks.items():
+        enc = encode_examples(tokenizer, per_task[name][: quota[name]], task.kind, max_len)
+        rows += zip(enc.input_ids, enc.token_type_ids, strict=True)
+    size = min(cfg.batch_size, len(rows))
+    length = max(len(ids) for ids, _ in rows)
+    feeds = []
+    for start in range(0, len(rows) - size + 1, size):  # a ragged last batch is dropped
+        ids = np.full((size, length), tokenizer.pad_token_id, dtype=np.int64)
+        types, mask = np.zeros_like(ids), np.zeros_like(ids)
+        for r, (row_ids, row_types) in enumerate(rows[start : start + size]):
+            ids[r, : len(row_ids)], types[r, : len(row_ids)], mask[r, : len(row_ids)] = row_ids, row_types, 1
+        feeds.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+    settings = {"split": cfg.split, "samples": len(feeds) * size, "per_task": quota, "batches": len(feeds)}
+    if cfg.method == "percentile":
+        settings["percentile"] = cfg.percentile
+    return Calibration(feeds, cfg.method, cfg.percentile, settings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,12 +20,17 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
+from transformers import AutoTokenizer
 
 from distill.config import StrictModel
-from distill.encoding import EncodedSplit, collate, model_inputs
+from distill.data.examples import TaskData
+from distill.encoding import EncodedSplit, collate, encode_examples, model_inputs
+from distill.io import write_json
 from distill.losses import LOGIT_LOSSES
 from distill.model import MultiTaskModel
 from distill.tasks import TaskType
+
+from .export import MANIFEST, export_model
 
 log = logging.getLogger("mtkd")
 QMAX = 127
@@ -148,3 +154,28 @@ def quantization_aware_distill(
         summary["final_kd_loss"],
     )
     return student, summary
+
+
+def qat_artifact(
+    model_dir: Path, target: Path, tasks: dict[str, TaskData], cfg: QatConfig, max_len: int
+) -> dict[str, Any]:
+    """``target``: the model fine-tuned with fake INT8 by distillation from itself, as a Q/DQ graph."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    train = {name: encode_examples(tokenizer, t.splits["train"], t.kind, max_len) for name, t in tasks.items()}
+    kinds = {name: task.kind for name, task in tasks.items()}
+    fp32 = MultiTaskModel.from_pretrained(model_dir)
+    model, summary = quantization_aware_distill(fp32, train, kinds, tokenizer.pad_token_id, cfg)
+    # ORT runs the Q/DQ pairs with integer kernels; fake quant rounds in float: allow rounding-level gaps
+    manifest = export_model(model, model_dir, target, tolerance=1e-2)
+    settings = {
+        "mode": "qat",
+        "format": "QDQ",
+        "weights": "int8 symmetric, per channel",
+        "activations": "int8 symmetric, per tensor, ranges observed then frozen",
+        "teacher": "the FP32 model (quantization-aware distillation)",
+        **summary,
+        "precision": "int8",
+    }
+    manifest = {**manifest, "precision": "int8", "preset": "qat-int8", "quantization": settings}
+    write_json(target / MANIFEST, manifest)
+    return manifest

@@ -9,12 +9,12 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from compress.onnx.calibration import CalibrationConfig
+from compress.onnx.calibration import CalibrationConfig, calibration_batches
 from compress.onnx.presets import PRESETS
 from distill.data.loading import load_tasks
 from distill.errors import ArtifactError
 from recipes.loader import load_recipe
-from recipes.quantize_stage import UNFUSED, calibration_batches
+from recipes.quantize_stage import UNFUSED
 
 
 @pytest.fixture(scope="module")
