@@ -8,6 +8,7 @@ unfused graph (TensorRT parses standard ONNX operators only, not ONNX Runtime's 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -91,10 +92,13 @@ def shape_inferred(src: Path, dst: Path) -> Path:
     graph's reshapes defeat it, and plain ONNX inference covers those standard ops instead."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    try:
-        quant_pre_process(str(src), str(dst), skip_optimization=True)
-    except Exception:  # "Incomplete symbolic shape inference": ONNX's own inference suffices here
-        quant_pre_process(str(src), str(dst), skip_optimization=True, skip_symbolic_shape=True)
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    # a failed symbolic pass leaves a <uuid>.data file in the working directory: work in dst's folder
+    with contextlib.chdir(dst.parent):
+        try:
+            quant_pre_process(str(src), str(dst), skip_optimization=True)
+        except Exception:  # "Incomplete symbolic shape inference": ONNX's own inference suffices here
+            quant_pre_process(str(src), str(dst), skip_optimization=True, skip_symbolic_shape=True)
     return dst
 
 
