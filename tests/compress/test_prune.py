@@ -57,6 +57,7 @@ def test_removing_a_head_or_neuron_equals_masking_it(setup):
     _, _, batches = setup
     model, reference = fresh(setup), fresh(setup)
     prune_heads(model, {0: [1]})
+    assert model.encoder.encoder.layer[0].attention.self.query.weight.shape == (24, 32)  # 3 heads of 8 left
     mask = torch.ones(2, 4)
     mask[0, 1] = 0
     enc = model_inputs(batches[0][1])
