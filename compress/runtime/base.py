@@ -1,4 +1,4 @@
-"""The Backend interface every runtime implements (torch now; ONNX Runtime and TensorRT later).
+"""The Backend interface every runtime implements (torch, ONNX Runtime, TensorRT).
 
 Inputs and outputs are NumPy arrays so every runtime sees the same thing: ``input_ids``,
 ``attention_mask`` and ``token_type_ids`` (int64, shape batch × sequence) in, and one float32

@@ -10,11 +10,13 @@ import onnx
 import torch
 from transformers import AutoConfig
 
-from distill.io import read_json
+from compress.tensorrt.profiles import ShapeProfile
+from distill.io import read_json, stable_hash
 
 from .base import RUNTIMES, Backend, Batch, heads_of
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+ORT_TRT_CACHE = Path.home() / ".cache" / "mtkd" / "ort-tensorrt"  # engines ORT's TensorRT provider builds
 
 
 def artifact_precision(artifact: Path) -> str | None:
@@ -28,7 +30,8 @@ class OnnxRuntimeBackend(Backend):
     """``model.onnx`` through an InferenceSession; threads match torch's for fair comparisons."""
 
     name = "onnxruntime"
-    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8")
+    # fp8: TensorRT's FP8 Q/DQ graph, run by ONNX Runtime's reference Q/DQ kernels (simulated, for accuracy)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8", "fp8")
 
     def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cpu") -> None:
         super().__init__(artifact, precision, device)
@@ -39,10 +42,15 @@ class OnnxRuntimeBackend(Backend):
         # idle pool threads spin by default and steal the cores from whatever runs next (other
         # sessions, torch) — interleaved measurements of several candidates would be unfair
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(self.artifact / "model.onnx"), opts, providers=PROVIDERS[device])
+        if precision == "fp8":  # no fused FP8 kernels on CPU: keep Q/DQ nodes as they are, exactly simulated
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        self.session = ort.InferenceSession(str(self.artifact / "model.onnx"), opts, providers=self.providers())
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
         self._heads = heads_of(self.artifact)
+
+    def providers(self) -> list:
+        return PROVIDERS[self.device]
 
     @classmethod
     def accepts(cls, artifact: Path) -> bool:
@@ -82,3 +90,45 @@ class OnnxRuntimeBackend(Backend):
         return dict(
             zip(self.outputs, (o.astype(np.float32) for o in self.session.run(self.outputs, feed)), strict=True)
         )
+
+
+@RUNTIMES.register("onnxruntime-trt")
+class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
+    """ONNX Runtime's TensorRT execution provider (CUDA provider for what TensorRT does not take).
+
+    Engines are cached per artifact under ``~/.cache/mtkd/ort-tensorrt`` with a timing cache, and
+    built for one profile (batch 1–64, any length up to the model's positions), so shapes within
+    it never rebuild. Q/DQ graphs turn on INT8 (explicit quantization).
+    """
+
+    name = "onnxruntime-trt"
+
+    def providers(self) -> list:
+        cache = ORT_TRT_CACHE / stable_hash(str(self.artifact.resolve()))[:16]
+        max_position = int(read_json(self.artifact / "config.json").get("max_position_embeddings", 512))
+        profile = ShapeProfile(min=(1, 1), opt=(1, min(128, max_position)), max=(64, max_position))
+        options = {
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": True,
+            "trt_timing_cache_path": str(cache),
+            "trt_fp16_enable": self.precision in ("fp16", "int8", "fp8"),
+            "trt_int8_enable": self.precision == "int8",
+            **profile.ort_shapes(sorted(self.inputs_of_graph())),
+        }
+        return [("TensorrtExecutionProvider", options), "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    def inputs_of_graph(self) -> list[str]:
+        graph = onnx.load(str(self.artifact / "model.onnx"), load_external_data=False).graph
+        initializers = {t.name for t in graph.initializer}
+        return [i.name for i in graph.input if i.name not in initializers]
+
+    @classmethod
+    def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
+        if device != "cuda":
+            return "ONNX Runtime's TensorRT provider runs on CUDA GPUs only"
+        import onnxruntime as ort
+
+        if "TensorrtExecutionProvider" not in ort.get_available_providers():
+            return "onnxruntime has no TensorrtExecutionProvider (install onnxruntime-gpu and the tensorrt extra)"
+        return super().unavailable(artifact, precision, device)

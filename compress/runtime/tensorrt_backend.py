@@ -1,0 +1,113 @@
+"""TensorRT engines as a runtime: deserialized once, shapes set per call, tensors bound by address.
+
+Inputs are copied to torch CUDA tensors and the engine runs on torch's current CUDA stream
+(``execute_async_v3``), so CUDA-event timing in the bench harness brackets the engine itself.
+Engines are refused before deserialization when their manifest names another GPU or TensorRT.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+
+from compress.tensorrt.availability import tensorrt_unavailable
+from compress.tensorrt.manifest import ENGINE_FILE, ENGINE_MANIFEST, check_compatible, current_target, read_manifest
+from distill.errors import ArtifactError, MtkdError
+from distill.io import read_json
+from distill.model import HeadSpec
+
+from .base import RUNTIMES, Backend, Batch, heads_of
+
+if TYPE_CHECKING:  # the library loads only where an engine runs
+    import tensorrt
+
+
+def engine_precision(artifact: Path) -> str | None:
+    """The precision an engine was built at (from its manifest)."""
+    path = Path(artifact) / ENGINE_MANIFEST
+    return str(read_json(path)["precision"]) if path.is_file() else None
+
+
+@RUNTIMES.register("tensorrt")
+class TensorRTBackend(Backend):
+    """A ``model.plan`` built by the compile stage, on the GPU it was built for."""
+
+    name = "tensorrt"
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8", "fp8")
+
+    def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cuda") -> None:
+        super().__init__(artifact, precision, device)
+        import tensorrt as trt
+
+        check_compatible(read_manifest(self.artifact), current_target(), self.artifact)
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self._logger)
+        self.engine = self.runtime.deserialize_cuda_engine((self.artifact / ENGINE_FILE).read_bytes())
+        if self.engine is None:
+            raise ArtifactError(f"{self.artifact}: TensorRT could not deserialize {ENGINE_FILE}")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        self._dtypes = {n: self._torch_dtype(self.engine.get_tensor_dtype(n)) for n in names}
+        self._heads = heads_of(self.artifact)
+
+    def _torch_dtype(self, dtype: tensorrt.DataType) -> torch.dtype:
+        import tensorrt as trt
+
+        table = {
+            trt.float32: torch.float32,
+            trt.float16: torch.float16,
+            trt.bfloat16: torch.bfloat16,
+            trt.int32: torch.int32,
+            trt.int64: torch.int64,
+            trt.int8: torch.int8,
+            trt.bool: torch.bool,
+        }
+        if dtype not in table:
+            raise ArtifactError(f"{self.artifact}: engine I/O type {dtype} has no torch equivalent")
+        return table[dtype]
+
+    @classmethod
+    def accepts(cls, artifact: Path) -> bool:
+        return (Path(artifact) / ENGINE_FILE).is_file()
+
+    @classmethod
+    def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
+        if not cls.accepts(artifact):
+            return f"no {ENGINE_FILE} in the artifact"
+        if device != "cuda":
+            return "TensorRT engines run on CUDA GPUs only"
+        built = engine_precision(artifact)
+        if built and built != precision:
+            return f"the engine is {built}"
+        return tensorrt_unavailable() or super().unavailable(artifact, precision, device)
+
+    @property
+    def heads(self) -> list[HeadSpec]:
+        return self._heads
+
+    def size_mb(self) -> float:
+        return (self.artifact / ENGINE_FILE).stat().st_size / 1e6
+
+    def __call__(self, batch: Batch) -> dict[str, np.ndarray]:
+        keep = []  # the bound tensors must live until the engine has run
+        for name in self.inputs:
+            if name not in batch:
+                raise MtkdError(f"{self.artifact}: the engine needs input {name!r}, the batch has {sorted(batch)}")
+            tensor = torch.from_numpy(batch[name]).to("cuda", dtype=self._dtypes[name]).contiguous()
+            self.context.set_input_shape(name, tuple(tensor.shape))
+            self.context.set_tensor_address(name, tensor.data_ptr())
+            keep.append(tensor)
+        outputs = {}
+        for name in self.outputs:
+            dims = self.context.get_tensor_shape(name)  # known once every input shape is set
+            out = torch.empty([dims[i] for i in range(len(dims))], dtype=self._dtypes[name], device="cuda")
+            self.context.set_tensor_address(name, out.data_ptr())
+            outputs[name] = out
+        if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
+            raise MtkdError(f"{self.artifact}: TensorRT execution failed (log above)")
+        return {name: out.float().cpu().numpy() for name, out in outputs.items()}  # .cpu() waits for the stream
