@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from compress.runtime import RUNTIMES, Backend, load_backend
 from compress.runtime.onnxruntime_backend import artifact_precision
+from compress.runtime.tensorrt_backend import engine_precision
 from distill.data.examples import TaskData
 from distill.encoding import encode_examples
 from distill.errors import MtkdError
@@ -55,8 +56,8 @@ def discover_artifacts(run_dir: Path) -> dict[str, Path]:
         stage = extra.parent.parent.name
         if stage not in ARTIFACT_NAMES:
             found.setdefault(stage, extra.parent)
-    for exported in sorted(run_dir.glob("*/*/model.onnx")):  # quantize/<artifact>-<preset>/
-        found.setdefault(exported.parent.name, exported.parent)
+    for exported in sorted([*run_dir.glob("*/*/model.onnx"), *run_dir.glob("*/*/model.plan")]):
+        found.setdefault(exported.parent.name, exported.parent)  # quantize/<artifact>-<preset>, compile/<engine>
     return found
 
 
@@ -102,7 +103,7 @@ def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[C
     device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device.replace("auto", "cpu")
     keep, skipped = [], []
     for name, path in artifacts.items():
-        built = artifact_precision(path)  # an exported artifact runs at the precision it was built at
+        built = artifact_precision(path) or engine_precision(path)  # built artifacts run at their precision
         for runtime in cfg.runtimes:
             backend = RUNTIMES.get(runtime)
             if not backend.accepts(path):  # e.g. torch and an ONNX artifact: not a combination
@@ -110,6 +111,8 @@ def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[C
             for precision in [built] if built else cfg.precisions:
                 cand = Candidate(name, path, runtime, precision, device)
                 reason = backend.unavailable(path, precision, device)
+                if precision == "fp8" and runtime == "onnxruntime":  # reference Q/DQ kernels: accuracy, not speed
+                    reason = "ONNX Runtime simulates FP8 Q/DQ (accuracy in the quantize report); time it via tensorrt"
                 (skipped.append({"candidate": cand.label, "reason": reason}) if reason else keep.append(cand))
     return keep, skipped
 
@@ -132,6 +135,10 @@ def run_grid(
             backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device)
         except MtkdError as e:
             skipped.append({"candidate": cand.label, "reason": str(e)})
+            continue
+        except Exception as e:  # a GPU provider refusing a graph is a finding of the sweep, not its end
+            log.warning("bench: %s failed to load: %s: %s", cand.label, type(e).__name__, e)
+            skipped.append({"candidate": cand.label, "reason": f"failed to load: {type(e).__name__}: {e}"})
             continue
         config = backend.model_config
         vocab = config.vocab_size if config is not None else 1000

@@ -54,7 +54,12 @@ class BenchStage(Stage):
     needs = ("teacher",)
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
-        ups = ["teacher", "distill" if recipe.student else None, "quantize" if recipe.quantize else None]
+        ups = [
+            "teacher",
+            "distill" if recipe.student else None,
+            "quantize" if recipe.quantize else None,
+            "compile" if recipe.compile else None,
+        ]
         return tuple(u for u in ups if u)
 
     def skip_reason(self, recipe: Recipe) -> str | None:

@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     _set_option(bench, "e.g. --set bench.batch_sizes=[1,8]")
     bench.add_argument("--out", type=Path, help="output directory (default runs/bench/<target>-<time>)")
     bench.add_argument("--peak", action="store_true", help="measure this device's fp32 and INT8 GEMM peak")
+    bench.add_argument(
+        "--gpu-check",
+        action="store_true",
+        help="on a CUDA GPU: build the run's TensorRT engines, then time torch fp16/bf16, torch.compile, "
+        "ONNX Runtime CUDA/TensorRT and the engines side by side, with per-task accuracy",
+    )
 
     rep = sub.add_parser("report", help="compare benchmark runs or list their history")
     rep.add_argument(
@@ -152,7 +158,15 @@ def metrics_table(run: Path, stage: str) -> str:
 
 def _register_stages() -> None:
     """Import the stage modules; importing registers each stage in pipeline order."""
-    from . import bench_stage, distill_stage, pretrain_stage, prune_stage, quantize_stage, stages  # noqa: F401
+    from . import (  # noqa: F401
+        bench_stage,
+        compile_stage,
+        distill_stage,
+        pretrain_stage,
+        prune_stage,
+        quantize_stage,
+        stages,
+    )
 
 
 def without_nproc(argv: list[str]) -> list[str]:
@@ -215,6 +229,12 @@ def _bench(args: argparse.Namespace) -> int:
             return 0
     if args.target is None:
         raise RecipeError("mtkd bench: give a run or model directory (or --peak)")
+    if args.gpu_check:
+        from .gpu_check import gpu_check
+
+        out = gpu_check(args.target, args.overrides, args.out)
+        print(f"done: {out}/report.md")
+        return 0
     from .bench_stage import bench_target
 
     out = bench_target(args.target, args.recipe, args.overrides, args.out)

@@ -28,7 +28,7 @@ from .stages import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 MODEL_DIRS = {"teacher": "teacher", "student": "distill", "pruned": "prune"}  # artifact → the stage that made it
-UNFUSED = "model.unfused.onnx"  # the exported graph before fusions, kept for presets that need standard ops
+UNFUSED = "model.unfused.onnx"  # the exported graph before fusions, for TensorRT and its Q/DQ presets
 
 
 def chosen(recipe: Recipe) -> list[str]:
@@ -56,9 +56,8 @@ def export_fp32(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> P
     """``<name>-fp32``: the exported (and fused) graph every preset starts from."""
     fp32 = out / f"{name}-fp32"
     export_onnx(model_dir, fp32, cfg.parity_tolerance)
-    if cfg.optimize:
-        if any(preset_needs(PRESETS.get(p))[1] == "unfused" for p in cfg.presets):
-            shutil.copy2(fp32 / "model.onnx", fp32 / UNFUSED)
+    if cfg.optimize:  # the unfused graph stays for Q/DQ presets and TensorRT (standard ONNX operators only)
+        shutil.copy2(fp32 / "model.onnx", fp32 / UNFUSED)
         fuse(fp32, cfg.parity_tolerance)
     return fp32
 

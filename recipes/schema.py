@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from benchmarks.config import BenchConfig
 from compress.onnx.config import QuantizeConfig
 from compress.prune.plan import PruneConfig
+from compress.tensorrt.config import CompileConfig
 from distill.config import (
     DataConfig,
     DistillConfig,
@@ -61,6 +62,7 @@ class Recipe(StrictModel):
     student: StudentConfig | None = None
     prune: PruneConfig | None = None
     quantize: QuantizeConfig | None = None
+    compile: CompileConfig | None = None
     bench: BenchConfig | None = None
 
     @model_validator(mode="before")

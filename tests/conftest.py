@@ -88,7 +88,8 @@ QUANTIZE_BENCH = {
 
 @pytest.fixture(scope="session")
 def quantized_run(tmp_path_factory) -> Path:
-    """A finished tiny run through quantize (dynamic and static INT8) and bench, shared by the tests that read one."""
+    """A finished tiny run through quantize (dynamic and static INT8, FP8 Q/DQ), compile (TensorRT engines where a
+    GPU and TensorRT exist, skipped elsewhere) and bench, shared by the tests that read one."""
     from recipes.cli import main
 
     root = tmp_path_factory.mktemp("quantize")
@@ -96,10 +97,17 @@ def quantized_run(tmp_path_factory) -> Path:
         student=QUANTIZE_STUDENT,
         bench=QUANTIZE_BENCH,
         quantize={
-            "presets": ["dynamic-int8", "dynamic-int8-per-channel", "static-int8", "qdq-int8-tensorrt"],
+            "presets": [
+                "dynamic-int8",
+                "dynamic-int8-per-channel",
+                "static-int8",
+                "qdq-int8-tensorrt",
+                "qdq-fp8-tensorrt",
+            ],
             "calibration": {"samples": 48, "batch_size": 8},
             "qat": {"steps": 40, "batch_size": 16, "lr": 1e-4, "calibration_batches": 2},
         },
+        compile={"precisions": ["fp32", "fp16", "int8", "int8-qat", "fp8"], "optimization_level": 1},
     )
     path = write_recipe(root / "tiny.yaml", recipe)
     assert main(["run", str(path), "--out", str(root / "runs" / "tiny")]) == 0

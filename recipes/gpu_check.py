@@ -1,0 +1,84 @@
+"""``mtkd bench RUN --gpu-check``: the full GPU table a user with an NVIDIA GPU runs once.
+
+Builds the run's TensorRT engines where missing (FP32, FP16, INT8 from the Q/DQ graphs, FP8 on
+compute capability 8.9+), then measures, side by side in one interleaved sweep on the GPU: torch
+eager (fp32/fp16/bf16) and ``torch.compile``, ONNX Runtime's CUDA and TensorRT providers, and the
+engines, per batch size and sequence length, with every task's accuracy through each runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.config import BenchConfig
+from benchmarks.harness import discover_artifacts
+from compress.tensorrt.availability import tensorrt_unavailable
+from compress.tensorrt.config import ENGINE_PRECISIONS, CompileConfig
+from distill.data.loading import load_tasks
+from distill.errors import MtkdError
+
+from .bench_stage import HISTORY, bench_into
+from .compile_stage import source_graph
+from .loader import load_recipe
+from .pipeline import RECIPE_FILE, run_pipeline
+from .quantize_stage import chosen
+
+log = logging.getLogger("mtkd")
+RUNTIMES = ["torch", "torch-compile", "onnxruntime", "onnxruntime-trt", "tensorrt"]
+PRECISIONS = ["fp32", "fp16", "bf16", "int8", "fp8"]
+FP8_MIN_CAPABILITY = (8, 9)  # Ada and Hopper have FP8 tensor cores
+
+
+def gpu_unavailable() -> str | None:
+    import torch
+
+    return None if torch.cuda.is_available() else "no CUDA GPU is visible to torch"
+
+
+def engine_precisions(quantize_dir: Path, artifact: str, capability: tuple[int, int]) -> list[str]:
+    """The engine variants whose source graphs the quantize stage made (FP8 only where the GPU has it)."""
+    out = []
+    for variant in ENGINE_PRECISIONS:
+        if not source_graph(quantize_dir, artifact, variant).is_file():
+            continue
+        if variant == "fp8" and capability < FP8_MIN_CAPABILITY:
+            log.info("gpu-check: no FP8 engine: compute capability %d.%d < 8.9", *capability)
+            continue
+        out.append(variant)
+    return out
+
+
+def gpu_check(run_dir: Path, overrides: list[str], out: Path | None = None) -> Path:
+    """Compile what is missing, then bench every runtime × precision on the GPU; returns the report dir."""
+    import torch
+
+    from .cli import _register_stages
+
+    reason = gpu_unavailable()
+    if reason:
+        raise MtkdError(f"mtkd bench --gpu-check needs a CUDA GPU: {reason}")
+    if not (run_dir / RECIPE_FILE).is_file():
+        raise MtkdError(f"{run_dir}: not a run directory (no {RECIPE_FILE}); run a recipe first")
+    _register_stages()
+    recipe = load_recipe(str(run_dir / RECIPE_FILE), overrides)
+    trt_reason = tensorrt_unavailable()
+    if trt_reason:
+        log.warning("gpu-check: no TensorRT engines: %s", trt_reason)
+    elif recipe.quantize is not None:
+        capability = torch.cuda.get_device_capability()
+        name = chosen(recipe)[0]
+        compile_cfg = recipe.compile or CompileConfig()
+        variants = engine_precisions(run_dir / "quantize", name, capability)
+        recipe = recipe.model_copy(update={"compile": compile_cfg.model_copy(update={"precisions": variants})})
+        run_pipeline(recipe, run_dir, ["compile"], device="cuda", save_recipe=False)
+    bench = (recipe.bench or BenchConfig()).model_copy(
+        update={"runtimes": RUNTIMES, "precisions": PRECISIONS, "device": "cuda"}
+    )
+    tasks = load_tasks(recipe.tasks, recipe.seed, recipe.data) if bench.accuracy else None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = out or run_dir.parent / "bench" / f"{run_dir.name}-gpu-{stamp}"
+    artifacts = discover_artifacts(run_dir)
+    bench_into(out, artifacts, bench, tasks, recipe.teacher.train.max_len, run_dir.parent / HISTORY, str(run_dir))
+    return out
