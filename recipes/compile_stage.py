@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from benchmarks.harness import backend_accuracy
 from compress.onnx.export import copy_sidecars
 from compress.prune.sparsity import SPARSITY
 from compress.tensorrt import ENGINE_MANIFEST, ENGINE_PRECISIONS, ShapeProfile, profile_for, tensorrt_unavailable
+from compress.tensorrt.config import variant_unsupported
 from distill.errors import ArtifactError
 from distill.io import read_json, write_json
 from distill.training.evaluate import retention
@@ -102,12 +104,23 @@ class CompileStage(Stage):
         cache = timing_cache_path(ctx.run_dir, target) if cfg.timing_cache else None
         rows: dict[str, dict[str, Any]] = {}
         for engine, (variant, graph) in engine_sources(recipe, ctx.input("quantize")).items():
+            reason = variant_unsupported(variant, target["compute_capability"])
+            if reason:
+                log.info("compile %s: skipped: %s", engine, reason)
+                rows[engine] = {"variant": variant, "skipped": reason}
+                continue
             source = graph.parent
             sparse = (read_json(source / "config.json").get(SPARSITY) or {}).get("pattern") == "2:4"
             request = BuildRequest(graph, variant, profile, cfg, sparse, cache)
             out = ctx.out / engine
             log.info("compile %s from %s (%s)", engine, source.name, graph.name)
-            build = build_engine(request, out)
+            try:
+                build = build_engine(request, out)
+            except ArtifactError as e:  # one precision TensorRT refuses must not cost the others
+                log.warning("compile %s failed: %s", engine, e)
+                rows[engine] = {"variant": variant, "failed": str(e)}
+                shutil.rmtree(out, ignore_errors=True)
+                continue
             copy_sidecars(source, out)
             precision = "int8" if variant == "int8-qat" else variant
             write_json(
@@ -143,5 +156,7 @@ class CompileStage(Stage):
                 build["build_seconds"],
                 100 * max(drops.values()),
             )
+        if not any("precision" in row for row in rows.values()):
+            raise ArtifactError(f"compile: no engine was built: {rows}")
         write_json(ctx.out / "report.json", rows)
         return {"target": target, "profile": profile.as_dict(), "engines": rows}

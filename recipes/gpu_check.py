@@ -28,7 +28,6 @@ from .quantize_stage import chosen
 log = logging.getLogger("mtkd")
 RUNTIMES = ["torch", "torch-compile", "onnxruntime", "onnxruntime-trt", "tensorrt"]
 PRECISIONS = ["fp32", "fp16", "bf16", "int8", "fp8"]
-FP8_MIN_CAPABILITY = (8, 9)  # Ada and Hopper have FP8 tensor cores
 
 
 def gpu_unavailable() -> str | None:
@@ -37,23 +36,13 @@ def gpu_unavailable() -> str | None:
     return None if torch.cuda.is_available() else "no CUDA GPU is visible to torch"
 
 
-def engine_precisions(quantize_dir: Path, artifact: str, capability: tuple[int, int]) -> list[str]:
-    """The engine variants whose source graphs the quantize stage made (FP8 only where the GPU has it)."""
-    out = []
-    for variant in ENGINE_PRECISIONS:
-        if not source_graph(quantize_dir, artifact, variant).is_file():
-            continue
-        if variant == "fp8" and capability < FP8_MIN_CAPABILITY:
-            log.info("gpu-check: no FP8 engine: compute capability %d.%d < 8.9", *capability)
-            continue
-        out.append(variant)
-    return out
+def engine_precisions(quantize_dir: Path, artifact: str) -> list[str]:
+    """The engine variants whose source graphs the quantize stage made (compile skips FP8 on older GPUs)."""
+    return [v for v in ENGINE_PRECISIONS if source_graph(quantize_dir, artifact, v).is_file()]
 
 
 def gpu_check(run_dir: Path, overrides: list[str], out: Path | None = None) -> Path:
     """Compile what is missing, then bench every runtime × precision on the GPU; returns the report dir."""
-    import torch
-
     from .cli import _register_stages
 
     reason = gpu_unavailable()
@@ -67,12 +56,13 @@ def gpu_check(run_dir: Path, overrides: list[str], out: Path | None = None) -> P
     if trt_reason:
         log.warning("gpu-check: no TensorRT engines: %s", trt_reason)
     elif recipe.quantize is not None:
-        capability = torch.cuda.get_device_capability()
-        name = chosen(recipe)[0]
         compile_cfg = recipe.compile or CompileConfig()
-        variants = engine_precisions(run_dir / "quantize", name, capability)
-        recipe = recipe.model_copy(update={"compile": compile_cfg.model_copy(update={"precisions": variants})})
-        run_pipeline(recipe, run_dir, ["compile"], device="cuda", save_recipe=False)
+        variants = engine_precisions(run_dir / "quantize", chosen(recipe)[0])
+        if variants:
+            recipe = recipe.model_copy(update={"compile": compile_cfg.model_copy(update={"precisions": variants})})
+            run_pipeline(recipe, run_dir, ["compile"], device="cuda", save_recipe=False)
+        else:
+            log.warning("gpu-check: the quantize stage made no graph to build an engine from")
     bench = (recipe.bench or BenchConfig()).model_copy(
         update={"runtimes": RUNTIMES, "precisions": PRECISIONS, "device": "cuda"}
     )

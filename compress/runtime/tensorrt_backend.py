@@ -99,7 +99,12 @@ class TensorRTBackend(Backend):
             if name not in batch:
                 raise MtkdError(f"{self.artifact}: the engine needs input {name!r}, the batch has {sorted(batch)}")
             tensor = torch.from_numpy(batch[name]).to("cuda", dtype=self._dtypes[name]).contiguous()
-            self.context.set_input_shape(name, tuple(tensor.shape))
+            if not self.context.set_input_shape(name, tuple(tensor.shape)):
+                profile = read_manifest(self.artifact).get("profile")
+                raise MtkdError(
+                    f"{self.artifact}: input {name} of shape {tuple(tensor.shape)} is outside the engine's "
+                    f"profile {profile}; rebuild with a larger bench grid or compile.max_batch"
+                )
             self.context.set_tensor_address(name, tensor.data_ptr())
             keep.append(tensor)
         outputs = {}

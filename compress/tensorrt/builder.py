@@ -54,15 +54,18 @@ def strongly_typed(request: BuildRequest) -> bool:
     return request.settings.strongly_typed and request.precision in QDQ_PRECISIONS
 
 
-def _parse(builder: trt.Builder, request: BuildRequest, logger: trt.ILogger) -> trt.INetworkDefinition:
+def _parse(
+    builder: trt.Builder, request: BuildRequest, logger: trt.ILogger
+) -> tuple[trt.INetworkDefinition, trt.OnnxParser]:
+    """The parsed network, and its parser: the parser owns the weights' memory, so the caller keeps it
+    alive until the engine is built."""
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed(request) else 0
     network = builder.create_network(flags)  # explicit batch is the only mode in TensorRT 10
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(request.onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ArtifactError(f"{request.onnx_path}: TensorRT's ONNX parser failed: {errors}")
-    # the parser must outlive nothing here: the network holds copies of the weights it needs
-    return network
+    return network, parser
 
 
 def keep_normalization_fp32(network: trt.INetworkDefinition) -> int:
@@ -96,10 +99,14 @@ def _configure(
             pinned = keep_normalization_fp32(network)
             config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
             flags.append("PREFER_PRECISION_CONSTRAINTS")
+        # with Q/DQ in the graph these flags mean explicit quantization (as Torch-TensorRT sets them);
+        # TensorRT 10.12 deprecates weak typing and 11 removes it: strongly_typed is the lasting path
         if request.precision in ("int8", "int8-qat"):
-            config.set_flag(trt.BuilderFlag.INT8)  # with Q/DQ in the graph: explicit quantization
+            config.set_flag(trt.BuilderFlag.INT8)
             flags.append("INT8")
-        # FP8 Q/DQ needs no flag (BuilderFlag.FP8 concerns plugins with FP8 I/O)
+        if request.precision == "fp8":
+            config.set_flag(trt.BuilderFlag.FP8)
+            flags.append("FP8")
     if request.sparse_weights:
         config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
         flags.append("SPARSE_WEIGHTS")
@@ -117,7 +124,7 @@ def build_engine(request: BuildRequest, out_dir: Path) -> dict[str, Any]:
     """Write ``out_dir/model.plan`` and return what the manifest records about the build."""
     logger = _Logger()
     builder = trt.Builder(logger)
-    network = _parse(builder, request, logger)
+    network, parser = _parse(builder, request, logger)
     config, settings = _configure(builder, network, request)
     cache_path = request.timing_cache
     if cache_path is not None:
@@ -127,6 +134,7 @@ def build_engine(request: BuildRequest, out_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - started
+    del parser  # the engine holds its own copy of the weights now
     if serialized is None:
         raise ArtifactError(f"{request.onnx_path}: TensorRT could not build a {request.precision} engine (log above)")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,16 @@ ENGINE_PRECISIONS = {
     "fp8": "{name}-qdq-fp8-tensorrt",
 }
 
+FP8_MIN_CAPABILITY = (8, 9)  # FP8 tensor cores: Ada (8.9) and Hopper (9.0) onwards
+
+
+def variant_unsupported(variant: str, compute_capability: str) -> str | None:
+    """Why this GPU (compute capability "major.minor") cannot run an engine variant, or None."""
+    major, minor = (int(x) for x in compute_capability.split("."))
+    if variant == "fp8" and (major, minor) < FP8_MIN_CAPABILITY:
+        return f"FP8 needs compute capability 8.9+ (Ada, Hopper); this GPU has {compute_capability}"
+    return None
+
 
 class CompileConfig(StrictModel):
     """TensorRT engines per artifact and precision; shapes come from the bench grid."""

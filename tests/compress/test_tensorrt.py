@@ -180,3 +180,11 @@ def test_packaged_recipes_build_engines_from_graphs_their_quantize_stage_makes()
         for variant in recipe.compile.precisions:
             made_by = ENGINE_PRECISIONS[variant].format(name="").lstrip("-")
             assert made_by == "fp32" or made_by in presets, (name, variant)
+
+
+def test_fp8_engines_are_skipped_on_gpus_without_fp8_tensor_cores():
+    from compress.tensorrt.config import variant_unsupported
+
+    assert variant_unsupported("fp8", "8.6") == "FP8 needs compute capability 8.9+ (Ada, Hopper); this GPU has 8.6"
+    assert variant_unsupported("fp8", "8.9") is None and variant_unsupported("fp8", "9.0") is None
+    assert variant_unsupported("int8", "7.5") is None
