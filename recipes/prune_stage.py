@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from compress.prune import IMPORTANCES, drop_layers, prune_ffn, prune_heads
+from compress.prune import IMPORTANCES, drop_layers, prunable_parameters, prune_ffn, prune_heads
 from compress.prune.importance import head_slices, layers_of
 from compress.prune.plan import PruneConfig, plan_step, step_fraction
 from compress.prune.sparsity import sparsify
@@ -54,9 +54,14 @@ def shape_of(model: MultiTaskModel) -> list[dict[str, int]]:
     ]
 
 
-def report_markdown(rows: dict[str, dict], params: tuple[int, int], latency: dict, shape: list[dict]) -> str:
+def report_markdown(
+    rows: dict[str, dict], params: tuple[int, int], prunable: tuple[int, int], latency: dict, shape: list[dict]
+) -> str:
     lines = [
-        f"Encoder parameters: {params[0] / 1e6:.2f}M → {params[1] / 1e6:.2f}M ({params[1] / params[0]:.3f}). "
+        f"Attention + FFN parameters (what head and FFN pruning removes): {prunable[0] / 1e6:.3f}M → "
+        f"{prunable[1] / 1e6:.3f}M ({100 * (1 - prunable[1] / prunable[0]):.1f}% removed). "
+        f"Encoder parameters, embeddings included: {params[0] / 1e6:.2f}M → {params[1] / 1e6:.2f}M "
+        f"({params[1] / params[0]:.3f}). "
         f"Torch CPU latency at batch 1, seq {latency['seq_len']}: {latency['teacher_ms']:.2f} → "
         f"{latency['student_ms']:.2f} ms ({latency['speedup']:.2f}× faster), measured interleaved in one run.",
         "",
@@ -73,6 +78,8 @@ def report_markdown(rows: dict[str, dict], params: tuple[int, int], latency: dic
 @register_stage("prune")
 class PruneStage(Stage):
     """Structured pruning of the student (or teacher), recovered by distillation from the unpruned model."""
+
+    version = 2  # 2: the report counts attention + FFN parameters separately
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         return ("tokenizer", "teacher", SOURCES[recipe.prune.artifact]) if recipe.prune else ()
@@ -98,6 +105,7 @@ class PruneStage(Stage):
         model = MultiTaskModel.from_pretrained(source)
         before = evaluate_all(reference, tasks, encoded, "test", base, ctx.device, pad)
         params = [model.num_parameters(encoder_only=True)]
+        prunable = [prunable_parameters(model)]
         if cfg.layers:
             drop_layers(model, cfg.layers)
         score = IMPORTANCES.get(cfg.importance)()
@@ -120,6 +128,7 @@ class PruneStage(Stage):
         masks = sparsify(model.cpu(), cfg.sparsity, cfg.sparsity_level) if cfg.sparsity != "none" else None
         after = evaluate_all(model, tasks, encoded, "test", base, ctx.device, pad)
         params.append(model.num_parameters(encoder_only=True))
+        prunable.append(prunable_parameters(model))
         model.cpu().save_pretrained(ctx.out / "model", tokenizer)
         latency = latency_ratio(reference.cpu(), model, base.max_len, model.config.vocab_size)
         rows = {
@@ -132,8 +141,14 @@ class PruneStage(Stage):
             for t, m in after.items()
         }
         write_json(ctx.out / "metrics.json", after)
-        summary = {"encoder_params": params, "latency": latency, "layers": shape_of(model), "tasks": rows}
-        text = report_markdown(rows, tuple(params), latency, shape_of(model))
+        summary = {
+            "encoder_params": params,
+            "prunable_params": prunable,
+            "latency": latency,
+            "layers": shape_of(model),
+            "tasks": rows,
+        }
+        text = report_markdown(rows, tuple(params), tuple(prunable), latency, shape_of(model))
         if masks:
             summary["masks"] = {**masks, "cpu_speedup": False}
             text += (
@@ -143,7 +158,12 @@ class PruneStage(Stage):
             )
         write_json(ctx.out / "report.json", summary)
         (ctx.out / "report.md").write_text(text)
-        return {"param_ratio": params[1] / params[0], "speedup_cpu_b1": latency["speedup"], "layers": shape_of(model)}
+        return {
+            "param_ratio": params[1] / params[0],
+            "prunable_removed": 1 - prunable[1] / prunable[0],
+            "speedup_cpu_b1": latency["speedup"],
+            "layers": shape_of(model),
+        }
 
     @staticmethod
     def _recover(ctx, model, reference, tasks, encoded, cfg: PruneConfig, base: TrainConfig, tokenizer, step: int):

@@ -2,7 +2,7 @@
 
 from .importance import IMPORTANCES, Importance, Scores
 from .sparsity import magnitude_mask, sparsify, two_four_mask
-from .surgery import drop_layers, prune_ffn, prune_heads
+from .surgery import drop_layers, prunable_parameters, prune_ffn, prune_heads
 
 __all__ = [
     "IMPORTANCES",
@@ -10,6 +10,7 @@ __all__ = [
     "Scores",
     "drop_layers",
     "magnitude_mask",
+    "prunable_parameters",
     "prune_ffn",
     "prune_heads",
     "sparsify",

@@ -73,3 +73,21 @@ def drop_layers(model: MultiTaskModel, drop: list[int]) -> None:
     sizes = getattr(config, FFN_SIZES, None)
     if sizes:
         setattr(config, FFN_SIZES, [sizes[i] for i in keep])
+
+
+def prunable_parameters(model: MultiTaskModel) -> int:
+    """Parameters of what head and FFN pruning can remove: every layer's Q, K, V and attention output
+    projections and its two FFN projections (weights and biases). Embeddings, LayerNorms and heads are
+    not prunable, and on small students the embedding table dominates the encoder's total."""
+    total = 0
+    for layer in layers_of(model):
+        for linear in (
+            layer.attention.self.query,
+            layer.attention.self.key,
+            layer.attention.self.value,
+            layer.attention.output.dense,
+            layer.intermediate.dense,
+            layer.output.dense,
+        ):
+            total += sum(p.numel() for p in linear.parameters())
+    return total

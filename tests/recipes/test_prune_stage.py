@@ -46,6 +46,17 @@ def test_prune_halves_heads_and_ffn_in_two_steps_and_the_model_reloads(run):
     assert [len(x.attention.self.query.weight) // 4 for x in model.encoder.encoder.layer] == [
         layer["heads"] for layer in report["layers"]
     ]
+    width, head_dim = 16, 4  # attention: Q, K, V (width → heads·head_dim) and output back; FFN: two projections
+
+    def layer_params(heads: int, ffn: int) -> int:
+        inner = heads * head_dim
+        return 3 * (width * inner + inner) + (inner * width + width) + (width * ffn + ffn) + (ffn * width + width)
+
+    assert report["prunable_params"] == [
+        2 * layer_params(4, 32),
+        sum(layer_params(x["heads"], x["ffn"]) for x in report["layers"]),
+    ]
+    assert "% removed)" in (run / "prune" / "report.md").read_text()
     assert set(report["tasks"]) == {"category", "score", "attributes"}
     assert all(r["retention"] > 0 for r in report["tasks"].values()) and report["latency"]["speedup"] > 0
     assert report["masks"] == {"pattern": "2:4", "sparsity": 0.5, "cpu_speedup": False}
