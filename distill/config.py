@@ -21,6 +21,14 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def only_known(values: list[str], names: list[str], kind: str) -> list[str]:
+    """``values`` if each is one of ``names`` (a registry's); else the first stranger, with the choices."""
+    unknown = [v for v in values if v not in names]
+    if unknown:
+        raise ValueError(f"unknown {kind} {unknown[0]!r}; choose from: {', '.join(names)}")
+    return values
+
+
 def _existing_file(value: str | None) -> str | None:
     if value is not None and not Path(value).is_file():
         raise ValueError(f"file not found: {value} (paths are relative to the current directory)")

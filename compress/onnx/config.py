@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from distill.config import StrictModel
+from distill.config import StrictModel, only_known
 
 from .calibration import CalibrationConfig
 from .presets import PRESETS
@@ -29,10 +29,7 @@ class QuantizeConfig(StrictModel):
     @field_validator("presets")
     @classmethod
     def _known(cls, presets: list[str]) -> list[str]:
-        unknown = [p for p in presets if p not in PRESETS]
-        if unknown:
-            raise ValueError(f"unknown preset {unknown[0]!r}; choose from: {', '.join(PRESETS.names())}")
-        return presets
+        return only_known(presets, list(PRESETS.names()), "preset")
 
     @field_validator("artifacts")
     @classmethod

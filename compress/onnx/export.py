@@ -109,9 +109,15 @@ def export_onnx(model_dir: Path, out_dir: Path, tolerance: float = 1e-4, opset: 
 
 
 def export_model(
-    model: MultiTaskModel, model_dir: Path, out_dir: Path, tolerance: float = 1e-4, opset: int = OPSET
+    model: MultiTaskModel,
+    model_dir: Path,
+    out_dir: Path,
+    tolerance: float = 1e-4,
+    opset: int = OPSET,
+    min_agreement: float = 0.0,
 ) -> dict[str, Any]:
-    """Export an in-memory ``model`` (e.g. fake-quantized) with ``model_dir``'s config and tokenizer."""
+    """Export an in-memory ``model`` (e.g. fake-quantized) with ``model_dir``'s config and tokenizer;
+    every head within ``tolerance`` and its decoded predictions agreeing at least ``min_agreement``."""
     model = model.eval()
     kinds = {name: spec.type for name, spec in model.head_specs.items()}
     inputs = sample_inputs(model.config.vocab_size)
@@ -144,8 +150,12 @@ def export_model(
     onnx.checker.check_model(proto)
     report = parity(reference, run_onnx(path, inputs), kinds, inputs["attention_mask"])
     worst = max(r["max_abs_diff"] for r in report.values())
-    if worst > tolerance:
-        raise ArtifactError(f"{path}: ONNX outputs differ from PyTorch by {worst:.2e} (> {tolerance:g}): {report}")
+    agreement = min(r["agreement"] for r in report.values())
+    if worst > tolerance or agreement < min_agreement:
+        raise ArtifactError(
+            f"{path}: ONNX outputs differ from PyTorch by {worst:.2e} (> {tolerance:g}) or agree on "
+            f"{agreement:.1%} of predictions (< {min_agreement:.0%}): {report}"
+        )
     copy_sidecars(model_dir, out_dir)
     manifest = {
         "inputs": list(INPUTS),

@@ -111,8 +111,17 @@ def _static(
     if calibration is None or not calibration.feeds:
         raise ArtifactError(f"static INT8 of {src} needs calibration batches (quantize.calibration in the recipe)")
     activations = QuantType.QInt8 if symmetric_activations else QuantType.QUInt8
+    options = {
+        "ActivationSymmetric": symmetric_activations,
+        "WeightSymmetric": True,
+        # TensorRT adds biases in float after the INT8 GEMM; int32 bias Q/DQ is an ORT-CPU form
+        "QuantizeBias": not symmetric_activations,
+        **calibration.ort_options(),
+    }
     with tempfile.TemporaryDirectory() as scratch:
-        _static_quantize(shape_inferred(src, Path(scratch) / "typed.onnx"), dst, exclude, calibration, activations)
+        typed = shape_inferred(src, Path(scratch) / "typed.onnx")
+        types = (activations, QuantType.QInt8)
+        _static_quantize(typed, dst, exclude, calibration, types, calibration.ort_method(), options)
     return {
         "mode": "static",
         "format": "QDQ",
@@ -125,29 +134,29 @@ def _static(
     }
 
 
-def _static_quantize(src: Path, dst: Path, exclude: Sequence[str], calibration: Calibration, activations) -> None:
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+def _static_quantize(
+    src: Path, dst: Path, exclude: Sequence[str], calibration: Calibration, types, method, options: dict[str, Any]
+) -> None:
+    """ONNX Runtime's static Q/DQ quantization of the MatMul/Gemm projections, weights per channel;
+    ``types`` is (activation type, weight type)."""
+    from onnxruntime.quantization import QuantFormat, quantize_static
 
     inputs = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
-    quantize_static(
-        str(src),
-        str(dst),
-        calibration.reader(inputs),
-        quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=LINEAR_OPS,
-        per_channel=True,
-        activation_type=activations,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=list(exclude),
-        calibrate_method=calibration.ort_method(),
-        extra_options={
-            "ActivationSymmetric": activations == QuantType.QInt8,
-            "WeightSymmetric": True,
-            # TensorRT adds biases in float after the INT8 GEMM; int32 bias Q/DQ is an ORT-CPU form
-            "QuantizeBias": activations != QuantType.QInt8,
-            **calibration.ort_options(),
-        },
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. the opset upgrade that float 8 needs is announced, and intended
+        quantize_static(
+            str(src),
+            str(dst),
+            calibration.reader(inputs),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=LINEAR_OPS,
+            per_channel=True,
+            activation_type=types[0],
+            weight_type=types[1],
+            nodes_to_exclude=list(exclude),
+            calibrate_method=method,
+            extra_options=options,
+        )
 
 
 @PRESETS.register("static-int8")
@@ -179,28 +188,17 @@ def qdq_fp8_tensorrt(
     ("distribution", from the standard deviation) clipped outliers and cost the quickstart's
     regression head 23% RMSE, amax 1.3%. ONNX Runtime's CPU provider runs the graph with reference
     Q/DQ kernels, so accuracy is measured here even though FP8 speed needs a GPU."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantType
 
     if calibration is None or not calibration.feeds:
         raise ArtifactError(f"FP8 Q/DQ of {src} needs calibration batches (quantize.calibration in the recipe)")
     with tempfile.TemporaryDirectory() as scratch:
         typed = shape_inferred(src, Path(scratch) / "typed.onnx")
-        inputs = {i.name for i in onnx.load(str(typed), load_external_data=False).graph.input}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_static(
-                str(typed),
-                str(dst),
-                calibration.reader(inputs),
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=LINEAR_OPS,
-                per_channel=True,
-                activation_type=QuantType.QFLOAT8E4M3FN,
-                weight_type=QuantType.QFLOAT8E4M3FN,
-                nodes_to_exclude=list(exclude),
-                calibrate_method=CalibrationMethod.Distribution,
-                extra_options={"QuantizeBias": False},
-            )
+        types = (QuantType.QFLOAT8E4M3FN, QuantType.QFLOAT8E4M3FN)
+        # the Q/DQ structure from ONNX Runtime (whose only float-8 calibration is "distribution"), then amax scales
+        _static_quantize(
+            typed, dst, exclude, calibration, types, CalibrationMethod.Distribution, {"QuantizeBias": False}
+        )
         _fp8_amax_scales(typed, dst, calibration, Path(scratch))
     return {
         "mode": "static",

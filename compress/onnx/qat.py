@@ -165,8 +165,10 @@ def qat_artifact(
     kinds = {name: task.kind for name, task in tasks.items()}
     fp32 = MultiTaskModel.from_pretrained(model_dir)
     model, summary = quantization_aware_distill(fp32, train, kinds, tokenizer.pad_token_id, cfg)
-    # ORT runs the Q/DQ pairs with integer kernels; fake quant rounds in float: allow rounding-level gaps
-    manifest = export_model(model, model_dir, target, tolerance=1e-2)
+    # ORT runs the Q/DQ pairs with integer kernels and fake quant rounds in float: an input landing on a
+    # rounding tie moves one step, and a tag logit by 0.05 on the pruned quickstart student; predictions
+    # must still agree
+    manifest = export_model(model, model_dir, target, tolerance=0.1, min_agreement=0.95)
     settings = {
         "mode": "qat",
         "format": "QDQ",

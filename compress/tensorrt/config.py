@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from distill.config import StrictModel
+from distill.config import StrictModel, only_known
 
 # engine precision → the quantize stage's artifact whose graph it is built from ("{name}" = teacher,
 # student or pruned). FP32 and FP16 start from the unfused FP32 export (TensorRT parses standard ONNX
@@ -47,7 +47,4 @@ class CompileConfig(StrictModel):
     @field_validator("precisions")
     @classmethod
     def _known(cls, precisions: list[str]) -> list[str]:
-        unknown = [p for p in precisions if p not in ENGINE_PRECISIONS]
-        if unknown:
-            raise ValueError(f"unknown engine precision {unknown[0]!r}; choose from: {', '.join(ENGINE_PRECISIONS)}")
-        return precisions
+        return only_known(precisions, list(ENGINE_PRECISIONS), "engine precision")
