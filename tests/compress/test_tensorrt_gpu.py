@@ -26,10 +26,13 @@ def test_every_head_of_every_engine_matches_onnx_runtime(engines, quantized_run,
     from compress.runtime import OnnxRuntimeBackend, TensorRTBackend
 
     art = engines / f"student-trt-{variant}"
+    row = read_json(engines / "report.json")[art.name]
+    if "skipped" in row:  # FP8 below compute capability 8.9
+        pytest.skip(row["skipped"])
     manifest = read_json(art / "engine.json")
     engine = TensorRTBackend(art, manifest["precision"], "cuda")
     reference = OnnxRuntimeBackend(quantized_run / "quantize" / "student-fp32", "fp32")
-    for batch, seq in ((1, 8), (3, 24), (64, 16)):  # shapes across the profile: no rebuilds
+    for batch, seq in ((1, 8), (3, 24), (64, 32)):  # shapes across the profile (max: eval batch × max_len)
         inputs = sample_inputs(int(read_json(art / "config.json")["vocab_size"]), batch=batch, seq=seq)
         ours, ref = engine(inputs), reference(inputs)
         assert set(ours) == set(ref)
