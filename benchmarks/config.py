@@ -18,6 +18,11 @@ class BenchConfig(StrictModel):
     runtimes: list[str] = Field(default_factory=lambda: ["torch"], min_length=1)
     precisions: list[str] = Field(default_factory=lambda: ["fp32"], min_length=1)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    threads: list[int] | None = Field(
+        None,
+        description="CPU thread counts to sweep (torch and ONNX Runtime alike); default: torch's current one. "
+        "Tiny models at batch 1 often run fastest on one thread",
+    )
     warmup: int = Field(3, ge=0, description="unmeasured calls per candidate before timing")
     iters: int = Field(10, ge=1, description="timed calls per candidate per round")
     rounds: int = Field(3, ge=1, description="interleaved rounds; each statistic is the median over rounds")
@@ -26,6 +31,8 @@ class BenchConfig(StrictModel):
 
     @model_validator(mode="after")
     def _positive(self) -> BenchConfig:
+        if self.threads is not None and (not self.threads or min(self.threads) < 1):
+            raise ValueError("threads must list counts ≥ 1")
         if min(self.batch_sizes) < 1 or min(self.seq_lens) < 2:
             raise ValueError("batch sizes must be ≥ 1 and sequence lengths ≥ 2")
         unknown = [r for r in self.runtimes if r not in RUNTIMES]

@@ -40,10 +40,15 @@ class Candidate:
     runtime: str
     precision: str
     device: str = "cpu"
+    threads: int | None = None  # set when the grid sweeps thread counts: part of the candidate's name
+
+    @property
+    def runtime_label(self) -> str:
+        return self.runtime if self.threads is None else f"{self.runtime}-{self.threads}t"
 
     @property
     def label(self) -> str:
-        return f"{self.artifact}/{self.runtime}/{self.precision}"
+        return f"{self.artifact}/{self.runtime_label}/{self.precision}"
 
 
 def discover_artifacts(run_dir: Path) -> dict[str, Path]:
@@ -101,6 +106,7 @@ def backend_accuracy(backend: Backend, tasks: dict[str, TaskData], max_len: int)
 def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[Candidate], list[dict]]:
     """Every artifact × runtime × precision that can run here, and the ones that cannot (with why)."""
     device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device.replace("auto", "cpu")
+    sweep: list[int | None] = list(cfg.threads) if cfg.threads and len(cfg.threads) > 1 else [None]
     keep, skipped = [], []
     for name, path in artifacts.items():
         built = artifact_precision(path) or engine_precision(path)  # built artifacts run at their precision
@@ -109,11 +115,12 @@ def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[C
             if not backend.accepts(path):  # e.g. torch and an ONNX artifact: not a combination
                 continue
             for precision in [built] if built else cfg.precisions:
-                cand = Candidate(name, path, runtime, precision, device)
                 reason = backend.unavailable(path, precision, device)
                 if precision == "fp8" and runtime == "onnxruntime":  # reference Q/DQ kernels: accuracy, not speed
                     reason = "ONNX Runtime simulates FP8 Q/DQ (accuracy in the quantize report); time it via tensorrt"
-                (skipped.append({"candidate": cand.label, "reason": reason}) if reason else keep.append(cand))
+                for threads in sweep:
+                    cand = Candidate(name, path, runtime, precision, device, threads)
+                    (skipped.append({"candidate": cand.label, "reason": reason}) if reason else keep.append(cand))
     return keep, skipped
 
 
@@ -127,7 +134,11 @@ def run_grid(
     env = environment()
     loaded: dict[Candidate, Backend] = {}
     extra: dict[Candidate, dict] = {}
+    default_threads = torch.get_num_threads()
+    if cfg.threads and len(cfg.threads) == 1:
+        default_threads = cfg.threads[0]
     for cand in cands:
+        torch.set_num_threads(cand.threads or default_threads)  # ONNX Runtime sessions take torch's count
         before = rss_mb()
         if cand.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -163,7 +174,7 @@ def run_grid(
     grid = [(b, s) for b in cfg.batch_sizes for s in cfg.seq_lens]
     for batch, seq in tqdm(grid, desc="bench grid", unit="shape", disable=None):
         inputs = {c: synthetic_batch(batch, seq, extra[c]["vocab"]) for c in loaded}
-        calls = {c: (lambda b=loaded[c], x=inputs[c]: b(x)) for c in loaded}
+        calls = {c: _threaded(loaded[c], inputs[c], c.threads or default_threads) for c in loaded}
         timer = cuda_timer() if any(c.device == "cuda" for c in loaded) else None
         stats = interleaved(calls, warmup=cfg.warmup, iters=cfg.iters, rounds=cfg.rounds, timer=timer)
         for cand, st in stats.items():
@@ -174,9 +185,10 @@ def run_grid(
             rows.append(
                 {
                     "artifact": cand.artifact,
-                    "runtime": cand.runtime,
+                    "runtime": cand.runtime_label,
                     "precision": cand.precision,
                     "device": cand.device,
+                    "threads": cand.threads or default_threads,
                     "batch_size": batch,
                     "seq_len": seq,
                     "latency_ms": st.as_dict(),
@@ -194,4 +206,17 @@ def run_grid(
                     "env": env,
                 }
             )
+    torch.set_num_threads(env["torch_threads"])
     return rows, skipped
+
+
+def _threaded(backend: Backend, batch: dict[str, np.ndarray], threads: int):
+    """One timed call at ``threads`` torch threads (switched only when another candidate changed them;
+    a switch lands in one sample of a round, and each figure is a median)."""
+
+    def call() -> object:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return backend(batch)
+
+    return call

@@ -94,3 +94,26 @@ def test_compare_flags_a_slower_and_worse_run(tmp_path, capsys, run):
     assert main(["report", "--compare", str(out / "bench" / "results.jsonl"), str(tmp_path / "worse.jsonl")]) == 0
     table = capsys.readouterr().out
     assert "REGRESSION: slower, category worse" in table and f"{len(rows)} regression(s)" in table
+
+
+def test_thread_sweep_measures_each_candidate_at_each_count_and_restores_torchs(run, tmp_path):
+    import torch
+
+    from recipes.cli import main as cli
+
+    _, out = run
+    before = torch.get_num_threads()
+    sweep = ["--set", "bench.threads=[1,2]", "--set", "bench.batch_sizes=[1]", "--set", "bench.seq_lens=[8]"]
+    assert cli(["bench", str(out), *sweep, "--out", str(tmp_path / "sweep")]) == 0
+    rows = rows_of(tmp_path / "sweep" / "results.jsonl")
+    assert sorted((r["artifact"], r["runtime"], r["threads"]) for r in rows) == [
+        ("student", "torch-1t", 1),
+        ("student", "torch-2t", 2),
+        ("teacher", "torch-1t", 1),
+        ("teacher", "torch-2t", 2),
+    ]
+    report = (tmp_path / "sweep" / "report.md").read_text()
+    fastest = min((r for r in rows if r["artifact"] == "teacher"), key=lambda r: r["latency_ms"]["p50"])
+    line = next(x for x in report.splitlines() if x.startswith(f"| teacher | {fastest['runtime']} |"))
+    assert "| 1.00× |" in line  # speedups are relative to the teacher at its fastest thread count
+    assert torch.get_num_threads() == before
