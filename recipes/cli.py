@@ -94,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     mat.add_argument("--out", type=Path, default=Path("runs") / "matrix")
     mat.add_argument("--no-faults", action="store_true", help="skip the SIGKILL/resume runs (they take a minute)")
 
+    ev = sub.add_parser("evaluate", help="score a finished stage's model again with this mtkd's evaluation code")
+    ev.add_argument("run", type=Path)
+    ev.add_argument("--stage", default="teacher", help="teacher, distill or prune")
+    ev.add_argument("--task", action="append", dest="tasks", help="only this task (repeatable)")
+
     met = sub.add_parser("metrics", help="a run's per-task test metrics (or --stage quantize: its artifacts)")
     met.add_argument("run", type=Path, help="a run directory (e.g. runs/quickstart)")
     met.add_argument("--stage", default="teacher")
@@ -326,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
             return _deploy(args)
         if args.command == "metrics":
             print(metrics_table(args.run, args.stage))
+            return 0
+        if args.command == "evaluate":
+            from .evaluate_cmd import rescore
+
+            print(rescore(args.run, args.stage, args.tasks))
             return 0
         if args.command == "recipes":
             from .loader import packaged_recipes

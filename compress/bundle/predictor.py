@@ -19,10 +19,10 @@ import torch
 from transformers import AutoTokenizer
 
 from compress.runtime.base import RUNTIMES, Backend
+from distill.decoding import decode_words, first_subtokens
 from distill.errors import ArtifactError, MtkdError
 from distill.io import read_json, sha256_file
 from distill.tasks import task_type
-from distill.training.evaluate import words_from_subtokens
 
 from .build import FORMAT_VERSION, MANIFEST
 from .spans import tag_spans
@@ -195,17 +195,17 @@ class Predictor:
         safe = [[w if w.strip() else unk for w in ws] or [unk] for ws in words]
         batch, enc = self._encode(safe, words=True)
         probs = softmax(self.backend(batch)[name])
-        ids = probs.argmax(-1)
+        log_probs = np.log(np.clip(probs, 1e-30, None))
         labels = spec["labels"]
-        outside = labels.index("O") if "O" in labels else 0
         sep = "" if spec.get("words") == "chars" else " "
         for row, ws in enumerate(words):
             if not ws:
                 out[row][name] = {"tags": [], "entities": []}
                 continue
             word_ids = enc.word_ids(row)
-            tag_ids = words_from_subtokens(ids[row].tolist(), word_ids, len(ws), outside)
-            word_prob = words_from_subtokens(probs[row].max(-1).tolist(), word_ids, len(ws), 1.0)
+            tag_ids = decode_words(log_probs[row], word_ids, len(ws), labels)  # as evaluation decodes
+            first = first_subtokens(word_ids, len(ws))
+            word_prob = [1.0 if p is None else float(probs[row, p, t]) for p, t in zip(first, tag_ids, strict=True)]
             tags = [labels[i] for i in tag_ids]
             entities = []
             for span in tag_spans(tags):

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from ..data.examples import TaskData
+from ..decoding import decode_words
 from ..encoding import EncodedSplit, collate, model_inputs
 from ..metrics import grouped_ndcg
 from ..model import MultiTaskModel
@@ -49,18 +50,18 @@ def predict(forward: Forward, task: TaskData, split: str, enc: EncodedSplit, bat
     mine = range(distributed.rank(), len(enc), distributed.world_size())  # every example under one process
     order = sorted(mine, key=lambda i: len(enc.input_ids[i]))  # less padding
     preds: dict[int, Any] = {}
-    outside = task.labels.index("O") if "O" in task.labels else 0  # for words cut by truncation
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        logits = forward(model_inputs(collate(enc, idx, pad_id, tags)), task.name)
-        decoded = task.kind.decode(logits.float().cpu())
-        for row, i in enumerate(idx):
-            if tags:
-                n = len(enc.input_ids[i])
+        logits = forward(model_inputs(collate(enc, idx, pad_id, tags)), task.name).float().cpu()
+        if tags:  # the best valid BIO/BIOES path per example (distill.decoding), not per-word argmax
+            log_probs = torch.log_softmax(logits, -1).numpy()
+            for row, i in enumerate(idx):
                 n_words = len(task.splits[split][i].text)
-                preds[i] = words_from_subtokens(decoded[row][:n], enc.word_ids[i], n_words, outside)
-            else:
-                preds[i] = decoded[row]
+                preds[i] = decode_words(log_probs[row], enc.word_ids[i], n_words, task.labels)
+            continue
+        decoded = task.kind.decode(logits)
+        for row, i in enumerate(idx):
+            preds[i] = decoded[row]
     return distributed.gather_by_index(preds, len(enc))
 
 
