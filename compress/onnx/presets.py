@@ -234,9 +234,11 @@ def _fp8_amax_scales(typed: Path, dst: Path, calibration: Calibration, scratch: 
     ranges = calibrator.compute_data().data
     model = onnx.load(str(dst))
     scales = {t.name: t for t in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "QuantizeLinear" and node.input[0] in ranges and node.input[1] in scales:
-            low, high = ranges[node.input[0]].range_value
+    for node in (n for n in model.graph.node if n.op_type == "QuantizeLinear"):
+        # a quantized graph output is renamed "<output>_QuantizeLinear_Input" by the quantizer
+        tensor = node.input[0].removesuffix("_QuantizeLinear_Input")
+        if tensor in ranges and node.input[1] in scales:
+            low, high = ranges[tensor].range_value
             amax = max(float(np.abs(low).max()), float(np.abs(high).max()), 1e-8)
             old = numpy_helper.to_array(scales[node.input[1]])
             scale = np.full(old.shape, amax / FP8_E4M3_MAX, dtype=old.dtype)

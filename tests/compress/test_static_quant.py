@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
 from compress.onnx.calibration import CalibrationConfig, calibration_batches
+from compress.onnx.export import sample_inputs
 from compress.onnx.presets import PRESETS
 from distill.data.loading import load_tasks
 from distill.errors import ArtifactError
@@ -123,3 +125,31 @@ def test_fake_quant_linear_computes_on_int8_rounded_inputs_and_weights_with_stra
     assert not torch.allclose(out, x @ w.T + linear.bias.detach(), atol=1e-6)  # rounding is really applied
     out.sum().backward()
     assert linear.weight.grad is not None and linear.weight.grad.abs().sum() > 0  # straight-through
+
+
+def test_fp8_graph_is_opset19_e4m3_with_amax_scales_and_runs_close_to_fp32(fp32, tasks, tmp_path):
+    cal = calibration_batches(fp32, tasks, CalibrationConfig(samples=32, batch_size=8, method="minmax"), 32)
+    fp8, int8 = tmp_path / "fp8.onnx", tmp_path / "int8.onnx"
+    PRESETS.get("qdq-fp8-tensorrt")(fp32 / UNFUSED, fp8, calibration=cal)
+    PRESETS.get("qdq-int8-tensorrt")(fp32 / UNFUSED, int8, calibration=cal)
+    model = onnx.load(str(fp8))
+    assert {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")} == {19}  # FP8 Q/DQ needs 19
+    assert all(n.domain in ("", "ai.onnx") for n in model.graph.node), "TensorRT parses standard operators only"
+    e4m3 = onnx.TensorProto.FLOAT8E4M3FN
+    assert any(t.data_type == e4m3 and len(t.dims) == 2 for t in model.graph.initializer), "FP8 Linear weights"
+    graph, weights = initializers(fp8)
+    fp8_scales = {n.input[0]: float(weights[n.input[1]]) for n in graph.node if n.op_type == "QuantizeLinear"}
+    graph, weights = initializers(int8)
+    int8_scales = {n.input[0]: float(weights[n.input[1]]) for n in graph.node if n.op_type == "QuantizeLinear"}
+    shared = fp8_scales.keys() & int8_scales.keys()
+    assert len(shared) >= 4
+    for tensor in shared:  # both are amax over the same batches: symmetric min–max INT8 puts it at 127, FP8 at 448
+        assert fp8_scales[tensor] * 448 == pytest.approx(int8_scales[tensor] * 127, rel=1e-4), tensor
+    batch = sample_inputs(int(json.loads((fp32 / "config.json").read_text())["vocab_size"]), batch=4, seq=16)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # reference Q/DQ kernels
+    got = ort.InferenceSession(str(fp8), opts).run(None, batch)
+    ref = ort.InferenceSession(str(fp32 / UNFUSED)).run(None, batch)
+    for out, expected in zip(got, ref, strict=True):
+        spread = float(np.abs(expected).max()) + 1e-6
+        assert float(np.abs(out - expected).max()) / spread < 0.25
