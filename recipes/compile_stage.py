@@ -14,6 +14,7 @@ from typing import Any
 
 from benchmarks.config import BenchConfig
 from benchmarks.harness import backend_accuracy
+from compress.bundle.triton import onnx_io
 from compress.onnx.export import copy_sidecars
 from compress.prune.sparsity import SPARSITY
 from compress.tensorrt import ENGINE_MANIFEST, ENGINE_PRECISIONS, ShapeProfile, profile_for, tensorrt_unavailable
@@ -132,6 +133,7 @@ class CompileStage(Stage):
                     "source_graph": graph.name,
                     "target": target,
                     "profile": profile.as_dict(),
+                    "io": onnx_io(graph),  # the engine keeps the graph's names and types (Triton export)
                     "build": build,
                     "built": datetime.now(UTC).isoformat(timespec="seconds"),
                 },

@@ -31,8 +31,10 @@ PRECISION_ORDER = {"int8": 0, "fp16": 1, "fp32": 2}  # the default pick: smalles
 
 
 def exported_artifacts(run: Path) -> dict[str, Path]:
-    """The quantize stage's ONNX artifacts of a run, by name."""
-    return {p.parent.name: p.parent for p in sorted((run / "quantize").glob("*/model.onnx"))}
+    """The quantize stage's ONNX artifacts and the compile stage's TensorRT engines of a run, by name
+    (engines are exported by name only: a plan runs on the GPU model it was built for)."""
+    onnx_graphs = sorted((run / "quantize").glob("*/model.onnx"))
+    return {p.parent.name: p.parent for p in [*onnx_graphs, *sorted((run / "compile").glob("*/model.plan"))]}
 
 
 def choose_artifact(run: Path, name: str | None) -> Path:
@@ -47,7 +49,8 @@ def choose_artifact(run: Path, name: str | None) -> Path:
         return found[name]
     report_path = run / "quantize" / "report.json"
     report = read_json(report_path) if report_path.is_file() else {}
-    ok = [n for n in found if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))] or list(found)
+    graphs = [n for n in found if (found[n] / "model.onnx").is_file()]  # the default is portable: never a plan
+    ok = [n for n in graphs if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))] or graphs
     lowest = min(PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) for n in ok)
     ok = [n for n in ok if PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) == lowest]
 

@@ -28,6 +28,7 @@ SIDECARS = (
     "config.json",
     META,
     "onnx.json",
+    "engine.json",  # a TensorRT plan's manifest: the GPU and TensorRT version it runs on, its I/O and profile
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -93,7 +94,8 @@ def build_bundle(
         for side in SIDECARS:
             if (artifact / side).is_file():
                 shutil.copy2(artifact / side, tmp / side)
-        onnx_manifest = read_json(artifact / "onnx.json") if (artifact / "onnx.json").is_file() else {}
+        described = [artifact / f for f in ("onnx.json", "engine.json") if (artifact / f).is_file()]
+        onnx_manifest = read_json(described[0]) if described else {}
         manifest: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,7 +1,8 @@
 """A Triton Inference Server model repository for a bundle: ``<name>/config.pbtxt`` + ``<name>/1/<model>``.
 
-Inputs and outputs (names, dtypes, dims) are read from the model graph itself, so the config cannot
-drift from the model; the batch axis is Triton's (``max_batch_size``), the others stay ``-1``.
+Inputs and outputs (names, dtypes, dims) are read from the model graph itself (for a TensorRT plan,
+from the I/O its engine.json recorded from the graph it was built from), so the config cannot drift
+from the model; the batch axis is Triton's (``max_batch_size``), the others stay ``-1``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import onnx
 
 from distill.errors import ArtifactError
+from distill.io import read_json
 
 PLATFORMS = {"model.onnx": "onnxruntime_onnx", "model.plan": "tensorrt_plan"}
 ONNX_TO_TRITON = {
@@ -92,9 +94,16 @@ def export_triton(
     model_file = next((f for f in PLATFORMS if (bundle / f).is_file()), None)
     if model_file is None:
         raise ArtifactError(f"{bundle}: no model.onnx or model.plan to serve")
-    if model_file == "model.plan":
-        raise ArtifactError(f"{bundle}: TensorRT plans need their I/O from the engine; export the ONNX bundle")
-    io = onnx_io(bundle / model_file)
+    if model_file == "model.plan":  # I/O as recorded from the engine's source graph at build time
+        engine = read_json(bundle / "engine.json") if (bundle / "engine.json").is_file() else {}
+        if "io" not in engine:
+            raise ArtifactError(f"{bundle}: a TensorRT plan without the compile stage's engine.json I/O record")
+        io, kind = engine["io"], "KIND_GPU"  # plans run on the GPU they were built for
+        profile_max = int(engine["profile"]["max"][0])
+        if max_batch_size > profile_max:  # Triton must not batch past the engine's optimization profile
+            max_batch_size = profile_max
+    else:
+        io = onnx_io(bundle / model_file)
     if max_batch_size > 0 and any(not t["dims"] or t["dims"][0] != -1 for t in io["input"] + io["output"]):
         raise ArtifactError(f"{bundle / model_file}: a tensor has no dynamic batch axis; use --max-batch-size 0")
     folder = out / name

@@ -252,3 +252,31 @@ def test_metrics_recomputed_through_the_bundle_match_the_quantize_stage(quantize
     for task in ("category", "attributes"):  # labels: identical; the regression value moves with batch-mates
         assert served[task]["value"] == pytest.approx(staged[task]["value"], abs=1e-9), task
     assert served["score"]["value"] == pytest.approx(staged["score"]["value"], abs=5e-3)
+
+
+def test_a_tensorrt_plan_exports_to_triton_on_the_gpu_within_its_profile(quantized_run, tmp_path):
+    """No TensorRT here: an engine directory as the compile stage writes it, with a stand-in plan file."""
+    import shutil
+
+    from google.protobuf import text_format
+
+    from compress.bundle.triton import export_triton, onnx_io
+    from distill.io import write_json
+
+    fp32 = quantized_run / "quantize" / "student-fp32"
+    engine = tmp_path / "student-trt-fp16"
+    shutil.copytree(fp32, engine, ignore=shutil.ignore_patterns("*.onnx", "onnx.json"))
+    (engine / "model.plan").write_bytes(b"stand-in for a serialized engine")
+    io = onnx_io(fp32 / "model.unfused.onnx")
+    profile = {"min": [1, 1], "opt": [1, 16], "max": [16, 32]}
+    write_json(engine / "engine.json", {"precision": "fp16", "io": io, "profile": profile, "target": {}})
+    folder = export_triton(engine, tmp_path / "repo", "tiny-trt", max_batch_size=32)
+    config = text_format.Parse((folder / "config.pbtxt").read_text(), triton_model_config())
+    assert config.platform == "tensorrt_plan" and (folder / "1" / "model.plan").read_bytes().startswith(b"stand-in")
+    assert config.max_batch_size == 16  # clamped to the engine's profile: Triton must not batch past it
+    assert config.instance_group[0].kind == 1  # KIND_GPU
+    assert [i.name for i in config.input] == [t["name"] for t in io["input"]]
+    assert [o.name for o in config.output] == [t["name"] for t in io["output"]]
+    (engine / "engine.json").unlink()
+    with pytest.raises(ArtifactError, match=r"engine\.json I/O record"):
+        export_triton(engine, tmp_path / "repo2", "tiny-trt")
