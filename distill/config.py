@@ -240,6 +240,22 @@ class LogitsKD(StrictModel):
 
     temperature: float = Field(2.0, gt=0)
     alpha: float = Field(0.5, ge=0, le=1, description="0 = hard labels only, 1 = teacher only")
+    task_alpha: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-task alpha overriding ``alpha``, e.g. 0 for a head whose teacher is no better than "
+        "its baseline (its soft targets would only pull the student towards the teacher's errors)",
+    )
+
+    @field_validator("task_alpha")
+    @classmethod
+    def _fractions(cls, task_alpha: dict[str, float]) -> dict[str, float]:
+        bad = {t: a for t, a in task_alpha.items() if not 0 <= a <= 1}
+        if bad:
+            raise ValueError(f"task_alpha must lie in [0, 1], got {bad}")
+        return task_alpha
+
+    def alpha_for(self, task: str) -> float:
+        return self.task_alpha.get(task, self.alpha)
 
 
 class HiddenKD(StrictModel):

@@ -91,7 +91,8 @@ class DistillationObjective(nn.Module):
                 kd = LOGIT_LOSSES.get(kind.label_kind)(
                     logits, teacher_logits.float(), self.cfg.logits.temperature, labels
                 )
-                loss = loss + self.cfg.logits.alpha * kd + (1 - self.cfg.logits.alpha) * hard
+                alpha = self.cfg.logits.alpha_for(task)
+                loss = loss + alpha * kd + (1 - alpha) * hard
         if inter:
             loss = loss + self._intermediate(s_out, t_out, s_qkv, t_qkv, inputs["attention_mask"])
         return loss

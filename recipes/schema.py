@@ -138,6 +138,13 @@ class Recipe(StrictModel):
                 "(its tokenizer is then used) or set tokenizer.from_pretrained"
             )
         if self.student is not None:
+            logits = self.student.distill.logits
+            unknown = sorted(set(logits.task_alpha if logits else ()) - set(self.tasks))
+            if unknown:
+                raise ValueError(
+                    f"student.distill.logits.task_alpha names unknown task {unknown[0]!r}; "
+                    f"tasks are: {', '.join(self.tasks)}"
+                )
             self._check_student(self.student, self.teacher.model)
         return self
 

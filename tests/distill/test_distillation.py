@@ -140,3 +140,36 @@ def test_student_of_other_width_and_head_count_learns_from_the_teacher(setup, tm
     saved = MultiTaskModel.from_pretrained(tmp_path / "best")  # and never saved into the student
     assert saved.config.hidden_size == 16
     assert not any(k.startswith("objective") or "projection" in k for k in saved.state_dict())
+
+
+def test_task_alpha_zero_makes_that_head_learn_from_its_labels_only(setup):
+    from distill.tasks import task_type
+
+    tasks, tok, enc, teacher = setup
+    student = copy.deepcopy(teacher).eval()
+    with torch.no_grad():  # a student that differs from the teacher, so KD and hard loss differ
+        for p in student.heads.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    logits_only = DistillConfig(logits=LogitsKD(alpha=0.5, task_alpha={"score": 0.0}))
+    objective = DistillationObjective(teacher, student, tasks, logits_only)
+    for task in tasks:
+        batch = batch_of(enc, tok, task, tags=task == "attributes")
+        loss = objective(student, task, batch)
+        with torch.no_grad():
+            out = student(**model_inputs(batch), tasks=[task]).logits[task]
+        hard = task_type(tasks[task].config.type).loss(out, batch["labels"])
+        if task == "score":
+            assert loss.item() == pytest.approx(hard.item(), rel=1e-5)  # no teacher term at all
+        else:
+            assert abs(loss.item() - hard.item()) > 1e-4, task  # alpha 0.5 elsewhere: the teacher pulls too
+
+
+def test_task_alpha_must_name_recipe_tasks(recipe_file):
+    from distill.errors import RecipeError
+    from recipes.loader import load_recipe
+
+    student = "student={distill: {logits: {task_alpha: {nope: 0.0}}}}"
+    with pytest.raises(RecipeError, match="task_alpha names unknown task 'nope'"):
+        load_recipe(str(recipe_file), [student])
+    with pytest.raises(RecipeError, match=r"task_alpha must lie in \[0, 1\]"):
+        load_recipe(str(recipe_file), ["student={distill: {logits: {task_alpha: {category: 2}}}}"])
