@@ -172,7 +172,12 @@ class DistillStage(Stage):
         for leftover in ("checkpoints", "intermediate"):
             shutil.rmtree(ctx.out / leftover, ignore_errors=True)
         latency = latency_ratio(teacher, student, cfg.train.max_len, teacher.config.vocab_size)
-        rows = report_rows(test, read_json(ctx.input("teacher") / "metrics.json"), params, latency)
+        # the teacher scored here by the same evaluation code, not read from its stage: a teacher recorded by
+        # an older mtkd (e.g. before constrained tag decoding) would otherwise be compared unlike with like
+        t_train = recipe.teacher.train
+        t_encoded = encoded if t_train.max_len == cfg.train.max_len else encode_tasks(tokenizer, tasks, t_train.max_len)
+        teacher_test = evaluate_all(teacher, tasks, t_encoded, "test", t_train, ctx.device, tokenizer.pad_token_id)
+        rows = report_rows(test, teacher_test, params, latency)
         write_json(ctx.out / "metrics.json", test)
         write_json(ctx.out / "history.json", result.history)
         write_json(ctx.out / "report.json", {"tasks": rows, "latency": latency, "encoder_params": params})
