@@ -289,6 +289,21 @@ class TwoStageConfig(StrictModel):
     intermediate_epochs: int = Field(2, ge=1)
 
 
+class AugmentConfig(StrictModel):
+    """Augmented training inputs for distillation, labelled by the teacher (soft targets only)."""
+
+    method: Literal["mlm", "mask"] = Field(
+        "mlm",
+        description="mlm: a masked LM proposes each replacement (needs a pretrain stage or a "
+        "from_pretrained teacher with an MLM head); mask: replaced tokens stay [MASK]",
+    )
+    copies: int = Field(1, ge=1, description="augmented copies of each training example")
+    prob: float = Field(0.15, gt=0, le=1, description="share of a copy's ordinary tokens replaced")
+    top_k: int = Field(8, ge=1, description="replacements drawn from the MLM's k best other tokens")
+    max_examples: int | None = Field(None, ge=1, description="per task, how many training examples get copies")
+    mlm: str | None = Field(None, description="path of the masked LM (default: the pretrain stage's)")
+
+
 class DistillConfig(StrictModel):
     """Which KD signals to use; any missing section is off (``logits: null`` = hard labels only)."""
 
@@ -297,7 +312,14 @@ class DistillConfig(StrictModel):
     attention: AttentionKD | None = None
     relation: RelationKD | None = None
     two_stage: TwoStageConfig | None = None
+    augment: AugmentConfig | None = None
     cache_teacher_logits: bool = Field(True, description="compute teacher logits once, on disk")
+
+    @model_validator(mode="after")
+    def _augment_needs_teacher_targets(self) -> DistillConfig:
+        if self.augment is not None and self.logits is None:
+            raise ValueError("distill.augment needs distill.logits: augmented examples are labelled by the teacher")
+        return self
 
     @property
     def intermediate(self) -> bool:

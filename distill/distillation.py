@@ -78,9 +78,8 @@ class DistillationObjective(nn.Module):
                     output_attentions=inter and bool(self.attention_pairs),
                 )
         if self.use_logits:
-            hard = kind.loss(logits, labels)
             if self.cfg.logits is None:
-                loss = loss + hard
+                loss = loss + kind.loss(logits, labels)
             else:
                 if self.cached is not None and not inter:
                     teacher_logits = self.cached.batch(
@@ -88,14 +87,36 @@ class DistillationObjective(nn.Module):
                     )
                 else:
                     teacher_logits = t_out.logits[task]
-                kd = LOGIT_LOSSES.get(kind.label_kind)(
-                    logits, teacher_logits.float(), self.cfg.logits.temperature, labels
+                loss = loss + self._prediction_loss(
+                    task, logits, teacher_logits.float(), labels, batch.get("synthetic")
                 )
-                alpha = self.cfg.logits.alpha_for(task)
-                loss = loss + alpha * kd + (1 - alpha) * hard
         if inter:
             loss = loss + self._intermediate(s_out, t_out, s_qkv, t_qkv, inputs["attention_mask"])
         return loss
+
+    def _prediction_loss(
+        self,
+        task: str,
+        logits: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        labels: torch.Tensor,
+        synthetic: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """alpha · KD + (1 − alpha) · hard loss on real rows; KD alone on augmented rows (their
+        labels are the original example's and may no longer hold). Mean over rows."""
+        kind, cfg = self.tasks[task].kind, self.cfg.logits
+        kd_loss = LOGIT_LOSSES.get(kind.label_kind)
+        alpha = cfg.alpha_for(task)
+        if synthetic is None or not bool(synthetic.any()):
+            return alpha * kd_loss(logits, teacher_logits, cfg.temperature, labels) + (1 - alpha) * kind.loss(
+                logits, labels
+            )
+        real, total = ~synthetic, logits.new_zeros(())
+        if bool(real.any()):
+            kd = kd_loss(logits[real], teacher_logits[real], cfg.temperature, labels[real])
+            total = total + real.sum() * (alpha * kd + (1 - alpha) * kind.loss(logits[real], labels[real]))
+        kd = kd_loss(logits[synthetic], teacher_logits[synthetic], cfg.temperature, labels[synthetic])
+        return (total + synthetic.sum() * kd) / len(synthetic)
 
     def _intermediate(self, s_out, t_out, s_qkv, t_qkv, mask: torch.Tensor) -> torch.Tensor:
         total = mask.new_zeros((), dtype=torch.float32)

@@ -21,6 +21,7 @@ class EncodedSplit:
     targets: list[Any]
     word_ids: list[list[int | None]] = field(default_factory=list)
     truncated: int = 0  # examples longer than max_len (their tail is cut)
+    synthetic: list[bool] = field(default_factory=list)  # augmented rows: teacher soft targets only
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -73,7 +74,8 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def collate(split: EncodedSplit, indices: list[int], pad_id: int, tags: bool) -> dict[str, torch.Tensor]:
     """A padded batch (to its longest member) with ``labels`` in the task's target encoding and
-    ``index``, the examples' positions in the split (for per-example caches such as teacher logits)."""
+    ``index``, the examples' positions in the split (for per-example caches such as teacher logits);
+    ``synthetic`` marks augmented rows when the split has any."""
     length = max(len(split.input_ids[i]) for i in indices)
     ids = torch.full((len(indices), length), pad_id, dtype=torch.long)
     types = torch.zeros((len(indices), length), dtype=torch.long)
@@ -89,10 +91,13 @@ def collate(split: EncodedSplit, indices: list[int], pad_id: int, tags: bool) ->
             labels[row, : len(split.targets[i])] = torch.tensor(split.targets[i])
     else:
         labels = torch.tensor([split.targets[i] for i in indices])
-    return {
+    batch = {
         "input_ids": ids,
         "token_type_ids": types,
         "attention_mask": mask,
         "labels": labels,
         "index": torch.tensor(indices),
     }
+    if split.synthetic:
+        batch["synthetic"] = torch.tensor([split.synthetic[i] for i in indices])
+    return batch

@@ -159,7 +159,8 @@ def pretrain_mlm(
     device: torch.device,
     resume: bool = False,
 ) -> dict[str, Any]:
-    """Train the MLM; save its encoder (and the tokenizer) to ``out_dir/encoder``; return the history."""
+    """Train the MLM; save its encoder (and the tokenizer) to ``out_dir/encoder`` and the whole MLM to
+    ``out_dir/mlm``; return the history."""
     torch.manual_seed(seed)
     train, dev = (
         tokenize_corpus(tokenizer, train_texts, cfg.max_len),
@@ -246,4 +247,5 @@ def pretrain_mlm(
     if distributed.is_main():
         model.base_model.save_pretrained(out_dir / "encoder")
         tokenizer.save_pretrained(out_dir / "encoder")
+        model.save_pretrained(out_dir / "mlm")  # with its head: distillation's data augmentation proposes words with it
     return {"history": progress["history"], "steps": progress["global_step"], "seconds": time.perf_counter() - started}

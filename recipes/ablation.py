@@ -1,4 +1,5 @@
-"""``mtkd ablate``: the same student trained on hard labels, with logit KD, and with full KD.
+"""``mtkd ablate``: the same student trained on hard labels, with logit KD, and with full KD (and
+with full KD on augmented data when the recipe sets ``distill.augment``).
 
 Users see what each part of distillation buys, per task, against one shared teacher.
 """
@@ -14,11 +15,19 @@ from distill.io import read_json
 from .pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
 from .schema import Recipe, StudentConfig
 
-VARIANTS = ("hard", "logits", "full")
+VARIANTS = ("hard", "logits", "full", "augmented")
+COLUMNS = {
+    "hard": "hard labels",
+    "logits": "logits KD",
+    "full": "logits + hidden/relation KD",
+    "augmented": "full KD + augmented data",
+}
 
 
 def variant_configs(distill: DistillConfig) -> dict[str, DistillConfig]:
-    """hard labels only; logits KD only; logits + the recipe's layer transfer (or hidden + relation)."""
+    """hard labels only; logits KD only; logits + the recipe's layer transfer (or hidden + relation);
+    the full variant on augmented data too when the recipe augments."""
+    augment, distill = distill.augment, distill.model_copy(update={"augment": None})
     logits = distill.logits or LogitsKD()
     full = (
         distill
@@ -32,23 +41,27 @@ def variant_configs(distill: DistillConfig) -> dict[str, DistillConfig]:
         )
     )
     off = {"hidden": None, "attention": None, "relation": None, "two_stage": None}
-    return {
+    variants = {
         "hard": distill.model_copy(update={"logits": None, **off}),
         "logits": distill.model_copy(update={"logits": logits, **off}),
         "full": full,
     }
+    if augment is not None:
+        variants["augmented"] = full.model_copy(update={"augment": augment})
+    return variants
 
 
 def run_ablation(recipe: Recipe, run_dir: Path, device: str = "auto", resume: bool = False) -> str:
     """Distil every variant into ``run_dir/ablation/<variant>`` and return the Markdown table."""
     student = recipe.student or StudentConfig()
-    for name, cfg in variant_configs(student.distill).items():
+    variants = variant_configs(student.distill)
+    for name, cfg in variants.items():
         variant = recipe.model_copy(update={"student": student.model_copy(update={"distill": cfg})})
         _reuse_main_distill(variant, run_dir, run_dir / "ablation" / name)
         run_pipeline(
             variant, run_dir, ["distill"], device, resume, outputs={"distill": f"ablation/{name}"}, save_recipe=False
         )
-    reports = {v: read_json(run_dir / "ablation" / v / "report.json") for v in VARIANTS}
+    reports = {v: read_json(run_dir / "ablation" / v / "report.json") for v in variants}
     table = ablation_table(reports)
     (run_dir / "ablation" / "report.md").write_text(table, encoding="utf-8")
     return table
@@ -65,20 +78,20 @@ def _reuse_main_distill(variant: Recipe, run_dir: Path, target: Path) -> None:
 
 def ablation_table(reports: dict[str, dict]) -> str:
     """Per task: the teacher's metric and each variant's metric with its retention."""
-    first = reports[VARIANTS[0]]
+    first, names = reports[VARIANTS[0]], [v for v in VARIANTS if v in reports]
     ratio = first["encoder_params"][0] / first["encoder_params"][1]
     lines = [
         f"Student encoder = {ratio:.3f} of the teacher's parameters; retention = student / teacher "
         "(teacher / student for lower-is-better metrics).",
         "",
-        "| task | metric | teacher | hard labels | logits KD | logits + hidden/relation KD |",
-        "|---|---|---:|---:|---:|---:|",
+        "| task | metric | teacher | " + " | ".join(COLUMNS[v] for v in names) + " |",
+        "|---|---|---:|" + "---:|" * len(names),
     ]
     for task, row in first["tasks"].items():
         arrow = "↑" if row["higher_is_better"] else "↓"
         cells = [
             f"{reports[v]['tasks'][task]['student']:.4f} ({100 * reports[v]['tasks'][task]['retention']:.1f}%)"
-            for v in VARIANTS
+            for v in names
         ]
         lines.append(f"| {task} | {row['metric']} {arrow} | {row['teacher']:.4f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -11,9 +11,11 @@ from typing import Any
 import torch
 
 from benchmarks.latency import interleaved
+from distill.augmentation import MLM_DIR, augment_split, load_mlm
 from distill.config import DistillConfig
 from distill.data.examples import TaskData
 from distill.distillation import DistillationObjective
+from distill.errors import ArtifactError, RecipeError
 from distill.io import read_json, stable_hash, write_json
 from distill.model import MultiTaskModel
 from distill.student import build_student
@@ -29,15 +31,62 @@ from .stages import data_fingerprint, encode_tasks, tasks_of
 log = logging.getLogger("mtkd")
 
 
+def mlm_source(recipe: Recipe) -> str | None:
+    """Where ``distill.augment`` takes its masked LM from: the recipe's path, the pretrain stage
+    (``"pretrain"``), or the checkpoint the teacher started from; None when augmentation needs none."""
+    aug = recipe.student.distill.augment if recipe.student else None
+    if aug is None or aug.method != "mlm":
+        return None
+    if aug.mlm:
+        return aug.mlm
+    if recipe.pretrain is not None:
+        return "pretrain"
+    if recipe.teacher.model.from_pretrained:
+        return recipe.teacher.model.from_pretrained
+    raise RecipeError(
+        "distill.augment.method 'mlm' needs a masked LM: add a 'pretrain' section, start the teacher from a "
+        "checkpoint with an MLM head, set distill.augment.mlm to one, or use method 'mask'"
+    )
+
+
+def augment_training_data(ctx: Context, tokenizer, encoded, cfg: DistillConfig) -> dict[str, Any]:
+    """Append ``cfg.augment`` copies to every task's training split (in place); the MLM's identity."""
+    source = mlm_source(ctx.recipe)
+    mlm, identity = None, {"method": cfg.augment.method}
+    if source == "pretrain":
+        path = ctx.input("pretrain") / MLM_DIR
+        if not path.is_dir():
+            raise ArtifactError(
+                f"{path} is missing (older pretrain stages did not keep the MLM head): remove "
+                f"{ctx.input('pretrain')} and run again; pretrain reruns with the same settings, so the "
+                "teacher stays up to date"
+            )
+        identity["mlm"] = read_json(ctx.input("pretrain") / STAGE_FILE)["hash"]
+        mlm = load_mlm(path, tokenizer).to(ctx.device)
+    elif source is not None:
+        identity["mlm"] = source
+        mlm = load_mlm(source, tokenizer).to(ctx.device)
+    for task, splits in encoded.items():
+        splits["train"] = augment_split(splits["train"], cfg.augment, tokenizer, ctx.recipe.seed, task, mlm, ctx.device)
+    return identity
+
+
 def cached_teacher_logits(
-    ctx: Context, teacher: MultiTaskModel, tasks: dict[str, TaskData], encoded, batch_size: int, pad_id: int
+    ctx: Context,
+    teacher: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    encoded,
+    batch_size: int,
+    pad_id: int,
+    augmented: dict[str, Any] | None = None,
 ) -> TeacherLogits:
-    """Teacher logits on the training splits, computed once per teacher, data and max_len."""
+    """Teacher logits on the training splits, computed once per teacher, data, max_len and augmentation."""
     key = stable_hash(
         {
             "teacher": read_json(ctx.input("teacher") / STAGE_FILE)["hash"],
             "max_len": ctx.recipe.student.train.max_len,
             "data": data_fingerprint(ctx.recipe),
+            **({"augment": settings_of(ctx.recipe.student.distill.augment), **augmented} if augmented else {}),
         }
     )
     path = ctx.run_dir / "cache" / f"teacher-logits-{key}.safetensors"
@@ -89,9 +138,12 @@ def distill_student(
     """Train the student with the distillation objective (two phases for the TinyBERT schedule)."""
     recipe, train_cfg = ctx.recipe, ctx.recipe.student.train
     tokenizer = load_tokenizer(str(ctx.input("teacher") / "model"))
+    augmented = augment_training_data(ctx, tokenizer, encoded, cfg) if cfg.augment else None
     cached = None
     if cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
-        cached = cached_teacher_logits(ctx, teacher, tasks, encoded, train_cfg.eval_batch_size, tokenizer.pad_token_id)
+        cached = cached_teacher_logits(
+            ctx, teacher, tasks, encoded, train_cfg.eval_batch_size, tokenizer.pad_token_id, augmented
+        )
     run = functools.partial(
         train, student, tasks, encoded, tokenizer=tokenizer, seed=recipe.seed, device=ctx.device, resume=ctx.resume
     )
@@ -146,6 +198,10 @@ class DistillStage(Stage):
     """Distil the teacher into the recipe's student; report retention per task."""
 
     needs = ("tokenizer", "teacher")
+
+    def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
+        # augmentation with the pretrain stage's MLM: a new MLM means new training inputs
+        return (*self.needs, "pretrain") if mlm_source(recipe) == "pretrain" else self.needs
 
     def skip_reason(self, recipe: Recipe) -> str | None:
         return None if recipe.student else "the recipe has no student section"

@@ -69,3 +69,33 @@ def test_two_stage_schedule_runs_intermediate_then_prediction_layer(run, caplog)
     assert "teacher logits" in caplog.text  # phase two distils logits only, from the cache
     assert not (out / "distill" / "intermediate").exists()
     assert json.loads((out / "distill" / "report.json").read_text())["tasks"]
+
+
+def test_mlm_augmentation_uses_the_pretrain_stages_mlm_and_its_own_teacher_logits(tmp_path, caplog):
+    caplog.set_level("INFO", logger="mtkd")
+    student = {
+        **STUDENT,
+        "distill": {"logits": {"alpha": 0.5}, "augment": {"method": "mlm", "copies": 2, "prob": 0.2, "top_k": 4}},
+    }
+    recipe = tiny_recipe(student=student, pretrain={"epochs": 1, "batch_size": 16, "max_len": 32, "max_steps": 3})
+    path = write_recipe(tmp_path / "aug.yaml", recipe)
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--stages", "distill"]) == 0
+    run = tmp_path / "run"
+    assert (run / "pretrain" / "mlm" / "config.json").is_file()  # the MLM kept with its head
+    train_rows = {t: c["source"]["size"] for t, c in recipe["tasks"].items()}
+    for task in train_rows:
+        assert f"augment {task}: " in caplog.text
+    stage = json.loads((run / "distill" / "stage.json").read_text())
+    caches = list((run / "cache").glob("teacher-logits-*.safetensors"))
+    assert len(caches) == 1 and stage["summary"]["steps"] > 0
+    # without augmentation the same teacher gets another cache entry: augmented rows are in the key
+    args = ["run", str(path), "--out", str(run), "--stages", "distill", "--set", "student.distill.augment=null"]
+    assert main(args) == 0
+    assert len(list((run / "cache").glob("teacher-logits-*.safetensors"))) == 2
+
+
+def test_mlm_augmentation_without_an_mlm_is_refused_with_the_ways_out(tmp_path, capsys):
+    student = {**STUDENT, "distill": {"logits": {}, "augment": {"method": "mlm"}}}
+    path = write_recipe(tmp_path / "aug.yaml", tiny_recipe(student=student))
+    assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert "needs a masked LM: add a 'pretrain' section" in capsys.readouterr().err
