@@ -8,12 +8,21 @@ task before and after, the parameters removed and the latency measured side by s
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
-from compress.prune import IMPORTANCES, drop_layers, prunable_parameters, prune_ffn, prune_heads
+from compress.prune import (
+    IMPORTANCES,
+    drop_layers,
+    prunable_parameters,
+    prune_embeddings,
+    prune_ffn,
+    prune_heads,
+    prune_vocabulary,
+)
 from compress.prune.importance import head_slices, layers_of
 from compress.prune.plan import PruneConfig, plan_step, step_fraction
 from compress.prune.sparsity import sparsify
@@ -55,12 +64,23 @@ def shape_of(model: MultiTaskModel) -> list[dict[str, int]]:
 
 
 def report_markdown(
-    rows: dict[str, dict], params: tuple[int, int], prunable: tuple[int, int], latency: dict, shape: list[dict]
+    rows: dict[str, dict],
+    params: tuple[int, int],
+    prunable: tuple[int, int],
+    latency: dict,
+    shape: list[dict],
+    vocabulary: dict[str, int] | None = None,
 ) -> str:
+    vocab = (
+        f"Vocabulary: {vocabulary['tokens_before']} → {vocabulary['tokens_after']} tokens (embedding rows of tokens "
+        "the training texts do not use removed). "
+        if vocabulary
+        else ""
+    )
     lines = [
         f"Attention + FFN parameters (what head and FFN pruning removes): {prunable[0] / 1e6:.3f}M → "
         f"{prunable[1] / 1e6:.3f}M ({100 * (1 - prunable[1] / prunable[0]):.1f}% removed). "
-        f"Encoder parameters, embeddings included: {params[0] / 1e6:.2f}M → {params[1] / 1e6:.2f}M "
+        f"{vocab}Encoder parameters, embeddings included: {params[0] / 1e6:.2f}M → {params[1] / 1e6:.2f}M "
         f"({params[1] / params[0]:.3f}). "
         f"Torch CPU latency at batch 1, seq {latency['seq_len']}: {latency['teacher_ms']:.2f} → "
         f"{latency['student_ms']:.2f} ms ({latency['speedup']:.2f}× faster), measured interleaved in one run.",
@@ -106,6 +126,18 @@ class PruneStage(Stage):
         before = evaluate_all(reference, tasks, encoded, "test", base, ctx.device, pad)
         params = [model.num_parameters(encoder_only=True)]
         prunable = [prunable_parameters(model)]
+        vocabulary = None
+        if cfg.vocabulary:
+            tokens_before = len(tokenizer)
+            sequences = (ids for name in tasks for ids in encoded[name]["train"].input_ids)
+            tokenizer, keep = prune_vocabulary(model, tokenizer, sequences, cfg.vocabulary)
+            vocabulary = {"tokens_before": tokens_before, "tokens_after": len(keep)}
+            log.info("prune: vocabulary %d → %d tokens", tokens_before, len(keep))
+            # recovery distils from the unpruned model: it must read the new token ids too
+            reference = copy.deepcopy(reference)
+            prune_embeddings(reference, keep)
+            encoded = encode_tasks(tokenizer, tasks, base.max_len)
+            pad = tokenizer.pad_token_id
         if cfg.layers:
             drop_layers(model, cfg.layers)
         score = IMPORTANCES.get(cfg.importance)()
@@ -147,8 +179,9 @@ class PruneStage(Stage):
             "latency": latency,
             "layers": shape_of(model),
             "tasks": rows,
+            **({"vocabulary": vocabulary} if vocabulary else {}),
         }
-        text = report_markdown(rows, tuple(params), tuple(prunable), latency, shape_of(model))
+        text = report_markdown(rows, tuple(params), tuple(prunable), latency, shape_of(model), vocabulary)
         if masks:
             summary["masks"] = {**masks, "cpu_speedup": False}
             text += (

@@ -10,6 +10,7 @@ from pydantic import Field
 from distill.config import StrictModel
 
 from .importance import Scores
+from .vocabulary import VocabularyConfig
 
 
 class PruneConfig(StrictModel):
@@ -30,6 +31,9 @@ class PruneConfig(StrictModel):
         "none", description="masks baked in after the structured steps (for sparse tensor cores; no CPU speedup)"
     )
     sparsity_level: float = Field(0.5, ge=0, lt=1, description="for unstructured masks")
+    vocabulary: VocabularyConfig | None = Field(
+        None, description="drop embedding rows of tokens the training texts do not use (before heads and FFN)"
+    )
 
 
 def _lowest(scores: list[torch.Tensor], fraction: float, scope: str, floor: int) -> dict[int, list[int]]:

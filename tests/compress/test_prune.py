@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pydantic
 import pytest
 import torch
+from transformers import AutoTokenizer
 
 from compress.onnx.export import export_onnx
 from compress.prune import IMPORTANCES, drop_layers, prune_ffn, prune_heads
@@ -173,3 +175,54 @@ def test_plans_remove_the_lowest_scores_globally_or_per_layer_and_round_ffn_widt
     heads, keep = plan_step(scores, heads=0.5, ffn=0.4, scope="per_layer", ffn_multiple=8)
     assert heads == {0: [0, 3], 1: [0, 1]} and [len(k) for k in keep.values()] == [8, 8]  # 10 kept → nearest 8
     assert (1 - step_fraction(0.5, 2)) ** 2 == pytest.approx(0.5)
+
+
+def test_vocabulary_pruning_keeps_used_tokens_and_leaves_their_outputs_unchanged(setup, tmp_path):
+    from compress.prune import VocabularyConfig, prune_vocabulary
+
+    _, tok, _ = setup
+    model = fresh(setup)
+    texts = ["red cotton shirt", "blue shirt for men"]  # the "training" text
+    sequences = [tok(t)["input_ids"] for t in texts]
+    used = {i for ids in sequences for i in ids}
+    expected = outputs(model, ("category", tok(texts, padding=True, return_tensors="pt")))["category"]
+    before = model.num_parameters(encoder_only=True)
+    pruned_tok, keep = prune_vocabulary(model, tok, sequences, VocabularyConfig(keep_characters=False))
+    assert keep == sorted(used | set(tok.all_special_ids))
+    assert len(pruned_tok) == len(keep) == model.config.vocab_size < len(tok)
+    assert before - model.num_parameters(encoder_only=True) == (len(tok) - len(keep)) * 32  # rows of width 32
+    # the same texts tokenize to the same tokens under new ids, and the model's outputs do not move
+    assert [pruned_tok.convert_ids_to_tokens(pruned_tok(t)["input_ids"]) for t in texts] == [
+        tok.convert_ids_to_tokens(ids) for ids in sequences
+    ]
+    assert pruned_tok.pad_token_id == keep.index(tok.pad_token_id) == model.config.pad_token_id
+    got = outputs(model, ("category", pruned_tok(texts, padding=True, return_tensors="pt")))["category"]
+    torch.testing.assert_close(got, expected)
+    # an unseen word becomes [UNK] (no characters kept) and still runs; saved together, both reload
+    assert pruned_tok.unk_token_id in pruned_tok("zebra")["input_ids"]
+    model.save_pretrained(tmp_path / "v", pruned_tok)
+    again = MultiTaskModel.from_pretrained(tmp_path / "v").eval()
+    reloaded = AutoTokenizer.from_pretrained(tmp_path / "v")
+    got = outputs(again, ("category", reloaded(texts, padding=True, return_tensors="pt")))["category"]
+    torch.testing.assert_close(got, expected)
+
+
+def test_vocabulary_pruning_with_min_count_keeps_frequent_tokens_and_used_characters(setup):
+    from compress.prune import VocabularyConfig, prune_vocabulary
+
+    _, tok, _ = setup
+    sequences = [tok(t)["input_ids"] for t in ("red shirt", "red cotton shirt", "zebra in a box")]
+    counts: dict[int, int] = {}
+    for ids in sequences:
+        for i in ids:
+            counts[i] = counts.get(i, 0) + 1
+    vocab = {i: t for t, i in tok.get_vocab().items()}
+    chars = {i for i in counts if len(vocab[i]) == 1 or (vocab[i].startswith("##") and len(vocab[i]) == 3)}
+    frequent = {i for i, n in counts.items() if n >= 2}
+    special = set(tok.all_special_ids)
+    _, keep = prune_vocabulary(fresh(setup), tok, sequences, VocabularyConfig(min_count=2))
+    assert set(keep) == special | frequent | chars and chars - frequent  # a once-seen character stayed
+    _, keep = prune_vocabulary(fresh(setup), tok, sequences, VocabularyConfig(min_count=2, keep_characters=False))
+    assert set(keep) == special | frequent
+    with pytest.raises(pydantic.ValidationError):
+        VocabularyConfig(min_count=0)

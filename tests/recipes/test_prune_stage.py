@@ -23,6 +23,7 @@ PRUNE = {
     "score_batches": 2,
     "recover_epochs": 1,
     "sparsity": "2:4",
+    "vocabulary": {"min_count": 2},
 }
 
 
@@ -72,3 +73,23 @@ def test_quantize_takes_the_pruned_model_by_default(run):
     exported = json.loads((run / "quantize" / "pruned-fp32" / "metrics.json").read_text())
     for task, m in exported.items():  # the ONNX export of the pruned model scores like it in PyTorch
         assert m["value"] == pytest.approx(pruned[task]["value"], abs=0.01), task
+
+
+def test_vocabulary_pruning_shrinks_the_table_and_the_tokenizer_travels_with_the_model(run):
+    from transformers import AutoTokenizer
+
+    report = json.loads((run / "prune" / "report.json").read_text())
+    vocab = report["vocabulary"]
+    assert vocab["tokens_after"] < vocab["tokens_before"]
+    model = MultiTaskModel.from_pretrained(run / "prune" / "model")
+    tokenizer = AutoTokenizer.from_pretrained(run / "prune" / "model")
+    assert model.config.vocab_size == len(tokenizer) == vocab["tokens_after"]
+    assert f"Vocabulary: {vocab['tokens_before']} → {vocab['tokens_after']} tokens" in (
+        run / "prune" / "report.md"
+    ).read_text()
+    onnx_dir = run / "quantize" / "pruned-fp32"  # exported with its own tokenizer, scored through ONNX Runtime
+    assert len(AutoTokenizer.from_pretrained(onnx_dir)) == vocab["tokens_after"]
+    metrics = json.loads((onnx_dir / "metrics.json").read_text())
+    after = report["tasks"]
+    for task, m in metrics.items():
+        assert m["value"] == pytest.approx(after[task]["after"], rel=1e-3, abs=1e-3), task
