@@ -93,7 +93,7 @@ def apply_preset(preset: str, fp32: Path, target: Path, calibration: Calibration
 class QuantizeStage(Stage):
     """Exported and quantized artifacts, each evaluated per task through ONNX Runtime."""
 
-    version = 4  # 2: accuracy-aware FP32 fallback; 3: static INT8, QAT, peer presets; 4: FP8 output scales
+    version = 5  # 2: FP32 fallback; 3: static INT8, QAT, peers; 4: FP8 output scales; 5: QAT heads in FP32
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         return tuple(MODEL_DIRS[a] for a in chosen(recipe)) if recipe.quantize else ()
