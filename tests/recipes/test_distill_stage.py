@@ -99,3 +99,16 @@ def test_mlm_augmentation_without_an_mlm_is_refused_with_the_ways_out(tmp_path, 
     path = write_recipe(tmp_path / "aug.yaml", tiny_recipe(student=student))
     assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
     assert "needs a masked LM: add a 'pretrain' section" in capsys.readouterr().err
+
+
+def test_ablation_adds_an_augmented_variant_only_when_the_recipe_augments():
+    from distill.config import DistillConfig
+    from recipes.ablation import variant_configs
+
+    plain = variant_configs(DistillConfig.model_validate(STUDENT["distill"]))
+    assert list(plain) == ["hard", "logits", "full"]
+    augmented = variant_configs(DistillConfig.model_validate({**STUDENT["distill"], "augment": {"method": "mask"}}))
+    assert list(augmented) == ["hard", "logits", "full", "augmented"]
+    assert all(cfg.augment is None for name, cfg in augmented.items() if name != "augmented")
+    assert augmented["augmented"] == augmented["full"].model_copy(update={"augment": augmented["augmented"].augment})
+    assert augmented["augmented"].augment.method == "mask" and augmented["full"] == plain["full"]
