@@ -72,8 +72,8 @@ def report_markdown(
     vocabulary: dict[str, int] | None = None,
 ) -> str:
     vocab = (
-        f"Vocabulary: {vocabulary['tokens_before']} → {vocabulary['tokens_after']} tokens (embedding rows of tokens "
-        "the training texts do not use removed). "
+        f"Vocabulary: {vocabulary['tokens_before']} → {vocabulary['tokens_after']} tokens (rows of tokens used fewer "
+        f"than {vocabulary['min_count']} times in the training texts removed). "
         if vocabulary
         else ""
     )
@@ -131,7 +131,11 @@ class PruneStage(Stage):
             tokens_before = len(tokenizer)
             sequences = (ids for name in tasks for ids in encoded[name]["train"].input_ids)
             tokenizer, keep = prune_vocabulary(model, tokenizer, sequences, cfg.vocabulary)
-            vocabulary = {"tokens_before": tokens_before, "tokens_after": len(keep)}
+            vocabulary = {
+                "tokens_before": tokens_before,
+                "tokens_after": len(keep),
+                "min_count": cfg.vocabulary.min_count,
+            }
             log.info("prune: vocabulary %d → %d tokens", tokens_before, len(keep))
             # recovery distils from the unpruned model: it must read the new token ids too
             reference = copy.deepcopy(reference)
