@@ -84,9 +84,10 @@ def test_vocabulary_pruning_shrinks_the_table_and_the_tokenizer_travels_with_the
     model = MultiTaskModel.from_pretrained(run / "prune" / "model")
     tokenizer = AutoTokenizer.from_pretrained(run / "prune" / "model")
     assert model.config.vocab_size == len(tokenizer) == vocab["tokens_after"]
-    assert f"Vocabulary: {vocab['tokens_before']} → {vocab['tokens_after']} tokens" in (
-        run / "prune" / "report.md"
-    ).read_text()
+    assert (
+        f"Vocabulary: {vocab['tokens_before']} → {vocab['tokens_after']} tokens"
+        in (run / "prune" / "report.md").read_text()
+    )
     onnx_dir = run / "quantize" / "pruned-fp32"  # exported with its own tokenizer, scored through ONNX Runtime
     assert len(AutoTokenizer.from_pretrained(onnx_dir)) == vocab["tokens_after"]
     metrics = json.loads((onnx_dir / "metrics.json").read_text())
