@@ -23,6 +23,20 @@ BUILTIN_TASKS = {
 }
 
 
+def tiny_bert_config(vocab_size: int, hidden: int = 32, heads: int = 2, max_position: int = 64):
+    """A one-layer BERT config (FFN twice the width) for checkpoints tests build and save themselves."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=heads,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=max_position,
+    )
+
+
 def builtin_task(name: str, size: int) -> dict[str, Any]:
     """A recipe task on a small built-in table (``category``, ``score`` or ``attributes``)."""
     spec = dict(BUILTIN_TASKS[name])

@@ -7,14 +7,14 @@ import random
 
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM
+from transformers import BertForMaskedLM
 
 from distill.augmentation import augment_split, mlm_replacements
 from distill.config import AugmentConfig, DistillConfig, LogitsKD, ModelConfig, TaskConfig
 from distill.distillation import DistillationObjective
 from distill.encoding import collate
 from distill.model import HeadSpec, MultiTaskModel
-from tests.conftest import builtin_task, prepare_tasks
+from tests.conftest import builtin_task, prepare_tasks, tiny_bert_config
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +25,7 @@ def setup():
     heads = [HeadSpec(t, d.config.type, tuple(d.labels)) for t, d in tasks.items()]
     model_cfg = ModelConfig(layers=1, hidden=32, heads=2, intermediate=64, dropout=0.0, attention_dropout=0.0)
     teacher = MultiTaskModel.from_config(model_cfg, heads, tok).eval()
-    mlm = BertForMaskedLM(
-        BertConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=128,
-        )
-    ).eval()
+    mlm = BertForMaskedLM(tiny_bert_config(len(tok), max_position=128)).eval()
     return tasks, tok, enc, teacher, mlm
 
 

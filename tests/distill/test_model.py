@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from transformers import BertModel
 
 from distill.config import ModelConfig
 from distill.errors import ArtifactError, MtkdError
 from distill.model import HeadSpec, MultiTaskModel
 from distill.tokenization import train_wordpiece
+from tests.conftest import tiny_bert_config
 
 HEADS = [
     HeadSpec("cat", "classification", ("a", "b", "c")),
@@ -68,16 +69,7 @@ def test_incomplete_directory_is_refused_with_the_file_named(tokenizer, tmp_path
 
 def test_encoder_from_a_locally_saved_bert_checkpoint(tokenizer, tmp_path, batch):
     torch.manual_seed(1)
-    bert = BertModel(
-        BertConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=48,
-            num_hidden_layers=1,
-            num_attention_heads=3,
-            intermediate_size=96,
-            max_position_embeddings=64,
-        )
-    )
+    bert = BertModel(tiny_bert_config(len(tokenizer), hidden=48, heads=3))
     bert.save_pretrained(tmp_path / "bert")
     tokenizer.save_pretrained(tmp_path / "bert")
     cfg = ModelConfig(from_pretrained=str(tmp_path / "bert"))

@@ -11,7 +11,7 @@ import yaml
 from distill.errors import DataUnavailable, RecipeError
 from recipes.cli import main
 from recipes.loader import load_recipe
-from tests.conftest import TINY_MODEL, TINY_TRAIN, tiny_recipe, write_recipe
+from tests.conftest import TINY_MODEL, TINY_TRAIN, tiny_bert_config, tiny_recipe, write_recipe
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(
@@ -112,15 +112,14 @@ def test_ecommerce_recipe_reads_the_shared_data(tmp_path):
 
 def test_teacher_starts_from_a_locally_saved_bert_checkpoint_with_its_tokenizer(tmp_path):
     from safetensors.torch import load_file
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
     from distill.tokenization import train_wordpiece
 
     ckpt = tmp_path / "tiny-bert"
     tok = train_wordpiece([f"red cotton shirt size {i} wool socks ceramic mug" for i in range(50)], vocab_size=200)
     torch.manual_seed(1)
-    bert = BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                intermediate_size=64, max_position_embeddings=64))  # fmt: skip
+    bert = BertModel(tiny_bert_config(len(tok)))
     bert.save_pretrained(ckpt)
     tok.save_pretrained(ckpt)
     recipe = tiny_recipe(
