@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, help="output directory (default runs/bench/<target>-<time>)")
     bench.add_argument("--peak", action="store_true", help="measure this device's fp32 and INT8 GEMM peak")
     bench.add_argument(
+        "--fusions",
+        action="store_true",
+        help="time ONNX Runtime's fused SkipLayerNormalization against Add + LayerNormalization (1 and 2 threads)",
+    )
+    bench.add_argument(
         "--gpu-check",
         action="store_true",
         help="on a CUDA GPU: build the run's TensorRT engines, then time torch fp16/bf16, torch.compile, "
@@ -230,10 +235,16 @@ def _bench(args: argparse.Namespace) -> int:
             f"fp32 GEMM peak: {peak['fp32_flops'] / 1e9:.1f} GFLOP/s; INT8 GEMM peak: {peak['int8_ops'] / 1e9:.1f} "
             f"GOP/s (best of square sizes {peak['sizes']}, {peak['threads']} threads, {peak['device']})"
         )
+        if args.target is None and not args.fusions:
+            return 0
+    if args.fusions:
+        from benchmarks.fusions import format_timings, skip_layer_norm_timings
+
+        print(format_timings([row for threads in (1, 2) for row in skip_layer_norm_timings(threads=threads)]))
         if args.target is None:
             return 0
     if args.target is None:
-        raise RecipeError("mtkd bench: give a run or model directory (or --peak)")
+        raise RecipeError("mtkd bench: give a run or model directory (or --peak, --fusions)")
     if args.gpu_check:
         from .gpu_check import gpu_check
 

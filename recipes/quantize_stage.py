@@ -36,10 +36,10 @@ def chosen(recipe: Recipe) -> list[str]:
     return recipe.quantize.artifacts or default
 
 
-def fuse(out: Path, tolerance: float) -> dict[str, int]:
+def fuse(out: Path, tolerance: float, skip_layer_norm: bool = False) -> dict[str, int]:
     """Replace ``out/model.onnx`` by its fused graph after checking the fusions kept the outputs."""
     path, fused_path = out / "model.onnx", out / "model.fused.onnx"
-    fused = optimize_graph(path, fused_path)
+    fused = optimize_graph(path, fused_path, skip_layer_norm)
     manifest = read_json(out / MANIFEST)
     kinds = {n: o["type"] for n, o in manifest["outputs"].items()}
     inputs = sample_inputs(int(read_json(out / "config.json")["vocab_size"]))
@@ -58,7 +58,7 @@ def export_fp32(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> P
     export_onnx(model_dir, fp32, cfg.parity_tolerance)
     if cfg.optimize:  # the unfused graph stays for Q/DQ presets and TensorRT (standard ONNX operators only)
         shutil.copy2(fp32 / "model.onnx", fp32 / UNFUSED)
-        fuse(fp32, cfg.parity_tolerance)
+        fuse(fp32, cfg.parity_tolerance, cfg.skip_layer_norm)
     return fp32
 
 
@@ -93,7 +93,8 @@ def apply_preset(preset: str, fp32: Path, target: Path, calibration: Calibration
 class QuantizeStage(Stage):
     """Exported and quantized artifacts, each evaluated per task through ONNX Runtime."""
 
-    version = 5  # 2: FP32 fallback; 3: static INT8, QAT, peers; 4: FP8 output scales; 5: QAT heads in FP32
+    version = 6  # 2: FP32 fallback; 3: static INT8, QAT, peers; 4: FP8 output scales; 5: QAT heads in FP32;
+    # 6: residual Add + LayerNorm left unfused (SkipLayerNormalization is slower on CPU)
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         return tuple(MODEL_DIRS[a] for a in chosen(recipe)) if recipe.quantize else ()

@@ -19,6 +19,11 @@ class QuantizeConfig(StrictModel):
         description="teacher, student and/or pruned; default: the pruned model, else the student, else the teacher",
     )
     optimize: bool = Field(True, description="apply ONNX Runtime's transformer fusions to the FP32 graph")
+    skip_layer_norm: bool = Field(
+        False,
+        description="also fuse residual Add + LayerNorm into SkipLayerNormalization "
+        "(slower on CPU: `mtkd bench --fusions`; CUDA sessions fuse it at load anyway)",
+    )
     presets: list[str] = Field(default_factory=lambda: ["dynamic-int8"])
     parity_tolerance: float = Field(1e-4, gt=0, description="max |ONNX − PyTorch| allowed on any head")
     tolerance: float = Field(0.01, ge=0, lt=1, description="relative per-task drop allowed vs the FP32 export")

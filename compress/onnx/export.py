@@ -22,6 +22,8 @@ from distill.errors import ArtifactError
 from distill.io import write_json
 from distill.model import META, MultiTaskModel
 
+from .optimize import CPU_DISABLED_OPTIMIZERS
+
 log = logging.getLogger("mtkd")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
@@ -87,7 +89,9 @@ def ort_session(path: Path, threads: int | None = None):
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or torch.get_num_threads()
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(path), opts, providers=["CPUExecutionProvider"], disabled_optimizers=list(CPU_DISABLED_OPTIMIZERS)
+    )
 
 
 def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

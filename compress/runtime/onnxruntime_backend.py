@@ -10,6 +10,7 @@ import onnx
 import torch
 from transformers import AutoConfig
 
+from compress.onnx.optimize import CPU_DISABLED_OPTIMIZERS
 from compress.tensorrt.profiles import ShapeProfile
 from distill.io import read_json, stable_hash
 
@@ -44,7 +45,11 @@ class OnnxRuntimeBackend(Backend):
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if precision == "fp8":  # no fused FP8 kernels on CPU: keep Q/DQ nodes as they are, exactly simulated
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        self.session = ort.InferenceSession(str(self.artifact / "model.onnx"), opts, providers=self.providers())
+        # on CPU ORT would re-fuse the graph's Add + LayerNorm pairs into its slower SkipLayerNormalization
+        disabled = list(CPU_DISABLED_OPTIMIZERS) if self.device == "cpu" else []
+        self.session = ort.InferenceSession(
+            str(self.artifact / "model.onnx"), opts, providers=self.providers(), disabled_optimizers=disabled
+        )
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
         self._heads = heads_of(self.artifact)

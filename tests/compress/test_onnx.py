@@ -66,6 +66,45 @@ def test_fusions_keep_outputs_and_are_reported(exported, tmp_path):
     assert read_json(tmp_path / "fused" / MANIFEST)["fusions"] == fused
 
 
+@pytest.mark.parametrize("skip_layer_norm", [False, True])
+def test_residual_layer_norm_fused_only_on_request(exported, tmp_path, skip_layer_norm):
+    # ORT's CPU SkipLayerNormalization is slower than the Add + LayerNorm pair: kept apart by default
+    root, _ = exported
+    import shutil
+
+    shutil.copytree(root / "fp32", tmp_path / "fused")
+    fuse(tmp_path / "fused", 1e-4, skip_layer_norm=skip_layer_norm)
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "fused" / "model.onnx")).graph.node]
+    # 2 layers: a residual Add + LayerNorm after attention and after the FFN in each
+    assert ops.count("SkipLayerNormalization") == (4 if skip_layer_norm else 0)
+    assert ops.count("LayerNormalization") >= (0 if skip_layer_norm else 4)
+
+
+def test_cpu_sessions_stop_ort_refusing_the_pair(tmp_path):
+    import onnxruntime as ort
+
+    from benchmarks.fusions import _layer_norm_graph
+    from compress.onnx.optimize import CPU_DISABLED_OPTIMIZERS
+
+    def ops_after_load(disabled: list[str]) -> list[str]:
+        opts = ort.SessionOptions()
+        opts.optimized_model_filepath = str(tmp_path / "loaded.onnx")
+        ort.InferenceSession(_layer_norm_graph(False, 8, 16), opts, disabled_optimizers=disabled)
+        return [n.op_type for n in onnx.load(str(tmp_path / "loaded.onnx")).graph.node]
+
+    assert "SkipLayerNormalization" in ops_after_load([])  # what ORT does unless told otherwise
+    assert ops_after_load(list(CPU_DISABLED_OPTIMIZERS)) == ["Add", "LayerNormalization"]
+
+
+def test_fusion_benchmark_times_both_candidates():
+    from benchmarks.fusions import format_timings, skip_layer_norm_timings
+
+    rows = skip_layer_norm_timings(shapes=[(16, 32)], rounds=1, calls=20)
+    assert rows[0]["fused_us"] > 0 and rows[0]["pair_us"] > 0
+    ratio = rows[0]["fused_us"] / rows[0]["pair_us"]
+    assert f"{ratio:.2f}×" in format_timings(rows)
+
+
 @pytest.mark.parametrize("preset", ["dynamic-int8", "dynamic-int8-per-channel"])
 def test_dynamic_int8_presets_quantize_matmuls_and_stay_close(exported, tmp_path, preset):
     root, _ = exported
