@@ -12,7 +12,7 @@ from typing import Any
 
 import onnx
 
-from .presets import LINEAR_OPS, Preset
+from .presets import DYNAMIC_OPS, Preset
 
 log = logging.getLogger("mtkd")
 Drops = Callable[[Path], dict[str, float]]  # artifact directory -> relative drop per task vs FP32
@@ -21,10 +21,17 @@ Drops = Callable[[Path], dict[str, float]]  # artifact directory -> relative dro
 def layer_groups(path: Path) -> dict[str, list[str]]:
     """Quantizable nodes grouped by encoder layer (``layer.3``), the heads and everything else."""
     groups: dict[str, list[str]] = {}
-    for node in onnx.load(str(path), load_external_data=False).graph.node:
-        if node.op_type not in LINEAR_OPS:
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    readers: dict[str, list[str]] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node.name)
+    for node in nodes:
+        if node.op_type not in DYNAMIC_OPS:
             continue
-        match = re.search(r"layer\.(\d+)", node.name)
+        # a fused node (Attention_0) has no path in its name: its layer is that of the nodes reading it
+        named = [node.name, *(r for out in node.output for r in readers.get(out, []))]
+        match = next((m for m in (re.search(r"layer\.(\d+)", n) for n in named) if m), None)
         # exported names: /model/encoder/encoder/layer.N/... for the encoder, /model/<task>/... for heads
         group = f"layer.{match.group(1)}" if match else "encoder" if "/encoder/" in node.name else "heads"
         names = groups.setdefault(group, [])

@@ -176,3 +176,32 @@ def test_accuracy_aware_fallback_keeps_the_most_sensitive_layers_in_fp32(exporte
     assert max(strict["drops"].values()) <= 1e-6  # everything back in FP32 reproduces the FP32 outputs
     ops = {n.op_type for n in onnx.load(str(target / "model.onnx")).graph.node}
     assert "MatMulInteger" not in ops and "DynamicQuantizeMatMul" not in ops
+
+
+def test_dynamic_int8_quantizes_fused_attention_and_can_exclude_it_by_layer(exported, tmp_path):
+    import shutil
+
+    from compress.onnx.sensitivity import layer_groups
+
+    root, _ = exported
+    shutil.copytree(root / "fp32", tmp_path / "fused")
+    fuse(tmp_path / "fused", 1e-4)
+    fused = tmp_path / "fused" / "model.onnx"
+    attention = [n for n in onnx.load(str(fused)).graph.node if n.op_type == "Attention"]
+    assert len(attention) == 2
+    groups = layer_groups(fused)
+    # a fused Attention node carries no layer path in its name: it joins the layer of its readers
+    for node in attention:
+        layer = [g for g, names in groups.items() if node.name in names]
+        readers = [n.name for n in onnx.load(str(fused)).graph.node if node.output[0] in n.input]
+        assert layer and all(f"/{layer[0]}/" in r for r in readers), (node.name, layer, readers)
+    assert len({g for g, names in groups.items() for n in attention if n.name in names}) == 2
+
+    PRESETS.get("dynamic-int8")(fused, tmp_path / "int8.onnx")
+    assert [n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node].count("QAttention") == 2
+    x = sample_inputs(60, batch=4, seq=20)
+    a, b = run_onnx(fused, x), run_onnx(tmp_path / "int8.onnx", x)
+    assert float(np.mean(a["cat"].argmax(-1) == b["cat"].argmax(-1))) >= 0.75
+    PRESETS.get("dynamic-int8")(fused, tmp_path / "partial.onnx", exclude=groups["layer.0"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "partial.onnx")).graph.node]
+    assert ops.count("QAttention") == 1 and ops.count("Attention") == 1
