@@ -93,8 +93,9 @@ def apply_preset(preset: str, fp32: Path, target: Path, calibration: Calibration
 class QuantizeStage(Stage):
     """Exported and quantized artifacts, each evaluated per task through ONNX Runtime."""
 
-    version = 6  # 2: FP32 fallback; 3: static INT8, QAT, peers; 4: FP8 output scales; 5: QAT heads in FP32;
-    # 6: residual Add + LayerNorm left unfused (SkipLayerNormalization is slower on CPU), dynamic QAttention
+    version = 7  # 2: FP32 fallback; 3: static INT8, QAT, peers; 4: FP8 output scales; 5: QAT heads in FP32;
+    # 6: residual Add + LayerNorm left unfused (SkipLayerNormalization is slower on CPU);
+    # 7: dynamic presets quantize fused Attention (QAttention)
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         return tuple(MODEL_DIRS[a] for a in chosen(recipe)) if recipe.quantize else ()
