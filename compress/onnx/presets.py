@@ -249,13 +249,9 @@ def _fp8_amax_scales(typed: Path, dst: Path, calibration: Calibration, scratch: 
     onnx.save(model, str(dst))
 
 
-@PRESETS.register("optimum-o2-dynamic-int8")
-@needs(graph="unfused", peer=True)
-def optimum_o2_dynamic_int8(
-    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
-) -> dict[str, Any]:
-    """Peer: Optimum's own standard path, ``ORTOptimizer`` O2 then ``ORTQuantizer`` with
-    ``AutoQuantizationConfig.avx512_vnni`` dynamic INT8, from the unfused export."""
+def _optimum_dynamic(src: Path, dst: Path, optimization: str | None) -> dict[str, Any]:
+    """Optimum's ``ORTQuantizer`` with ``AutoQuantizationConfig.avx512_vnni`` dynamic INT8, after
+    ``ORTOptimizer`` at ``optimization`` (``O1``..``O4``) or straight on the export (``None``)."""
     from optimum.onnxruntime import ORTOptimizer, ORTQuantizer
     from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
 
@@ -263,17 +259,38 @@ def optimum_o2_dynamic_int8(
         work = Path(scratch)
         shutil.copy2(src, work / "model.onnx")
         shutil.copy2(src.parent / "config.json", work / "config.json")  # Optimum picks BERT fusions from it
-        optimizer = ORTOptimizer.from_pretrained(work, file_names=["model.onnx"])
-        optimizer.optimize(save_dir=work / "o2", optimization_config=AutoOptimizationConfig.O2())
-        quantizer = ORTQuantizer.from_pretrained(work / "o2", file_name="model_optimized.onnx")
+        source, name = work, "model.onnx"
+        if optimization:
+            optimizer = ORTOptimizer.from_pretrained(work, file_names=["model.onnx"])
+            config = getattr(AutoOptimizationConfig, optimization)()
+            optimizer.optimize(save_dir=work / "optimized", optimization_config=config)
+            source, name = work / "optimized", "model_optimized.onnx"
+        quantizer = ORTQuantizer.from_pretrained(source, file_name=name)
         config = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=False)
         quantizer.quantize(save_dir=work / "q", quantization_config=config)
-        shutil.copy2(work / "q" / "model_optimized_quantized.onnx", dst)
-    return {
-        "mode": "dynamic",
-        "peer": "Optimum: ORTOptimizer O2 + AutoQuantizationConfig.avx512_vnni",
-        "precision": "int8",
-    }
+        shutil.copy2(work / "q" / f"{Path(name).stem}_quantized.onnx", dst)
+    steps = f"ORTOptimizer {optimization} + " if optimization else ""
+    return {"mode": "dynamic", "peer": f"Optimum: {steps}AutoQuantizationConfig.avx512_vnni", "precision": "int8"}
+
+
+@PRESETS.register("optimum-o2-dynamic-int8")
+@needs(graph="unfused", peer=True)
+def optimum_o2_dynamic_int8(
+    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
+) -> dict[str, Any]:
+    """Peer: Optimum's own standard path, ``ORTOptimizer`` O2 then ``ORTQuantizer`` with
+    ``AutoQuantizationConfig.avx512_vnni`` dynamic INT8, from the unfused export."""
+    return _optimum_dynamic(src, dst, "O2")
+
+
+@PRESETS.register("optimum-dynamic-int8")
+@needs(graph="unfused", peer=True)
+def optimum_dynamic_int8(
+    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
+) -> dict[str, Any]:
+    """Peer: Optimum's quantizer straight on the export, as ``optimum-cli onnxruntime quantize
+    --avx512_vnni`` does (the path left when O2's fused graph cannot be quantized)."""
+    return _optimum_dynamic(src, dst, None)
 
 
 # LayerNorm and softmax overflow or lose precision in FP16 (users' recurring complaint): keep them FP32

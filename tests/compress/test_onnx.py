@@ -205,3 +205,16 @@ def test_dynamic_int8_quantizes_fused_attention_and_can_exclude_it_by_layer(expo
     PRESETS.get("dynamic-int8")(fused, tmp_path / "partial.onnx", exclude=groups["layer.0"])
     ops = [n.op_type for n in onnx.load(str(tmp_path / "partial.onnx")).graph.node]
     assert ops.count("QAttention") == 1 and ops.count("Attention") == 1
+
+
+def test_optimum_peer_quantizes_the_export_as_its_cli_does(exported, tmp_path):
+    # the peer users compare against: Optimum's ORTQuantizer (avx512_vnni, dynamic) on the export
+    root, _ = exported
+    settings = PRESETS.get("optimum-dynamic-int8")(root / "fp32" / "model.onnx", tmp_path / "model.onnx")
+    assert settings["precision"] == "int8" and "Optimum" in settings["peer"]
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops or "DynamicQuantizeMatMul" in ops
+    x = sample_inputs(60, batch=4, seq=20)
+    a, b = run_onnx(root / "fp32" / "model.onnx", x), run_onnx(tmp_path / "model.onnx", x)
+    assert float(np.mean(a["cat"].argmax(-1) == b["cat"].argmax(-1))) >= 0.75
+    assert float(np.abs(a["score"] - b["score"]).max()) < 0.2
