@@ -145,8 +145,9 @@ def quantize_table(run: Path) -> str:
             continue
         worst = max(r["drop_vs_fp32"].values())
         kept = ", ".join(r["fp32_layers"]) or "–"
+        label = f"{name} (peer)" if r.get("peer") else name
         lines.append(
-            f"| {name} | {r['precision']} | {r['size_mb']:.2f} | {100 * worst:.2f}% | "
+            f"| {label} | {r['precision']} | {r['size_mb']:.2f} | {100 * worst:.2f}% | "
             f"{'yes' if r['within_tolerance'] else 'no'} | {kept} |"
         )
     return "\n".join(lines)
