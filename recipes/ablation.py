@@ -51,19 +51,24 @@ def variant_configs(distill: DistillConfig) -> dict[str, DistillConfig]:
     return variants
 
 
+def ablation_folder(student: StudentConfig) -> str:
+    """``ablation``, or ``ablation-seed<N>`` for a repeat with its own student seed (kept side by side)."""
+    return "ablation" if student.seed is None else f"ablation-seed{student.seed}"
+
+
 def run_ablation(recipe: Recipe, run_dir: Path, device: str = "auto", resume: bool = False) -> str:
-    """Distil every variant into ``run_dir/ablation/<variant>`` and return the Markdown table."""
+    """Distil every variant into ``run_dir/<ablation folder>/<variant>`` and return the Markdown table."""
     student = recipe.student or StudentConfig()
-    variants = variant_configs(student.distill)
+    variants, folder = variant_configs(student.distill), ablation_folder(student)
     for name, cfg in variants.items():
         variant = recipe.model_copy(update={"student": student.model_copy(update={"distill": cfg})})
-        _reuse_main_distill(variant, run_dir, run_dir / "ablation" / name)
+        _reuse_main_distill(variant, run_dir, run_dir / folder / name)
         run_pipeline(
-            variant, run_dir, ["distill"], device, resume, outputs={"distill": f"ablation/{name}"}, save_recipe=False
+            variant, run_dir, ["distill"], device, resume, outputs={"distill": f"{folder}/{name}"}, save_recipe=False
         )
-    reports = {v: read_json(run_dir / "ablation" / v / "report.json") for v in variants}
+    reports = {v: read_json(run_dir / folder / v / "report.json") for v in variants}
     table = ablation_table(reports)
-    (run_dir / "ablation" / "report.md").write_text(table, encoding="utf-8")
+    (run_dir / folder / "report.md").write_text(table, encoding="utf-8")
     return table
 
 

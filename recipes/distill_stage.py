@@ -145,7 +145,14 @@ def distill_student(
             ctx, teacher, tasks, encoded, train_cfg.eval_batch_size, tokenizer.pad_token_id, augmented
         )
     run = functools.partial(
-        train, student, tasks, encoded, tokenizer=tokenizer, seed=recipe.seed, device=ctx.device, resume=ctx.resume
+        train,
+        student,
+        tasks,
+        encoded,
+        tokenizer=tokenizer,
+        seed=recipe.student.seed_or(recipe.seed),
+        device=ctx.device,
+        resume=ctx.resume,
     )
     if cfg.two_stage:
         first = DistillationObjective(teacher, student, tasks, cfg, use_logits=False)
@@ -216,7 +223,7 @@ class DistillStage(Stage):
         tokenizer = load_tokenizer(str(teacher_dir))
         teacher = MultiTaskModel.from_pretrained(teacher_dir, map_location=ctx.device).eval()
         encoded = encode_tasks(tokenizer, tasks, cfg.train.max_len)
-        torch.manual_seed(recipe.seed)
+        torch.manual_seed(cfg.seed_or(recipe.seed))
         student = build_student(cfg.model, teacher, tokenizer)
         params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
         log.info(

@@ -41,6 +41,16 @@ class StudentConfig(StrictModel):
     model: StudentModelConfig = Field(default_factory=lambda: StudentModelConfig(layers=2, hidden=128, heads=2))
     distill: DistillConfig = Field(default_factory=DistillConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    seed: int | None = Field(
+        None,
+        ge=0,
+        description="the student's initialisation and batch order (default: the recipe seed); the data and "
+        "the teacher stay as they are, so `mtkd ablate --set student.seed=N` repeats an ablation over seeds",
+    )
+
+    def seed_or(self, recipe_seed: int) -> int:
+        """The seed the distill stage trains with."""
+        return recipe_seed if self.seed is None else self.seed
 
 
 def encoder_size(m: ModelConfig) -> int:

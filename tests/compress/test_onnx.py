@@ -210,4 +210,3 @@ def test_dynamic_int8_quantizes_fused_attention_and_can_exclude_it_by_layer(expo
     PRESETS.get("dynamic-int8")(fused, tmp_path / "partial.onnx", exclude=groups["layer.0"])
     ops = [n.op_type for n in onnx.load(str(tmp_path / "partial.onnx")).graph.node]
     assert ops.count("QAttention") == 1 and ops.count("Attention") == 1
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from distill.model import MultiTaskModel
 from recipes.cli import main
@@ -58,6 +59,21 @@ def test_ablation_trains_three_variants_against_one_teacher(run, capsys):
     full = json.loads((out / "ablation" / "full" / "stage.json").read_text())
     assert full["finished"] == json.loads((out / "distill" / "stage.json").read_text())["finished"]
     assert any((out / "cache").glob("teacher-logits-*.safetensors"))  # logits-only KD used the cache
+
+
+def test_ablation_repeats_with_another_student_seed_beside_the_first(run, capsys):
+    path, out = run
+    teacher_before = json.loads((out / "teacher" / "stage.json").read_text())["finished"]
+    assert main(["ablate", str(path), "--out", str(out), "--set", "student.seed=1"]) == 0
+    assert json.loads((out / "teacher" / "stage.json").read_text())["finished"] == teacher_before  # not retrained
+    for variant in ("hard", "logits", "full"):
+        first, again = out / "ablation" / variant, out / "ablation-seed1" / variant
+        a, b = (MultiTaskModel.from_pretrained(d / "model").state_dict() for d in (first, again))
+        assert any(not torch.equal(a[k], b[k]) for k in a), variant  # another initialisation and batch order
+        ra, rb = (json.loads((d / "report.json").read_text()) for d in (first, again))
+        assert ra["encoder_params"] == rb["encoder_params"]
+        assert {t: r["teacher"] for t, r in ra["tasks"].items()} == {t: r["teacher"] for t, r in rb["tasks"].items()}
+    assert (out / "ablation-seed1" / "report.md").read_text() in capsys.readouterr().out
 
 
 def test_two_stage_schedule_runs_intermediate_then_prediction_layer(run, caplog):
