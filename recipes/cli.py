@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from distill.errors import DataUnavailable, MtkdError
+from distill.errors import DataUnavailable, MtkdError, RecipeError
 
 EXIT_USER_ERROR = 2
 
@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     abl.add_argument("recipe")
     abl.add_argument("--what", choices=("distill", "pretrain", "weighting"), default="distill")
+    abl.add_argument(
+        "--seeds",
+        type=lambda text: [int(s) for s in text.split(",")],
+        help="distill only: comma-separated student seeds, e.g. 0,1,2: one ablation each (ablation-seed<N>) "
+        "and a mean ± sd table",
+    )
     _run_options(abl)
 
     bench = sub.add_parser("bench", help="measure latency and per-task accuracy of a run's models or one model")
@@ -226,8 +232,6 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from distill.errors import RecipeError
-
     if args.peak:
         from benchmarks.peak import gemm_peaks
 
@@ -313,13 +317,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
             return 0
         if args.command == "ablate":
-            from .ablation import run_ablation
+            from .ablation import run_ablation, run_seed_ablation
             from .loader import load_recipe
             from .teacher_ablation import run_teacher_ablation
 
+            if args.seeds and args.what != "distill":
+                raise RecipeError("mtkd ablate: --seeds repeats the distill ablation (--what distill) only")
             recipe = load_recipe(args.recipe, args.overrides)
             out = args.out or Path("runs") / recipe.name
-            if args.what == "distill":
+            if args.what == "distill" and args.seeds:
+                print(run_seed_ablation(recipe, out, args.seeds, args.device, args.resume))
+            elif args.what == "distill":
                 print(run_ablation(recipe, out, args.device, args.resume))
             else:
                 print(run_teacher_ablation(recipe, out, args.what, args.device, args.resume))

@@ -76,6 +76,27 @@ def test_ablation_repeats_with_another_student_seed_beside_the_first(run, capsys
     assert (out / "ablation-seed1" / "report.md").read_text() in capsys.readouterr().out
 
 
+def test_seed_ablation_summarises_every_variant_over_seeds(run, capsys):
+    import numpy as np
+
+    path, out = run
+    assert main(["ablate", str(path), "--out", str(out), "--seeds", "1,2"]) == 0  # seed 1 is reused
+    summary = (out / "ablation-seeds.md").read_text()
+    assert summary in capsys.readouterr().out
+    reports = {
+        s: {v: json.loads((out / f"ablation-seed{s}" / v / "report.json").read_text()) for v in ("hard", "full")}
+        for s in (1, 2)
+    }
+    for task, row in reports[1]["hard"]["tasks"].items():
+        line = next(x for x in summary.splitlines() if x.startswith(f"| {task} |"))
+        full = np.array([reports[s]["full"]["tasks"][task]["student"] for s in (1, 2)])
+        hard = np.array([reports[s]["hard"]["tasks"][task]["student"] for s in (1, 2)])
+        assert f"{full.mean():.4f} ± {full.std(ddof=1):.4f}" in line
+        wins = int(((full > hard) if row["higher_is_better"] else (full < hard)).sum())
+        assert line.endswith(f"| {wins} of 2 |")
+    assert main(["ablate", str(path), "--out", str(out), "--what", "pretrain", "--seeds", "1"]) == 2
+
+
 def test_two_stage_schedule_runs_intermediate_then_prediction_layer(run, caplog):
     path, out = run
     caplog.set_level("INFO", logger="mtkd")
