@@ -1,8 +1,8 @@
 """ONNX Runtime's fused SkipLayerNormalization against the Add + LayerNormalization it replaces.
 
 Transformer optimizers fuse every residual Add and the LayerNorm after it into one contrib op, on
-the assumption that one kernel beats two. On this project's CPUs (ONNX Runtime 1.31, AVX2, no
-AVX-512) the fused CPU kernel measured 4-7x slower than the pair, which is why the exported graphs
+the assumption that one kernel beats two. On this project's CPU (ONNX Runtime 1.31, an AMD EPYC with
+AVX-512) the fused CPU kernel measured 2.7-7.2x slower than the pair, which is why the exported graphs
 keep the pair and CPU sessions turn ORT's own load-time fusion off. ``mtkd bench --fusions``
 re-measures it on the machine at hand, both candidates interleaved in one run.
 """

@@ -9,7 +9,7 @@ from transformers import AutoConfig
 
 log = logging.getLogger("mtkd")
 
-# ONNX Runtime's CPU SkipLayerNormalization kernel is 3-7x slower than the Add + LayerNormalization
+# ONNX Runtime's CPU SkipLayerNormalization kernel is 2.7-7.2x slower than the Add + LayerNormalization
 # it replaces (ORT 1.31; `mtkd bench --fusions` measures it): CPU sessions keep the pair, so ORT
 # must not re-fuse it at load. CUDA sessions keep the load-time fusion (a fast kernel there).
 CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
