@@ -38,8 +38,9 @@ def exported_artifacts(run: Path) -> dict[str, Path]:
 
 
 def choose_artifact(run: Path, name: str | None) -> Path:
-    """``name`` if given; else, among artifacts within the accuracy tolerance at the lowest precision,
-    the fastest at batch 1 in the run's bench results (the smallest file when none were measured)."""
+    """``name`` if given; else, among mtkd's own artifacts (not a peer tool's) within the accuracy
+    tolerance at the lowest precision, the fastest at batch 1 in the run's bench results (the smallest
+    file when none were measured)."""
     found = exported_artifacts(run)
     if not found:
         raise ArtifactError(f"{run}: no exported artifacts; run its quantize stage first (mtkd run <recipe>)")
@@ -50,6 +51,7 @@ def choose_artifact(run: Path, name: str | None) -> Path:
     report_path = run / "quantize" / "report.json"
     report = read_json(report_path) if report_path.is_file() else {}
     graphs = [n for n in found if (found[n] / "model.onnx").is_file()]  # the default is portable: never a plan
+    graphs = [n for n in graphs if not report.get(n, {}).get("peer")] or graphs  # peers are for comparison
     ok = [n for n in graphs if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))] or graphs
     lowest = min(PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) for n in ok)
     ok = [n for n in ok if PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) == lowest]

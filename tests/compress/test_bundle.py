@@ -243,6 +243,23 @@ def test_export_picks_the_fastest_int8_within_tolerance_and_never_overwrites(qua
     assert "student-fp32" in capsys.readouterr().err  # the error lists what exists
 
 
+def test_the_default_artifact_is_never_a_peer_tools(quantized_run, tmp_path):
+    import shutil
+
+    from recipes.export_cmd import choose_artifact
+
+    run = tmp_path / "run"
+    for part in ("quantize", "bench"):
+        shutil.copytree(quantized_run / part, run / part)
+    fastest = choose_artifact(run, None).name
+    report = json.loads((run / "quantize" / "report.json").read_text())
+    report[fastest]["peer"] = True  # as if another tool had made the fastest artifact
+    (run / "quantize" / "report.json").write_text(json.dumps(report))
+    picked = choose_artifact(run, None).name
+    assert picked != fastest and not report[picked].get("peer")
+    assert choose_artifact(run, fastest).name == fastest  # still exportable by name
+
+
 def test_metrics_recomputed_through_the_bundle_match_the_quantize_stage(quantized_run, bundle):
     from recipes.export_cmd import score_bundle
 
