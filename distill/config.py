@@ -131,6 +131,12 @@ class DataConfig(StrictModel):
     )
     max_train: int | None = Field(None, gt=0, description="default tasks.<name>.max_train for every task")
     max_eval: int | None = Field(None, gt=0, description="default tasks.<name>.max_eval for every task")
+    same_rows_per_source: bool = Field(
+        False,
+        description="tasks reading the same source (two heads on one text) shuffle, carve and cap it alike, so "
+        "they hold the same rows in the same order (and ``train.share_inputs`` can train them in one pass); "
+        "otherwise each task draws its own sample",
+    )
 
 
 class TokenizerConfig(StrictModel):
@@ -181,6 +187,11 @@ class TrainConfig(StrictModel):
     schedule: Literal["linear", "cosine", "constant"] = "linear"
     max_len: int = Field(64, ge=8)
     group_by_length: bool = Field(False, description="batch examples of similar length: less padding, faster")
+    share_inputs: bool = Field(
+        False,
+        description="tasks with identical training inputs (two heads on one text) train in one step: "
+        "one encoder pass, the sum of their losses; the group is sampled as one task",
+    )
     grad_clip: float | None = Field(1.0, gt=0)
     sampling: Literal["proportional", "temperature", "round_robin"] = "temperature"
     temperature: float = Field(2.0, gt=0, description="sampling ∝ size^(1/T); T=1 proportional")

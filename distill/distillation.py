@@ -9,13 +9,14 @@ the student but never saved into the student's model directory.
 from __future__ import annotations
 
 from contextlib import ExitStack
+from typing import Any
 
 import torch
 from torch import nn
 
 from .config import DistillConfig
 from .data.examples import TaskData
-from .encoding import model_inputs
+from .encoding import labels_of, model_inputs
 from .losses import LOGIT_LOSSES, attention_kl, hidden_mse, relation_kl
 from .model import MultiTaskModel
 from .student import capture_qkv, encoder_layers, layer_map
@@ -23,7 +24,8 @@ from .teacher_cache import TeacherLogits
 
 
 class DistillationObjective(nn.Module):
-    """``objective(student, task, batch) -> loss`` mixing hard labels, logit KD and layer transfer."""
+    """``objective(student, task, batch) -> loss`` mixing hard labels, logit KD and layer transfer
+    (``losses(student, tasks, batch)`` for several heads on one batch)."""
 
     def __init__(
         self,
@@ -51,21 +53,23 @@ class DistillationObjective(nn.Module):
         self.attention_pairs = layer_map(s_layers, t_layers, cfg.attention.layer_map) if cfg.attention else []
         self.attention_pairs = [(s, t) for s, t in self.attention_pairs if s > 0 and t > 0]
 
-    def forward(self, student: MultiTaskModel, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        inputs, labels = model_inputs(batch), batch["labels"]
-        kind = self.tasks[task].kind
+    def forward(self, student: MultiTaskModel, task: str, batch: dict[str, Any]) -> torch.Tensor:
+        return self.losses(student, [task], batch)[task]
+
+    def losses(self, student: MultiTaskModel, tasks: list[str], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Each head's loss on one batch; several heads (the same inputs) share one student and one teacher
+        pass, and each gets the layer-transfer term, as it would on a step of its own."""
+        inputs = model_inputs(batch)
         inter = self.use_intermediate
         rel = self.cfg.relation if inter else None
         with ExitStack() as stack:
             s_qkv = stack.enter_context(capture_qkv(student, rel.student_layer)) if rel else None
             s_out = student(
                 **inputs,
-                tasks=[task],
+                tasks=tasks,
                 output_hidden_states=inter and bool(self.hidden_pairs),
                 output_attentions=inter and bool(self.attention_pairs),
             )
-        loss = s_out.logits[task].new_zeros(())
-        logits = s_out.logits[task].float()
         need_teacher_pass = inter or (self.use_logits and self.cfg.logits and self.cached is None)
         t_out, t_qkv = None, None
         if need_teacher_pass:
@@ -73,26 +77,30 @@ class DistillationObjective(nn.Module):
                 t_qkv = stack.enter_context(capture_qkv(self.teacher, rel.teacher_layer)) if rel else None
                 t_out = self.teacher(
                     **inputs,
-                    tasks=[task],
+                    tasks=tasks,
                     output_hidden_states=inter and bool(self.hidden_pairs),
                     output_attentions=inter and bool(self.attention_pairs),
                 )
-        if self.use_logits:
-            if self.cfg.logits is None:
-                loss = loss + kind.loss(logits, labels)
-            else:
-                if self.cached is not None and not inter:
-                    teacher_logits = self.cached.batch(
-                        task, batch["index"], logits.shape[1] if logits.dim() == 3 else None
-                    )
+        shared = self._intermediate(s_out, t_out, s_qkv, t_qkv, inputs["attention_mask"]) if inter else None
+        out = {}
+        for task in tasks:
+            logits, labels = s_out.logits[task].float(), labels_of(batch, task)
+            loss = logits.new_zeros(())
+            if self.use_logits:
+                if self.cfg.logits is None:
+                    loss = loss + self.tasks[task].kind.loss(logits, labels)
                 else:
-                    teacher_logits = t_out.logits[task]
-                loss = loss + self._prediction_loss(
-                    task, logits, teacher_logits.float(), labels, batch.get("synthetic")
-                )
-        if inter:
-            loss = loss + self._intermediate(s_out, t_out, s_qkv, t_qkv, inputs["attention_mask"])
-        return loss
+                    if self.cached is not None and not inter:
+                        teacher_logits = self.cached.batch(
+                            task, batch["index"], logits.shape[1] if logits.dim() == 3 else None
+                        )
+                    else:
+                        teacher_logits = t_out.logits[task]
+                    loss = loss + self._prediction_loss(
+                        task, logits, teacher_logits.float(), labels, batch.get("synthetic")
+                    )
+            out[task] = loss + shared if shared is not None else loss
+        return out
 
     def _prediction_loss(
         self,

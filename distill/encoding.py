@@ -72,6 +72,12 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: batch[k] for k in MODEL_INPUTS if k in batch}
 
 
+def labels_of(batch: dict[str, Any], task: str) -> torch.Tensor:
+    """One task's labels; a joint batch (several heads on the same inputs) holds one tensor per task."""
+    labels = batch["labels"]
+    return labels[task] if isinstance(labels, dict) else labels
+
+
 def collate(split: EncodedSplit, indices: list[int], pad_id: int, tags: bool) -> dict[str, torch.Tensor]:
     """A padded batch (to its longest member) with ``labels`` in the task's target encoding and
     ``index``, the examples' positions in the split (for per-example caches such as teacher logits);

@@ -33,6 +33,8 @@ def data_fingerprint(recipe: Recipe) -> dict[str, Any]:
         "seed": recipe.seed,
         "on_error": recipe.data.on_error,
     }
+    if recipe.data.same_rows_per_source:  # only when set: earlier runs keep their hashes
+        out["same_rows_per_source"] = True
     files = {}
     for task in recipe.tasks.values():
         src = task.source

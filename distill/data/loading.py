@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -175,7 +176,9 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
     mapped = {s: map_columns(name, cfg, rows, bad[s], ids) for s, rows in raw_rows(name, cfg, src).items()}
     if not mapped.get("train"):
         raise DataError(f"tasks.{name}: no usable training rows (source: {src.train or src.name or src.table})")
-    rng = random.Random(f"{seed}:{name}")
+    # keyed by the source when tasks on one source must hold the same rows, by the task otherwise
+    key = json.dumps(src.model_dump(mode="json"), sort_keys=True) if data.same_rows_per_source else name
+    rng = random.Random(f"{seed}:{key}")
     train = mapped["train"]
     rng.shuffle(train)
     for s, frac in (("dev", cfg.split.dev), ("test", cfg.split.test)):

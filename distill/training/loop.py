@@ -22,7 +22,8 @@ from transformers import PreTrainedTokenizerBase
 
 from ..config import TrainConfig
 from ..data.examples import TaskData
-from ..encoding import EncodedSplit, collate, model_inputs
+from ..encoding import EncodedSplit, collate, labels_of, model_inputs
+from ..errors import MtkdError
 from ..model import MultiTaskModel
 from ..tasks import IGNORE_INDEX
 from . import distributed
@@ -30,22 +31,52 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluate, model_forward, skill
 from .optim import backward_and_step, build_optimizer, build_scheduler
 from .sampling import epoch_plan
+from .shared_inputs import joint_labels, shared_input_groups
 from .weighting import WEIGHTINGS
 
 log = logging.getLogger("mtkd")
 
-Objective = Callable[[MultiTaskModel, str, dict[str, torch.Tensor]], torch.Tensor]
+# ``objective(model, task, batch) -> loss``; an objective that also has ``losses(model, tasks, batch)
+# -> {task: loss}`` can train several heads on one batch (``train.share_inputs``)
+Objective = Callable[[MultiTaskModel, str, dict[str, Any]], torch.Tensor]
 Encoded = dict[str, dict[str, EncodedSplit]]  # task → split → encoded examples
 
 
+class SupervisedObjective:
+    """Hard-label loss of each head the batch trains."""
+
+    def __init__(self, tasks: dict[str, TaskData]) -> None:
+        self.tasks = tasks
+
+    def losses(self, model: MultiTaskModel, tasks: list[str], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        logits = model(**model_inputs(batch), tasks=tasks).logits
+        return {t: self.tasks[t].kind.loss(logits[t].float(), labels_of(batch, t)) for t in tasks}
+
+    def __call__(self, model: MultiTaskModel, task: str, batch: dict[str, Any]) -> torch.Tensor:
+        return self.losses(model, [task], batch)[task]
+
+
 def supervised_objective(tasks: dict[str, TaskData]) -> Objective:
-    """Hard-label loss of the batch's task head."""
+    """Hard-label loss of the batch's task head(s)."""
+    return SupervisedObjective(tasks)
 
-    def loss(model: MultiTaskModel, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = model(**model_inputs(batch), tasks=[task]).logits[task]
-        return tasks[task].kind.loss(logits.float(), batch["labels"])
 
-    return loss
+def objective_losses(
+    objective: Objective, model: MultiTaskModel, tasks: list[str], batch: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """Per-task losses of one step: one call for a joint batch, the plain call for one task."""
+    if len(tasks) == 1:
+        return {tasks[0]: objective(model, tasks[0], batch)}
+    joint = getattr(objective, "losses", None)
+    if joint is None:
+        raise MtkdError("train.share_inputs needs an objective with losses(model, tasks, batch)")
+    return joint(model, tasks, batch)
+
+
+def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {
+        k: {t: x.to(device) for t, x in v.items()} if isinstance(v, dict) else v.to(device) for k, v in batch.items()
+    }
 
 
 @dataclass
@@ -115,7 +146,11 @@ def train(
     """
     objective = objective or supervised_objective(tasks)
     pad_id = tokenizer.pad_token_id
-    sizes = {t: len(encoded[t]["train"]) for t in tasks}
+    train_splits = {t: encoded[t]["train"] for t in tasks}
+    groups = shared_input_groups(tasks, train_splits, cfg.share_inputs)  # unit → tasks trained in its steps
+    if any(len(m) > 1 for m in groups.values()):
+        log.info("%s: one encoder pass for %s", name, "; ".join(" + ".join(m) for m in groups.values() if len(m) > 1))
+    sizes = {u: len(train_splits[u]) for u in groups}
     steps_per_epoch = sum(math.ceil(n / cfg.batch_size) for n in sizes.values())
     total = min(steps_per_epoch * cfg.epochs, cfg.max_steps or math.inf)
     weighting = WEIGHTINGS.get(cfg.weighting)(list(tasks), cfg.task_weights)
@@ -154,8 +189,9 @@ def train(
         )
     distributed.broadcast_parameters(trainable)  # ranks start equal (and stay so: same averaged steps)
     writer = _tensorboard(out_dir / "tensorboard") if distributed.is_main() else None
-    units = {t: _labelled_tokens(encoded[t]["train"]) if tasks[t].kind.label_kind == "tags" else None for t in tasks}
-    lengths = {t: [len(x) for x in encoded[t]["train"].input_ids] for t in tasks} if cfg.group_by_length else None
+    tags = {t for t in tasks if tasks[t].kind.label_kind == "tags"}
+    token_counts = {t: _labelled_tokens(train_splits[t]) if t in tags else None for t in tasks}
+    lengths = {t: [len(x) for x in train_splits[t].input_ids] for t in tasks} if cfg.group_by_length else None
     started = time.perf_counter() - progress["seconds"]
 
     def checkpoint() -> None:
@@ -180,25 +216,27 @@ def train(
             disable=None,
         )  # no bar when output is not a terminal (CI logs)
         for i in range(progress["step"], len(plan)):
-            task, idx = plan[i]
-            idx, share = distributed.shard(idx, units[task](idx) if units[task] else None)
-            batch = {
-                k: v.to(device)
-                for k, v in collate(encoded[task]["train"], idx, pad_id, tasks[task].kind.label_kind == "tags").items()
-            }
+            unit, idx = plan[i]
+            members = groups[unit]
+            idx, share = distributed.shard(idx, token_counts[unit](idx) if token_counts[unit] else None)
+            batch = collate(train_splits[unit], idx, pad_id, unit in tags)
+            if len(members) > 1:
+                batch["labels"] = joint_labels(train_splits, members, idx)
+            batch = _to(batch, device)
             with autocast:
-                loss = objective(model, task, batch)
-            weighted = weighting(task, loss) * share
+                losses = objective_losses(objective, model, members, batch)
+            weighted = sum(weighting(t, loss) for t, loss in losses.items()) * share
             backward_and_step(weighted, trainable, optimizer, scheduler, scaler, cfg.grad_clip)
-            value = float(loss.detach())
-            ema[task] = value if task not in ema else 0.95 * ema[task] + 0.05 * value
-            progress["loss_sum"][task] = progress["loss_sum"].get(task, 0.0) + value
-            progress["loss_n"][task] = progress["loss_n"].get(task, 0) + 1
+            for task, loss in losses.items():
+                value = float(loss.detach())
+                ema[task] = value if task not in ema else 0.95 * ema[task] + 0.05 * value
+                progress["loss_sum"][task] = progress["loss_sum"].get(task, 0.0) + value
+                progress["loss_n"][task] = progress["loss_n"].get(task, 0) + 1
+                if writer:
+                    writer.add_scalar(f"loss/{task}", value, progress["global_step"] + 1)
             progress["step"], progress["global_step"] = i + 1, progress["global_step"] + 1
             bar.update(1)
             bar.set_postfix({t: f"{v:.3f}" for t, v in ema.items()}, refresh=False)
-            if writer:
-                writer.add_scalar(f"loss/{task}", value, progress["global_step"])
             if progress["global_step"] % cfg.checkpoint_every == 0:
                 checkpoint()
             if cfg.max_steps and progress["global_step"] >= cfg.max_steps:
