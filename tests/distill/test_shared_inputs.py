@@ -23,6 +23,7 @@ from distill.data.loading import load_tasks
 from distill.distillation import DistillationObjective
 from distill.encoding import collate, encode_examples
 from distill.model import HeadSpec, MultiTaskModel
+from distill.teacher_cache import TeacherLogits
 from distill.tokenization import build_tokenizer
 from distill.training.loop import supervised_objective, train
 from distill.training.shared_inputs import joint_labels, shared_input_groups
@@ -83,17 +84,22 @@ def test_same_rows_per_source_aligns_tasks_that_read_one_source(setup):
     assert shared_input_groups(tasks, {**splits, "brand": shifted}, share=True)["brand"] == ["brand"]
 
 
-@pytest.mark.parametrize("kind", ["supervised", "distillation"])
+@pytest.mark.parametrize("kind", ["supervised", "distillation", "cached teacher logits"])
 def test_a_joint_step_gives_each_head_the_loss_of_a_step_of_its_own(setup, kind):
     tasks, tok, enc = setup
     members, idx = ["category", "brand", "price"], list(range(3, 19))
     student = model_for(tasks, tok)
     if kind == "supervised":
         objective = supervised_objective(tasks)
-    else:  # a wider teacher: hidden states through the projection, MiniLM relations, logits
+    elif kind == "distillation":  # a wider teacher: hidden states through the projection, MiniLM relations
         teacher = model_for(tasks, tok, hidden=48, heads=4, layers=3).eval()
         cfg = DistillConfig(logits=LogitsKD(alpha=0.5), hidden=HiddenKD(), relation=RelationKD(heads=4))
         objective = DistillationObjective(teacher, student, tasks, cfg)
+    else:  # logits only, read per member from the cache by row index
+        teacher = model_for(tasks, tok, hidden=48, heads=4, layers=3).eval()
+        splits = {t: enc[t]["train"] for t in members}
+        cache = TeacherLogits.compute(teacher, {t: tasks[t] for t in members}, splits, 8, CPU, tok.pad_token_id)
+        objective = DistillationObjective(teacher, student, tasks, DistillConfig(logits=LogitsKD()), cached=cache)
     joint = collate(enc["category"]["train"], idx, tok.pad_token_id, False)
     joint["labels"] = joint_labels({t: enc[t]["train"] for t in members}, members, idx)
     together = objective.losses(student, members, joint)
