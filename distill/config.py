@@ -109,6 +109,11 @@ class TaskConfig(StrictModel):
     split: SplitConfig = Field(default_factory=SplitConfig)
     max_train: int | None = Field(None, gt=0, description="cap on training examples (seeded sample)")
     max_eval: int | None = Field(None, gt=0, description="cap on dev and test examples each")
+    standardize: bool | None = Field(
+        None,
+        description="regression: the head learns (y - mean) / std of the training targets and answers in the "
+        "data's units; null (auto) does so only for targets far from unit scale (a price, not a 1-3 grade)",
+    )
 
     @field_validator("type")
     @classmethod
@@ -119,6 +124,8 @@ class TaskConfig(StrictModel):
     def _pair_needs_second_text(self) -> TaskConfig:
         if TASK_TYPES.get(self.type).pair and self.text_pair is None:
             raise ValueError(f"type {self.type} needs 'text_pair' (the column of the second text)")
+        if self.standardize and TASK_TYPES.get(self.type).label_kind != "score":
+            raise ValueError(f"'standardize' applies to regression targets, not to type {self.type}")
         return self
 
 

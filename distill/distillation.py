@@ -88,7 +88,7 @@ class DistillationObjective(nn.Module):
             loss = logits.new_zeros(())
             if self.use_logits:
                 if self.cfg.logits is None:
-                    loss = loss + self.tasks[task].kind.loss(logits, labels)
+                    loss = loss + student.task_loss(task, logits, labels)
                 else:
                     if self.cached is not None and not inter:
                         teacher_logits = self.cached.batch(
@@ -96,7 +96,8 @@ class DistillationObjective(nn.Module):
                         )
                     else:
                         teacher_logits = t_out.logits[task]
-                    loss = loss + self._prediction_loss(
+                    # a standardised regression head's KD and hard MSE both on its z scale
+                    loss = loss + student.head_specs[task].loss_factor * self._prediction_loss(
                         task, logits, teacher_logits.float(), labels, batch.get("synthetic")
                     )
             out[task] = loss + shared if shared is not None else loss

@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, PretrainedConfig, Pr
 from .config import ModelConfig
 from .errors import ArtifactError, MtkdError
 from .io import read_json, write_json
+from .target_scaling import StandardizedHead
 from .tasks import task_type
 
 FORMAT_VERSION = 1
@@ -31,11 +32,31 @@ FFN_SIZES = "ffn_sizes"  # config.json: per-layer FFN widths of a pruned encoder
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """What a head predicts: its task name, task type and label names (empty for regression)."""
+    """What a head predicts: its task name, task type and label names (empty for regression), and for a
+    standardised regression head the (mean, std) that maps its learned z back to the data's units."""
 
     name: str
     type: str
     labels: tuple[str, ...]
+    target_scale: tuple[float, float] | None = None
+
+    @classmethod
+    def from_meta(cls, entry: dict) -> HeadSpec:
+        """The spec as ``mtkd.json`` lists it (models saved before standardisation have no scale)."""
+        scale = entry.get("target_scale")
+        return cls(entry["name"], entry["type"], tuple(entry["labels"]), tuple(scale) if scale else None)
+
+    def to_meta(self) -> dict:
+        """The ``mtkd.json`` entry (no ``target_scale`` key for a head that has none)."""
+        entry = asdict(self)
+        if self.target_scale is None:
+            del entry["target_scale"]
+        return entry
+
+    @property
+    def loss_factor(self) -> float:
+        """Multiplies the head's loss so a standardised head's MSE is the MSE on z (1 otherwise)."""
+        return 1.0 / self.target_scale[1] ** 2 if self.target_scale else 1.0
 
 
 @dataclass
@@ -88,6 +109,11 @@ def _apply_ffn_sizes(encoder: nn.Module) -> None:
         layer.output.dense = nn.Linear(size, hidden)
 
 
+def _head(spec: HeadSpec, hidden: int, dropout: float) -> nn.Module:
+    head = task_type(spec.type).head(hidden, spec.labels, dropout)
+    return StandardizedHead(head, *spec.target_scale) if spec.target_scale else head
+
+
 class MultiTaskModel(nn.Module):
     """A shared encoder and a ``ModuleDict`` of task heads keyed by task name."""
 
@@ -97,7 +123,7 @@ class MultiTaskModel(nn.Module):
         self.head_specs = {h.name: h for h in heads}
         self.head_dropout = head_dropout
         hidden = encoder.config.hidden_size
-        self.heads = nn.ModuleDict({h.name: task_type(h.type).head(hidden, h.labels, head_dropout) for h in heads})
+        self.heads = nn.ModuleDict({h.name: _head(h, hidden, head_dropout) for h in heads})
 
     @property
     def config(self) -> PretrainedConfig:
@@ -165,7 +191,7 @@ class MultiTaskModel(nn.Module):
                 {
                     "format_version": FORMAT_VERSION,
                     "head_dropout": self.head_dropout,
-                    "tasks": [asdict(h) for h in self.head_specs.values()],
+                    "tasks": [h.to_meta() for h in self.head_specs.values()],
                 },
             )
             if tokenizer is not None:
@@ -190,7 +216,7 @@ class MultiTaskModel(nn.Module):
                 f"{path / META}: format {meta['format_version']} is newer than this mtkd "
                 f"understands ({FORMAT_VERSION}); upgrade mtkd"
             )
-        heads = [HeadSpec(t["name"], t["type"], tuple(t["labels"])) for t in meta["tasks"]]
+        heads = [HeadSpec.from_meta(t) for t in meta["tasks"]]
         encoder = _build_encoder(AutoConfig.from_pretrained(path))  # re-applies config.pruned_heads itself
         _apply_ffn_sizes(encoder)
         model = cls(encoder, heads, meta.get("head_dropout", 0.1))
@@ -202,6 +228,11 @@ class MultiTaskModel(nn.Module):
                 f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
         return model
+
+    def task_loss(self, task: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The head's supervised loss, on the standardised scale for a standardised regression head."""
+        spec = self.head_specs[task]
+        return task_type(spec.type).loss(logits, target) * spec.loss_factor
 
     def num_parameters(self, encoder_only: bool = False) -> int:
         module = self.encoder if encoder_only else self

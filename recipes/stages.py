@@ -16,6 +16,7 @@ from distill.data.loading import load_tasks
 from distill.encoding import EncodedSplit, encode_examples
 from distill.io import sha256_file, write_json
 from distill.model import HeadSpec, MultiTaskModel
+from distill.target_scaling import target_scale
 from distill.tokenization import build_tokenizer, load_tokenizer
 from distill.training import distributed
 from distill.training.loop import evaluate_all, train
@@ -45,6 +46,15 @@ def data_fingerprint(recipe: Recipe) -> dict[str, Any]:
                 files[path] = sha256_file(path)
     out["files"] = files
     return out
+
+
+def head_spec(task: TaskData) -> HeadSpec:
+    """The head a task gets: its labels, and the target scale of a standardised regression head."""
+    scale = None
+    if task.kind.label_kind == "score":
+        golds = [ex.target for ex in task.splits["train"]]
+        scale = target_scale(task.name, golds, task.config.standardize)
+    return HeadSpec(task.name, task.config.type, tuple(task.labels), scale)
 
 
 def tasks_of(ctx: Context) -> dict[str, TaskData]:
@@ -110,7 +120,7 @@ class TeacherStage(Stage):
         tokenizer = load_tokenizer(str(ctx.input("tokenizer")))
         encoded = encode_tasks(tokenizer, tasks, cfg.train.max_len)
         torch.manual_seed(recipe.seed)
-        heads = [HeadSpec(t, td.config.type, tuple(td.labels)) for t, td in tasks.items()]
+        heads = [head_spec(td) for td in tasks.values()]
         model_cfg = cfg.model
         if recipe.pretrain is not None:  # fine-tune the encoder the MLM stage trained
             model_cfg = model_cfg.model_copy(update={"from_pretrained": str(ctx.input("pretrain") / "encoder")})

@@ -16,7 +16,6 @@ import torch
 
 from distill.model import MultiTaskModel
 from distill.registry import Registry
-from distill.tasks import task_type
 
 Batch = tuple[str, dict[str, torch.Tensor]]  # (task, collated batch with labels)
 IMPORTANCES: Registry[type[Importance]] = Registry("importance score")
@@ -57,7 +56,7 @@ def _task_loss(model: MultiTaskModel, batch: Batch, head_mask: torch.Tensor | No
     inputs = {k: data[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in data}
     seq = model.encoder(**inputs, head_mask=head_mask, return_dict=True).last_hidden_state
     logits = model.heads[task](seq)
-    return task_type(model.head_specs[task].type).loss(logits, data["labels"])
+    return model.task_loss(task, logits, data["labels"])
 
 
 class Importance(ABC):

@@ -73,7 +73,7 @@ class Backend(ABC):
 def heads_of(model_dir: Path) -> list[HeadSpec]:
     """Task heads listed in a model directory's ``mtkd.json``."""
     meta = read_json(Path(model_dir) / META)
-    return [HeadSpec(t["name"], t["type"], tuple(t["labels"])) for t in meta["tasks"]]
+    return [HeadSpec.from_meta(t) for t in meta["tasks"]]
 
 
 def load_backend(runtime: str, artifact: Path, precision: str = "fp32", device: str = "cpu") -> Backend:

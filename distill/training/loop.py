@@ -50,7 +50,7 @@ class SupervisedObjective:
 
     def losses(self, model: MultiTaskModel, tasks: list[str], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         logits = model(**model_inputs(batch), tasks=tasks).logits
-        return {t: self.tasks[t].kind.loss(logits[t].float(), labels_of(batch, t)) for t in tasks}
+        return {t: model.task_loss(t, logits[t].float(), labels_of(batch, t)) for t in tasks}
 
     def __call__(self, model: MultiTaskModel, task: str, batch: dict[str, Any]) -> torch.Tensor:
         return self.losses(model, [task], batch)[task]
