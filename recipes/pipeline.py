@@ -99,10 +99,10 @@ class Stage(ABC):
         """Do the work into ``ctx.out``; return a summary stored in ``stage.json``."""
 
 
-def settings_of(section: BaseModel) -> dict[str, Any]:
+def settings_of(section: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
     """The values a recipe section sets, for hashing: defaults left out, so adding a setting with a
     default to the schema does not invalidate every existing run."""
-    return section.model_dump(mode="json", exclude_defaults=True)
+    return section.model_dump(mode="json", exclude_defaults=True, exclude=exclude)
 
 
 def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:

@@ -30,7 +30,8 @@ log = logging.getLogger("mtkd")
 def data_fingerprint(recipe: Recipe) -> dict[str, Any]:
     """What the data is, so a changed file or generator re-runs the stages that read it."""
     out: dict[str, Any] = {
-        "tasks": {name: settings_of(task) for name, task in recipe.tasks.items()},
+        # a head setting (standardize) is not the data: the teacher hashes it, pretraining need not re-run
+        "tasks": {name: settings_of(task, exclude={"standardize"}) for name, task in recipe.tasks.items()},
         "seed": recipe.seed,
         "on_error": recipe.data.on_error,
     }
@@ -112,7 +113,11 @@ class TeacherStage(Stage):
         return ("tokenizer", "pretrain") if recipe.pretrain is not None else self.needs
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
-        return {"teacher": settings_of(recipe.teacher), "data": data_fingerprint(recipe)}
+        out = {"teacher": settings_of(recipe.teacher), "data": data_fingerprint(recipe)}
+        scaled = {n: t.standardize for n, t in recipe.tasks.items() if t.standardize is not None}
+        if scaled:  # only when set: earlier runs keep their hashes
+            out["standardize"] = scaled
+        return out
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe, cfg = ctx.recipe, ctx.recipe.teacher
