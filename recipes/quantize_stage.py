@@ -42,8 +42,9 @@ def fuse(out: Path, tolerance: float, skip_layer_norm: bool = False) -> dict[str
     fused = optimize_graph(path, fused_path, skip_layer_norm)
     manifest = read_json(out / MANIFEST)
     kinds = {n: o["type"] for n, o in manifest["outputs"].items()}
+    scales = {n: o["target_scale"][1] for n, o in manifest["outputs"].items() if o.get("target_scale")}
     inputs = sample_inputs(int(read_json(out / "config.json")["vocab_size"]))
-    report = parity(run_onnx(path, inputs), run_onnx(fused_path, inputs), kinds, inputs["attention_mask"])
+    report = parity(run_onnx(path, inputs), run_onnx(fused_path, inputs), kinds, inputs["attention_mask"], scales)
     worst = max(r["max_abs_diff"] for r in report.values())
     if worst > tolerance:
         raise ArtifactError(f"{fused_path}: graph fusions changed outputs by {worst:.2e}")

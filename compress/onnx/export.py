@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from torch import nn
 
 from distill.errors import ArtifactError
 from distill.io import write_json
-from distill.model import META, MultiTaskModel
+from distill.model import META, HeadSpec, MultiTaskModel
 
 from .optimize import CPU_DISABLED_OPTIMIZERS
 
@@ -64,15 +65,24 @@ def torch_outputs(model: MultiTaskModel, inputs: dict[str, np.ndarray]) -> dict[
 
 
 def parity(
-    reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], kinds: dict[str, str], mask: np.ndarray
+    reference: dict[str, np.ndarray],
+    candidate: dict[str, np.ndarray],
+    kinds: dict[str, str],
+    mask: np.ndarray,
+    scales: dict[str, float] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Per head: max absolute difference and agreement of decoded predictions (on real tokens)."""
+    """Per head: max absolute difference and agreement of decoded predictions (on real tokens).
+
+    A standardised regression head (``scales``: its target std) is compared in units of that std,
+    so a price head is held to the same relative precision as a 1-3 grade."""
     report = {}
     for task, ref in reference.items():
         got = candidate[task]
         if kinds[task] == "token_classification":
             keep = mask.astype(bool)
             ref, got = ref[keep], got[keep]
+        if scales and task in scales:
+            ref, got = ref / scales[task], got / scales[task]
         diff = float(np.abs(ref - got).max())
         if kinds[task] in ("regression",):
             agreement = float(np.mean(np.abs(ref - got) < 0.05))
@@ -82,6 +92,19 @@ def parity(
             agreement = float(np.mean(ref.argmax(-1) == got.argmax(-1)))
         report[task] = {"max_abs_diff": diff, "agreement": agreement}
     return report
+
+
+def target_stds(specs: Iterable[HeadSpec]) -> dict[str, float]:
+    """The target std of each standardised regression head, by task."""
+    return {h.name: h.target_scale[1] for h in specs if h.target_scale}
+
+
+def output_entry(spec: HeadSpec) -> dict[str, Any]:
+    """A head's entry in the ONNX manifest (with its target scale when it has one)."""
+    entry = {"task": spec.name, "type": spec.type, "labels": list(spec.labels)}
+    if spec.target_scale:
+        entry["target_scale"] = list(spec.target_scale)
+    return entry
 
 
 def ort_session(path: Path, threads: int | None = None):
@@ -152,7 +175,8 @@ def export_model(
         proto.ir_version = MAX_IR
         onnx.save(proto, str(path))
     onnx.checker.check_model(proto)
-    report = parity(reference, run_onnx(path, inputs), kinds, inputs["attention_mask"])
+    scales = target_stds(model.head_specs.values())
+    report = parity(reference, run_onnx(path, inputs), kinds, inputs["attention_mask"], scales)
     worst = max(r["max_abs_diff"] for r in report.values())
     agreement = min(r["agreement"] for r in report.values())
     if worst > tolerance or agreement < min_agreement:
@@ -163,7 +187,7 @@ def export_model(
     copy_sidecars(model_dir, out_dir)
     manifest = {
         "inputs": list(INPUTS),
-        "outputs": {n: {"task": n, "type": kinds[n], "labels": list(model.head_specs[n].labels)} for n in flat.names},
+        "outputs": {n: output_entry(model.head_specs[n]) for n in flat.names},
         "opset": opset,
         "ir_version": int(min(proto.ir_version, MAX_IR)),
         "precision": "fp32",

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compress.onnx.export import export_onnx, run_onnx, sample_inputs, torch_outputs
+from compress.onnx.export import export_onnx, parity, run_onnx, sample_inputs, torch_outputs
 from distill.config import ModelConfig, TaskConfig, TrainConfig
 from distill.data.examples import SPLITS
 from distill.encoding import encode_examples
@@ -22,6 +22,7 @@ from tests.conftest import builtin_task, prepare_tasks
 
 CPU = torch.device("cpu")
 CFG = ModelConfig(layers=1, hidden=32, heads=2, intermediate=64, max_position=64)
+M, S = 50_000.0, 20_000.0  # a price-like target: mean and std
 
 
 def test_auto_scales_only_targets_far_from_unit_scale():
@@ -47,7 +48,7 @@ def tokenizer():
 
 
 def test_head_answers_in_data_units_and_the_loss_is_the_mse_on_z(tokenizer, tmp_path):
-    heads = [HeadSpec("price", "regression", ()), HeadSpec("scaled", "regression", (), (1000.0, 250.0))]
+    heads = [HeadSpec("price", "regression", ()), HeadSpec("scaled", "regression", (), (M, S))]
     torch.manual_seed(0)
     model = MultiTaskModel.from_config(CFG, heads, tokenizer).eval()
     model.heads["scaled"].head.load_state_dict(model.heads["price"].state_dict())  # the same z
@@ -56,27 +57,37 @@ def test_head_answers_in_data_units_and_the_loss_is_the_mse_on_z(tokenizer, tmp_
     with torch.no_grad():
         out = model(**batch).logits
     z = out["price"]
-    assert torch.allclose(out["scaled"], 1000.0 + 250.0 * z)
-    target = torch.tensor([900.0, 1400.0])
-    expected = F.mse_loss(z.squeeze(-1), (target - 1000.0) / 250.0)
+    assert torch.allclose(out["scaled"], M + S * z)
+    target = torch.tensor([30_000.0, 61_000.0])
+    expected = F.mse_loss(z.squeeze(-1), (target - M) / S)
     assert model.task_loss("scaled", out["scaled"], target).item() == pytest.approx(expected.item(), rel=1e-5)
     assert model.task_loss("price", z, target).item() == pytest.approx(F.mse_loss(z.squeeze(-1), target).item())
 
     # the scale travels in mtkd.json (absent for an unscaled head, as in models saved before it existed)
     model.save_pretrained(tmp_path / "m", tokenizer)
     entries = {t["name"]: t for t in read_json(tmp_path / "m" / META)["tasks"]}
-    assert "target_scale" not in entries["price"] and entries["scaled"]["target_scale"] == [1000.0, 250.0]
+    assert "target_scale" not in entries["price"] and entries["scaled"]["target_scale"] == [M, S]
     again = MultiTaskModel.from_pretrained(tmp_path / "m").eval()
     assert again.head_specs == model.head_specs
     with torch.no_grad():
         assert torch.equal(again(**batch).logits["scaled"], out["scaled"])
 
     # and ONNX answers in the same units: the affine map is part of the graph
-    export_onnx(tmp_path / "m", tmp_path / "onnx", tolerance=1e-2)
+    manifest = export_onnx(tmp_path / "m", tmp_path / "onnx")
+    assert manifest["outputs"]["scaled"]["target_scale"] == [M, S]
+    assert manifest["parity_vs_torch"]["scaled"]["max_abs_diff"] < 1e-4
     x = sample_inputs(model.config.vocab_size, batch=4, seq=12, seed=1)
     ref, got = torch_outputs(again, x), run_onnx(tmp_path / "onnx" / "model.onnx", x)
     np.testing.assert_allclose(got["scaled"], ref["scaled"], rtol=1e-5)
-    assert np.abs(got["scaled"] - 1000.0).max() < 250.0 * (np.abs(got["price"]).max() + 1e-3)
+    np.testing.assert_allclose(got["scaled"], M + S * got["price"], rtol=1e-4)
+
+
+def test_parity_of_a_standardised_head_is_measured_in_its_std():
+    # float32 keeps ~7 digits: a 50,000 price may differ by 0.02 between runtimes, 1e-6 of its std
+    ref, got = {"price": np.array([[50_000.0]])}, {"price": np.array([[50_000.02]])}
+    kinds, mask = {"price": "regression"}, np.ones((1, 1))
+    assert parity(ref, got, kinds, mask)["price"]["max_abs_diff"] == pytest.approx(0.02, rel=1e-3)
+    assert parity(ref, got, kinds, mask, {"price": S})["price"]["max_abs_diff"] == pytest.approx(1e-6, rel=1e-3)
 
 
 def price_tasks(standardize: bool | None):
