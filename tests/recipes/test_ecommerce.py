@@ -153,3 +153,31 @@ def test_ecommerce_student_has_at_most_a_sixth_of_the_teachers_encoder(tmp_path)
             for m in (recipe.teacher.model, recipe.student.model)
         ]
     assert sizes[1] <= sizes[0] / 6, sizes  # the acceptance bound of the real-data distillation
+
+
+def test_ecommerce_joint_is_the_base_recipe_with_both_review_heads_in_one_pass(tmp_path):
+    root = f"data.root={_fake_data_root(tmp_path)}"
+    joint, base = load_recipe("ecommerce-joint", [root]), load_recipe("ecommerce", [root])
+    assert joint.data.same_rows_per_source and joint.teacher.train.share_inputs and joint.student.train.share_inputs
+    assert joint.teacher.train.epochs == base.teacher.train.epochs + 1
+    assert joint.teacher.model == base.teacher.model and joint.student.model == base.student.model
+    assert joint.tasks == base.tasks and joint.data.max_train == base.data.max_train
+
+
+@needs_shared
+def test_ecommerce_joint_trains_category_and_sentiment_in_one_unit():
+    from distill.data.loading import load_tasks
+    from distill.encoding import encode_examples
+    from distill.tokenization import train_wordpiece
+    from distill.training.shared_inputs import shared_input_groups
+
+    recipe = load_recipe("ecommerce-joint", ["data.max_train=200", "data.max_eval=20"])
+    tasks = load_tasks(recipe.tasks, recipe.seed, recipe.data)
+    texts = [
+        ex.text if isinstance(ex.text, str) else "".join(ex.text) for d in tasks.values() for ex in d.splits["train"]
+    ]
+    tok = train_wordpiece(texts, vocab_size=2000)
+    train = {t: encode_examples(tok, d.splits["train"], d.kind, 64) for t, d in tasks.items()}
+    groups = shared_input_groups(tasks, train, recipe.teacher.train.share_inputs)
+    assert groups["category"] == ["category", "sentiment"] and "sentiment" not in groups
+    assert all(groups[t] == [t] for t in ("attributes", "relevance", "intent"))
