@@ -123,6 +123,7 @@ def quantized_run(tmp_path_factory) -> Path:
         },
         compile={"precisions": ["fp32", "fp16", "int8", "int8-qat", "fp8"], "optimization_level": 1},
     )
+    recipe["tasks"]["score"]["standardize"] = True  # a standardised regression head through every stage
     path = write_recipe(root / "tiny.yaml", recipe)
     assert main(["run", str(path), "--out", str(root / "runs" / "tiny")]) == 0
     return root / "runs" / "tiny"
