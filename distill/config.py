@@ -205,6 +205,12 @@ class TrainConfig(StrictModel):
     task_weights: dict[str, float] = Field(default_factory=dict)
     weighting: str = Field("static", description="static (task_weights) or uncertainty (learned, Kendall et al.)")
     early_stopping: int | None = Field(None, ge=1, description="patience in epochs")
+    task_patience: int | None = Field(
+        None,
+        ge=1,
+        description="a task whose dev metric has not improved for this many epochs is no longer trained (its "
+        "steps leave the sampling plan), so a head that overfits early stops pulling the shared encoder",
+    )
     checkpoint_every: int = Field(200, ge=1, description="optimizer steps between checkpoints")
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps (smoke runs)")
     amp: bool = True

@@ -79,6 +79,32 @@ def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     }
 
 
+def active_units(groups: dict[str, list[str]], stopped: set[str]) -> dict[str, list[str]]:
+    """The training units and members still trained once ``stopped`` tasks have left the plan."""
+    active = {u: [t for t in members if t not in stopped] for u, members in groups.items()}
+    return {u: members for u, members in active.items() if members}
+
+
+def stop_converged_tasks(
+    progress: dict[str, Any], dev: dict[str, dict[str, Any]], patience: int, name: str
+) -> set[str]:
+    """Count, per task, epochs without a better dev skill; a task at ``patience`` joins ``progress["stopped"]``."""
+    stopped = set(progress.setdefault("stopped", []))
+    best, bad = progress.setdefault("task_best", {}), progress.setdefault("task_bad", {})
+    for task, metrics in dev.items():
+        if task in stopped:
+            continue
+        if task not in best or skill(metrics) > best[task]:
+            best[task], bad[task] = skill(metrics), 0
+            continue
+        bad[task] = bad.get(task, 0) + 1
+        if bad[task] >= patience:
+            stopped.add(task)
+            log.info("%s: %s has not improved on dev for %d epochs; no longer trained", name, task, bad[task])
+    progress["stopped"] = sorted(stopped)
+    return stopped
+
+
 @dataclass
 class TrainResult:
     history: list[dict[str, Any]]
@@ -177,6 +203,9 @@ def train(
         "loss_sum": {},
         "loss_n": {},
         "seconds": 0.0,
+        "task_best": {},  # task → best dev skill so far, and epochs since (train.task_patience)
+        "task_bad": {},
+        "stopped": [],
     }
     if resume and ckpt.is_dir():
         progress = load_checkpoint(ckpt, trainable, optimizer, scheduler, scaler)
@@ -202,7 +231,10 @@ def train(
     stop = progress.get("finished", False)  # an early stop survives a resume
     while progress["epoch"] < cfg.epochs and not stop:
         epoch = progress["epoch"]
-        plan = epoch_plan(sizes, cfg.batch_size, cfg.sampling, cfg.temperature, seed, epoch, lengths)
+        active = active_units(groups, set(progress.get("stopped", [])))
+        plan = epoch_plan(
+            {u: sizes[u] for u in active}, cfg.batch_size, cfg.sampling, cfg.temperature, seed, epoch, lengths
+        )
         trainable.train()
         ema: dict[str, float] = {}
         bar = tqdm(
@@ -217,10 +249,10 @@ def train(
         )  # no bar when output is not a terminal (CI logs)
         for i in range(progress["step"], len(plan)):
             unit, idx = plan[i]
-            members = groups[unit]
+            members = active[unit]
             idx, share = distributed.shard(idx, token_counts[unit](idx) if token_counts[unit] else None)
             batch = collate(train_splits[unit], idx, pad_id, unit in tags)
-            if len(members) > 1:
+            if members != [unit]:  # several heads, or a member other than the one the unit is named after
                 batch["labels"] = joint_labels(train_splits, members, idx)
             batch = _to(batch, device)
             with autocast:
@@ -255,12 +287,16 @@ def train(
                 "score": score,
                 "train_loss": train_loss,
                 "task_weights": weighting.effective(),
+                "trained": sorted(t for m in active.values() for t in m),
                 "dev": dev,
             }
         )
         if writer:
             for t, m in dev.items():
                 writer.add_scalar(f"dev/{t}/{m['metric']}", m["value"], epoch + 1)
+        if cfg.task_patience and stop_converged_tasks(progress, dev, cfg.task_patience, name) == set(tasks):
+            log.info("%s: every task has stopped improving, stopping", name)
+            stop = True
         if progress["best_score"] is None or score > progress["best_score"]:
             progress.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
             if distributed.is_main():

@@ -22,12 +22,14 @@ from distill.data.examples import SPLITS
 from distill.data.loading import load_tasks
 from distill.distillation import DistillationObjective
 from distill.encoding import collate, encode_examples
-from distill.model import HeadSpec, MultiTaskModel
+from distill.model import MultiTaskModel
 from distill.teacher_cache import TeacherLogits
 from distill.tokenization import build_tokenizer
 from distill.training.loop import supervised_objective, train
 from distill.training.shared_inputs import joint_labels, shared_input_groups
+from recipes.stages import head_spec
 from tests.conftest import builtin_task
+from tests.distill.test_training import scripted_dev
 
 CPU = torch.device("cpu")
 PRODUCTS = {"format": "builtin", "table": "products", "size": 240}
@@ -54,7 +56,7 @@ def setup():
 
 def model_for(tasks, tok, hidden=32, heads=2, layers=2):
     torch.manual_seed(0)
-    specs = [HeadSpec(t, d.config.type, tuple(d.labels)) for t, d in tasks.items()]
+    specs = [head_spec(d) for d in tasks.values()]  # the raw price head is standardised (auto)
     cfg = ModelConfig(
         layers=layers, hidden=hidden, heads=heads, intermediate=2 * hidden, dropout=0.0, attention_dropout=0.0,
         max_position=64,
@@ -111,16 +113,43 @@ def test_a_joint_step_gives_each_head_the_loss_of_a_step_of_its_own(setup, kind)
 
 def test_training_with_shared_inputs_runs_the_encoder_once_per_step(setup, tmp_path):
     tasks, tok, enc = setup
-    tasks = {t: d for t, d in tasks.items() if t != "price"}  # raw prices (MSE ~1e5) would swamp the rest
     cfg = TrainConfig(epochs=2, batch_size=16, lr=3e-3, max_len=32, share_inputs=True)
     model = model_for(tasks, tok)
     passes = {"n": 0}
     model.encoder.register_forward_hook(lambda m, i, o: passes.__setitem__("n", passes["n"] + m.training))
-    start = {t: model.heads[t].out.weight.detach().clone() for t in tasks}
+    out = {t: getattr(model.heads[t], "head", model.heads[t]).out for t in tasks}  # price's head is wrapped
+    start = {t: out[t].weight.detach().clone() for t in tasks}
     result = train(model, tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="joint")
     sizes = {t: len(enc[t]["train"]) for t in ("category", "attributes", "score")}  # the three units
     assert result.steps == passes["n"] == 2 * sum(-(-n // 16) for n in sizes.values())
     assert set(result.history[-1]["train_loss"]) == set(tasks)  # every head trained and reported
-    assert all(not torch.equal(start[t], model.heads[t].out.weight) for t in tasks)
+    assert all(not torch.equal(start[t], out[t].weight) for t in tasks)
     first, second = (h["train_loss"] for h in result.history)
     assert all(second[t] < first[t] for t in ("category", "brand")), (first, second)
+
+
+def test_a_head_that_stops_improving_leaves_its_unit_and_the_rest_keep_their_own_labels(setup, tmp_path, monkeypatch):
+    tasks, tok, enc = setup
+    rising, falling = [0.1, 0.2, 0.3], [0.5, 0.4, 0.3]
+    # the head the unit is named after stops, and price: brand is left alone in the unit
+    scripted_dev(monkeypatch, {t: falling if t in ("category", "price") else rising for t in tasks})
+    base, seen = supervised_objective(tasks), []
+
+    class Recording:
+        def losses(self, model, members, batch):
+            seen.append((tuple(members), batch["labels"]))
+            return base.losses(model, members, batch)
+
+        def __call__(self, model, task, batch):
+            return self.losses(model, [task], batch)[task]
+
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=3e-3, max_len=32, share_inputs=True, task_patience=1)
+    result = train(model_for(tasks, tok), tasks, enc, cfg, tmp_path, tok, 0, CPU, objective=Recording(), name="t")
+    assert result.history[2]["trained"] == ["attributes", "brand", "score"]
+    first_two = result.history[1]["global_step"]
+    assert ("category", "brand", "price") in [m for m, _ in seen[:first_two]]
+    later = [(m, labels) for m, labels in seen[first_two:] if "brand" in m]
+    # brand learns from its own labels, not from the category labels of the unit's rows
+    assert later and all(
+        m == ("brand",) and isinstance(labels, dict) and set(labels) == {"brand"} for m, labels in later
+    )

@@ -85,3 +85,50 @@ def test_early_stopping_and_max_steps(setup, tmp_path):
     cfg = TRAIN.model_copy(update={"epochs": 5, "max_steps": 10})
     result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="t")
     assert result.steps == 10 and len(result.history) == 1
+
+
+def scripted_dev(monkeypatch, values: dict[str, list[float]]):
+    """Replace each epoch's dev metric of the named tasks by the scripted values (accuracy-like)."""
+    import distill.training.loop as loop
+
+    real, epoch = loop.evaluate_all, {"n": 0}
+
+    def evaluate_all(*args, **kwargs):
+        out = real(*args, **kwargs)
+        for task, series in values.items():
+            out[task] = {**out[task], "value": series[epoch["n"]], "baseline": 0.0, "higher_is_better": True}
+        epoch["n"] += 1
+        return out
+
+    monkeypatch.setattr(loop, "evaluate_all", evaluate_all)
+
+
+def counting(tasks):
+    base, calls = supervised_objective(tasks), []
+
+    def objective(model, task, batch):
+        calls.append(task)
+        return base(model, task, batch)
+
+    return objective, calls
+
+
+def test_a_task_that_stops_improving_leaves_the_sampling_plan(setup, tmp_path, monkeypatch):
+    tasks, tok, enc = setup
+    scripted_dev(monkeypatch, {"attributes": [0.5, 0.4, 0.45, 0.3]})  # best in epoch 1, never again
+    objective, calls = counting(tasks)
+    cfg = TRAIN.model_copy(update={"task_patience": 1})
+    result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, 0, CPU, objective=objective, name="t")
+    assert [h["trained"] for h in result.history] == [["attributes", "category"]] * 2 + [["category"]] * 2
+    batches = {t: -(-len(enc[t]["train"]) // cfg.batch_size) for t in tasks}  # ceil
+    both = batches["category"] + batches["attributes"]
+    assert len(calls) == 2 * both + 2 * batches["category"]  # epochs 3 and 4: category's batches alone
+    assert "attributes" in calls[:both] and "attributes" not in calls[2 * both :]
+
+
+def test_training_ends_when_every_task_has_stopped_improving(setup, tmp_path, monkeypatch):
+    tasks, tok, enc = setup
+    scripted_dev(monkeypatch, {"attributes": [0.5, 0.4, 0.3, 0.2], "category": [0.6, 0.6, 0.7, 0.8]})
+    cfg = TRAIN.model_copy(update={"task_patience": 1})
+    result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="t")
+    assert len(result.history) == 2 and result.best_epoch == 1  # a tie is no improvement
