@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForMaskedLM, PreTrainedTokenizerBase
 
+from .checkpoints import quiet_transformers, resolve_checkpoint
 from .config import AugmentConfig
 from .encoding import EncodedSplit
 from .errors import MtkdError
@@ -31,8 +32,10 @@ MLM_DIR = "mlm"  # the pretrain stage's full masked-LM (encoder and head), besid
 
 def load_mlm(path: str | Path, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
     """A masked LM sharing ``tokenizer``'s vocabulary, in eval mode."""
+    resolved = resolve_checkpoint(str(path))
     try:
-        model = AutoModelForMaskedLM.from_pretrained(path)
+        with quiet_transformers():
+            model = AutoModelForMaskedLM.from_pretrained(resolved.path)
     except (OSError, ValueError) as e:
         raise MtkdError(f"cannot load a masked language model from {path}: {str(e).splitlines()[0]}") from None
     if model.config.vocab_size < len(tokenizer):

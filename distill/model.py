@@ -8,6 +8,7 @@ so a new loss never touches the model. Saved as one directory that ``from_pretra
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -18,12 +19,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, BertConfig, PretrainedConfig, PreTrainedTokenizerBase
 
+from .checkpoints import describe_failure, quiet_transformers, resolve_checkpoint
 from .config import ModelConfig
 from .errors import ArtifactError, MtkdError
 from .io import read_json, write_json
 from .target_scaling import StandardizedHead
 from .tasks import task_type
 
+log = logging.getLogger("mtkd")
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "mtkd.json"
@@ -114,6 +117,34 @@ def _head(spec: HeadSpec, hidden: int, dropout: float) -> nn.Module:
     return StandardizedHead(head, *spec.target_scale) if spec.target_scale else head
 
 
+def _load_pretrained_encoder(ref: str, trust_remote_code: bool) -> tuple[nn.Module, dict]:
+    """The encoder of a checkpoint (local, packaged or hub) and where its weights came from."""
+    resolved = resolve_checkpoint(ref)
+    try:
+        config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=trust_remote_code)
+        with quiet_transformers():
+            encoder, info = AutoModel.from_pretrained(
+                resolved.path,
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+                **_encoder_kwargs(config),
+            )
+    except (OSError, ValueError) as e:
+        raise MtkdError(describe_failure(resolved, e)) from None
+    unused, missing = info.get("unexpected_keys", []), info.get("missing_keys", [])
+    log.info(
+        "encoder %s from %s: %.1fM parameters%s%s",
+        ref,
+        resolved.source,
+        sum(p.numel() for p in encoder.parameters()) / 1e6,
+        f"; {len(unused)} checkpoint tensors unused ({', '.join(sorted(unused)[:2])}…: heads read [CLS], no pooler)"
+        if unused
+        else "",
+        f"; {len(missing)} newly initialised" if missing else "",
+    )
+    return encoder, resolved.provenance()
+
+
 class MultiTaskModel(nn.Module):
     """A shared encoder and a ``ModuleDict`` of task heads keyed by task name."""
 
@@ -124,6 +155,7 @@ class MultiTaskModel(nn.Module):
         self.head_dropout = head_dropout
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict({h.name: _head(h, hidden, head_dropout) for h in heads})
+        self.checkpoint: dict | None = None  # where a pretrained encoder's weights came from (not saved)
 
     @property
     def config(self) -> PretrainedConfig:
@@ -132,15 +164,9 @@ class MultiTaskModel(nn.Module):
     @classmethod
     def from_config(cls, cfg: ModelConfig, heads: list[HeadSpec], tokenizer: PreTrainedTokenizerBase) -> MultiTaskModel:
         """A freshly initialised model, or one whose encoder starts from ``cfg.from_pretrained``."""
+        checkpoint = None
         if cfg.from_pretrained:
-            try:
-                remote = cfg.trust_remote_code
-                config = AutoConfig.from_pretrained(cfg.from_pretrained, trust_remote_code=remote)
-                encoder = AutoModel.from_pretrained(
-                    cfg.from_pretrained, trust_remote_code=remote, **_encoder_kwargs(config)
-                )
-            except (OSError, ValueError) as e:
-                raise MtkdError(f"cannot load encoder {cfg.from_pretrained!r}: {str(e).splitlines()[0]}") from None
+            encoder, checkpoint = _load_pretrained_encoder(cfg.from_pretrained, cfg.trust_remote_code)
             if encoder.config.vocab_size < len(tokenizer):
                 raise MtkdError(
                     f"encoder {cfg.from_pretrained!r} has {encoder.config.vocab_size} embeddings but the "
@@ -148,7 +174,9 @@ class MultiTaskModel(nn.Module):
                 )
         else:
             encoder = _build_encoder(encoder_config(cfg, len(tokenizer), tokenizer.pad_token_id))
-        return cls(encoder, heads, cfg.dropout)
+        model = cls(encoder, heads, cfg.dropout)
+        model.checkpoint = checkpoint
+        return model
 
     def forward(
         self,

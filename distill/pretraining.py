@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForMaskedLM, BertForMaskedLM, PreTrainedTokenizerBase
 
+from .checkpoints import describe_failure, resolve_checkpoint
 from .config import ModelConfig, PretrainConfig
 from .data.examples import TaskData
 from .errors import MtkdError
@@ -111,9 +112,11 @@ def build_mlm(model_cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> tor
     if tokenizer.mask_token_id is None:
         raise MtkdError("MLM pretraining needs a tokenizer with a [MASK] token")
     if model_cfg.from_pretrained:
-        return AutoModelForMaskedLM.from_pretrained(
-            model_cfg.from_pretrained, trust_remote_code=model_cfg.trust_remote_code
-        )
+        resolved = resolve_checkpoint(model_cfg.from_pretrained)
+        try:
+            return AutoModelForMaskedLM.from_pretrained(resolved.path, trust_remote_code=model_cfg.trust_remote_code)
+        except (OSError, ValueError) as e:
+            raise MtkdError(describe_failure(resolved, e)) from None
     return BertForMaskedLM(encoder_config(model_cfg, len(tokenizer), tokenizer.pad_token_id))
 
 

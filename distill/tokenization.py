@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import AutoTokenizer, BertTokenizerFast, PreTrainedTokenizerBase
 
+from .checkpoints import describe_failure, resolve_checkpoint
 from .config import TokenizerConfig
 from .data.examples import TaskData
 from .errors import MtkdError
@@ -49,10 +50,11 @@ def train_wordpiece(
 
 def load_tokenizer(path_or_id: str) -> PreTrainedTokenizerBase:
     """A fast tokenizer from a local directory or hub id (offline machines need a local path)."""
+    resolved = resolve_checkpoint(path_or_id)
     try:
-        tok = AutoTokenizer.from_pretrained(path_or_id, use_fast=True)
+        tok = AutoTokenizer.from_pretrained(resolved.path, use_fast=True)
     except (OSError, ValueError) as e:
-        raise MtkdError(f"cannot load tokenizer {path_or_id!r}: {str(e).splitlines()[0]}") from None
+        raise MtkdError(describe_failure(resolved, e).replace("checkpoint", "tokenizer", 1)) from None
     if not tok.is_fast:
         raise MtkdError(f"tokenizer {path_or_id!r} has no fast version; word alignment for tags needs one")
     return tok

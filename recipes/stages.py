@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from distill.checkpoints import resolve_checkpoint
 from distill.data.builtin import CORPUS_VERSION
 from distill.data.examples import SPLITS, TaskData
 from distill.data.loading import load_tasks
@@ -99,7 +100,10 @@ class TokenizerStage(Stage):
         ids = [i for row in tokenizer(sample, add_special_tokens=False)["input_ids"] for i in row]
         unk = sum(i == tokenizer.unk_token_id for i in ids) / max(1, len(ids))
         log.info("tokenizer: %d tokens, %.2f%% unknown on dev text", len(tokenizer), 100 * unk)
-        return {"vocab_size": len(tokenizer), "dev_unk_rate": unk}
+        out: dict[str, Any] = {"vocab_size": len(tokenizer), "dev_unk_rate": unk}
+        if ctx.recipe.tokenizer.from_pretrained:  # where the vocabulary came from, and its weights' hash
+            out["checkpoint"] = resolve_checkpoint(ctx.recipe.tokenizer.from_pretrained).provenance()
+        return out
 
 
 @register_stage("teacher")
@@ -170,6 +174,7 @@ class TeacherStage(Stage):
         for t, m in test.items():
             log.info("teacher test %s: %s %.4f (baseline %.4f)", t, m["metric"], m["value"], m["baseline"])
         return {
+            **({"checkpoint": model.checkpoint} if model.checkpoint else {}),
             "params": model.num_parameters(),
             "encoder_params": model.num_parameters(encoder_only=True),
             "best_epoch": result.best_epoch,

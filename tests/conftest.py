@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# tests never reach the hub: an unknown id fails at once instead of after the client's retries (read at import)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 from pathlib import Path
 from typing import Any
 
