@@ -51,7 +51,8 @@ def choose_artifact(run: Path, name: str | None) -> Path:
     report_path = run / "quantize" / "report.json"
     report = read_json(report_path) if report_path.is_file() else {}
     graphs = [n for n in found if (found[n] / "model.onnx").is_file()]  # the default is portable: never a plan
-    graphs = [n for n in graphs if not report.get(n, {}).get("peer")] or graphs  # peers are for comparison
+    # peers and the teacher's own exports (quantize.teacher_presets) are there for comparison
+    graphs = [n for n in graphs if not {"peer", "teacher_alternative"} & set(report.get(n, {}))] or graphs
     ok = [n for n in graphs if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))] or graphs
     lowest = min(PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) for n in ok)
     ok = [n for n in ok if PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) == lowest]

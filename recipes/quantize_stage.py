@@ -13,6 +13,7 @@ from benchmarks.harness import backend_accuracy
 from compress.onnx.calibration import Calibration, calibration_batches
 from compress.onnx.config import QuantizeConfig
 from compress.onnx.export import MANIFEST, copy_sidecars, export_onnx, parity, run_onnx, sample_inputs
+from compress.onnx.notices import summarised_quantizer_notices
 from compress.onnx.optimize import optimize_graph
 from compress.onnx.presets import PRESETS, Preset, is_peer, preset_needs
 from compress.onnx.qat import qat_artifact
@@ -99,7 +100,10 @@ class QuantizeStage(Stage):
     # 7: dynamic presets quantize fused Attention (QAttention)
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
-        return tuple(MODEL_DIRS[a] for a in chosen(recipe)) if recipe.quantize else ()
+        if recipe.quantize is None:
+            return ()
+        teacher = ("teacher",) if recipe.quantize.teacher_presets else ()
+        return tuple(dict.fromkeys([*(MODEL_DIRS[a] for a in chosen(recipe)), *teacher]))
 
     def skip_reason(self, recipe: Recipe) -> str | None:
         if recipe.quantize is None:
@@ -121,64 +125,71 @@ class QuantizeStage(Stage):
         cfg, tasks = ctx.recipe.quantize, tasks_of(ctx)
         max_len = ctx.recipe.teacher.train.max_len
         rows: dict[str, dict[str, Any]] = {}
+        for name in chosen(ctx.recipe):
+            with summarised_quantizer_notices(name):
+                rows.update(self._artifact(ctx, name, cfg.presets, tasks, max_len, qat=True))
+        if cfg.teacher_presets and "teacher" not in chosen(ctx.recipe):
+            # what a user who does not distil would deploy: the teacher itself, exported and quantized
+            with summarised_quantizer_notices("teacher"):
+                alternatives = self._artifact(ctx, "teacher", cfg.teacher_presets, tasks, max_len, qat=False)
+            rows.update({n: {**r, "teacher_alternative": True} for n, r in alternatives.items()})
+        write_json(ctx.out / "report.json", rows)
+        return {"artifacts": rows}
+
+    def _artifact(self, ctx: Context, name: str, presets: list[str], tasks, max_len: int, qat: bool) -> dict:
+        """``<name>-fp32`` and one artifact per preset, each evaluated per task through ONNX Runtime."""
+        cfg, rows = ctx.recipe.quantize, {}
 
         def accuracy(art: Path) -> dict[str, dict[str, Any]]:
             return backend_accuracy(OnnxRuntimeBackend(art, read_json(art / MANIFEST)["precision"]), tasks, max_len)
 
-        for name in chosen(ctx.recipe):
-            fp32 = export_fp32(name, ctx.input(MODEL_DIRS[name]) / "model", ctx.out, cfg)
-            reference = accuracy(fp32)
+        fp32 = export_fp32(name, ctx.input(MODEL_DIRS[name]) / "model", ctx.out, cfg)
+        reference = accuracy(fp32)
 
-            def drops_of(metrics: dict, reference: dict = reference) -> dict[str, float]:
-                return {
-                    t: 1 - retention(m["value"], reference[t]["value"], m["higher_is_better"])
-                    for t, m in metrics.items()
-                }
+        def drops_of(metrics: dict) -> dict[str, float]:
+            return {
+                t: 1 - retention(m["value"], reference[t]["value"], m["higher_is_better"]) for t, m in metrics.items()
+            }
 
-            def drops(art: Path) -> dict[str, float]:
-                return drops_of(accuracy(art))
+        def drops(art: Path) -> dict[str, float]:
+            return drops_of(accuracy(art))
 
-            write_json(fp32 / "metrics.json", reference)
-            rows[fp32.name] = self._row(fp32, reference, {t: 0.0 for t in reference}, cfg.tolerance)
-            calibration = None
-            if any(preset_needs(PRESETS.get(p))[0] for p in cfg.presets):
-                calibration = calibration_batches(fp32, tasks, cfg.calibration, max_len)
-            for preset in cfg.presets:
-                target = ctx.out / f"{name}-{preset}"
-                if is_peer(PRESETS.get(preset)):
-                    rows[target.name] = self._peer(preset, fp32, target, calibration, accuracy, drops_of, cfg)
-                    continue
-                manifest = apply_preset(preset, fp32, target, calibration)
-                fallback = {}
-                if cfg.accuracy_aware:
-                    fn, _ = bound_preset(preset, calibration)
-                    source = fp32 / manifest["source_graph"]
-                    fallback = accuracy_aware(fn, source, target, drops, cfg.tolerance)
-                    manifest = read_json(target / MANIFEST)
-                    write_json(target / MANIFEST, {**manifest, "fp32_fallback": fallback})
-                metrics = accuracy(target)
-                write_json(target / "metrics.json", metrics)
-                rows[target.name] = self._row(
-                    target,
-                    metrics,
-                    drops_of(metrics),
-                    cfg.tolerance,
-                    fallback.get("fallback", []),
-                )
-                log.info(
-                    "quantize %s: worst drop vs FP32 %.2f%%, FP32 fallback %s",
-                    target.name,
-                    100 * max(rows[target.name]["drop_vs_fp32"].values()),
-                    rows[target.name]["fp32_layers"],
-                )
-            if cfg.qat and cfg.qat.steps:
-                target = ctx.out / f"{name}-qat-int8"
-                qat_artifact(ctx.input(MODEL_DIRS[name]) / "model", target, tasks, cfg.qat, max_len)
-                metrics = accuracy(target)
-                write_json(target / "metrics.json", metrics)
-                rows[target.name] = self._row(target, metrics, drops_of(metrics), cfg.tolerance)
-        write_json(ctx.out / "report.json", rows)
-        return {"artifacts": rows}
+        write_json(fp32 / "metrics.json", reference)
+        rows[fp32.name] = self._row(fp32, reference, {t: 0.0 for t in reference}, cfg.tolerance)
+        calibration = None
+        if any(preset_needs(PRESETS.get(p))[0] for p in presets):
+            calibration = calibration_batches(fp32, tasks, cfg.calibration, max_len)
+        for preset in presets:
+            target = ctx.out / f"{name}-{preset}"
+            if is_peer(PRESETS.get(preset)):
+                rows[target.name] = self._peer(preset, fp32, target, calibration, accuracy, drops_of, cfg)
+                continue
+            manifest = apply_preset(preset, fp32, target, calibration)
+            fallback = {}
+            if cfg.accuracy_aware:
+                fn, _ = bound_preset(preset, calibration)
+                source = fp32 / manifest["source_graph"]
+                fallback = accuracy_aware(fn, source, target, drops, cfg.tolerance)
+                manifest = read_json(target / MANIFEST)
+                write_json(target / MANIFEST, {**manifest, "fp32_fallback": fallback})
+            metrics = accuracy(target)
+            write_json(target / "metrics.json", metrics)
+            rows[target.name] = self._row(
+                target, metrics, drops_of(metrics), cfg.tolerance, fallback.get("fallback", [])
+            )
+            log.info(
+                "quantize %s: worst drop vs FP32 %.2f%%, FP32 fallback %s",
+                target.name,
+                100 * max(rows[target.name]["drop_vs_fp32"].values()),
+                rows[target.name]["fp32_layers"],
+            )
+        if qat and cfg.qat and cfg.qat.steps:
+            target = ctx.out / f"{name}-qat-int8"
+            qat_artifact(ctx.input(MODEL_DIRS[name]) / "model", target, tasks, cfg.qat, max_len)
+            metrics = accuracy(target)
+            write_json(target / "metrics.json", metrics)
+            rows[target.name] = self._row(target, metrics, drops_of(metrics), cfg.tolerance)
+        return rows
 
     def _peer(self, preset, fp32, target, calibration, accuracy, drops_of, cfg) -> dict[str, Any]:
         """Another tool's path, run as its users would: measured when it works, its error kept when not."""

@@ -25,13 +25,18 @@ class QuantizeConfig(StrictModel):
         "(slower on CPU: `mtkd bench --fusions`; CUDA sessions fuse it at load anyway)",
     )
     presets: list[str] = Field(default_factory=lambda: ["dynamic-int8"])
+    teacher_presets: list[str] = Field(
+        default_factory=list,
+        description="also export the teacher and apply these presets to it (e.g. optimum-dynamic-int8: what a "
+        "user who does not distil would deploy), so the bench answers 'distil, or just quantize?' in one run",
+    )
     parity_tolerance: float = Field(1e-4, gt=0, description="max |ONNX − PyTorch| allowed on any head")
     tolerance: float = Field(0.01, ge=0, lt=1, description="relative per-task drop allowed vs the FP32 export")
     accuracy_aware: bool = Field(True, description="keep the most sensitive layers in FP32 until within tolerance")
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="for static presets")
     qat: QatConfig | None = Field(None, description="also make <artifact>-qat-int8 by quantization-aware distillation")
 
-    @field_validator("presets")
+    @field_validator("presets", "teacher_presets")
     @classmethod
     def _known(cls, presets: list[str]) -> list[str]:
         return only_known(presets, list(PRESETS.names()), "preset")
