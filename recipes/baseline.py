@@ -11,6 +11,8 @@ from distill.io import read_json, write_json
 
 from .schema import Recipe
 
+SECONDARY = ("macro_f1", "spearman", "pearson")  # beside the primary metric: rank quality, class balance
+
 
 def baseline_table(baselines: dict[str, dict[str, Any]], teacher: dict[str, dict[str, Any]] | None) -> str:
     """Per task: the teacher's test metric (when trained), TF-IDF/CRF and the majority (constant) baseline."""
@@ -22,6 +24,10 @@ def baseline_table(baselines: dict[str, dict[str, Any]], teacher: dict[str, dict
         arrow = "↑" if m["higher_is_better"] else "↓"
         t = f"{teacher[task]['value']:.4f}" if teacher and task in teacher else "—"
         lines.append(f"| {task} | {m['metric']} {arrow} | {t} | {m['value']:.4f} | {m['baseline']:.4f} |")
+        for key in SECONDARY:  # all higher-is-better; the majority baseline has none of them
+            if key in m:
+                t = f"{teacher[task][key]:.4f}" if teacher and key in teacher.get(task, {}) else "—"
+                lines.append(f"| {task} | {key} ↑ | {t} | {m[key]:.4f} | — |")
     return "\n".join(lines) + "\n"
 
 
