@@ -256,7 +256,12 @@ LayerMap = Literal["uniform", "last"] | list[list[int]]
 class StudentModelConfig(ModelConfig):
     """The student's encoder shape, and whether to start from a subset of the teacher's layers."""
 
-    init: Literal["random", "teacher_layers"] = "random"
+    init: Literal["random", "teacher_layers", "teacher_embeddings"] = Field(
+        "random",
+        description="teacher_layers: copy the embeddings, a uniform subset of layers and the heads (same widths); "
+        "teacher_embeddings: the teacher's embedding tables projected onto their top principal directions "
+        "(a narrower student), layers random",
+    )
 
 
 class LogitsKD(StrictModel):

@@ -2,6 +2,8 @@
 
 ``init: teacher_layers`` copies the embeddings, a uniform subset of encoder layers and the heads
 from the teacher (DistilBERT style); it needs the same width, head count and FFN size.
+``init: teacher_embeddings`` serves a narrower student: the teacher's embedding tables projected
+onto their top principal directions, the layers random.
 """
 
 from __future__ import annotations
@@ -87,7 +89,37 @@ def build_student(
     student = MultiTaskModel.from_config(cfg, list(teacher.head_specs.values()), tokenizer)
     if cfg.init == "teacher_layers":
         init_from_teacher(student, teacher)
+    elif cfg.init == "teacher_embeddings":
+        init_embeddings_by_pca(student, teacher)
     return student
+
+
+def pca_projection(weight: torch.Tensor, width: int) -> torch.Tensor:
+    """The ``(d, width)`` matrix of the top principal directions of ``weight``'s rows (d = its width)."""
+    if width > weight.shape[1]:
+        raise MtkdError(f"a student {width} wide cannot take a PCA of the teacher's {weight.shape[1]}-wide embeddings")
+    centred = weight.double() - weight.double().mean(0, keepdim=True)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    return v[:width].T.to(weight.dtype)
+
+
+def init_embeddings_by_pca(student: MultiTaskModel, teacher: MultiTaskModel) -> None:
+    """Give a narrower student the teacher's embeddings projected onto their top principal directions.
+
+    A narrow student cannot copy the teacher's 384-wide rows, and a random table must relearn every word
+    from a few thousand examples; one projection, fitted on the word embeddings, is applied to the word,
+    position and token-type tables alike, so their sum (what LayerNorm sees) keeps its geometry.
+    """
+    s_emb, t_emb = student.encoder.embeddings, teacher.encoder.embeddings
+    if s_emb.word_embeddings.weight.shape[0] != t_emb.word_embeddings.weight.shape[0]:
+        raise MtkdError("student.model.init: teacher_embeddings needs the teacher's vocabulary (the same tokenizer)")
+    projection = pca_projection(t_emb.word_embeddings.weight.detach(), student.config.hidden_size)
+    with torch.no_grad():
+        for table in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+            source = getattr(t_emb, table).weight
+            target = getattr(s_emb, table).weight
+            rows = min(source.shape[0], target.shape[0])
+            target[:rows] = source[:rows] @ projection
 
 
 def init_from_teacher(student: MultiTaskModel, teacher: MultiTaskModel) -> None:

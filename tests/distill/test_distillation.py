@@ -74,6 +74,23 @@ def test_student_from_teacher_layers_copies_a_uniform_subset(setup):
         build_student(cfg.model_copy(update={"hidden": 16, "heads": 2}), teacher, tok)
 
 
+def test_a_narrow_student_takes_the_teachers_embeddings_along_their_principal_directions(setup):
+    _, tok, _, teacher = setup
+    cfg = StudentModelConfig(layers=1, hidden=8, heads=2, intermediate=16, max_position=64, init="teacher_embeddings")
+    student = build_student(cfg, teacher, tok)
+    t_word = teacher.encoder.embeddings.word_embeddings.weight.detach()
+    s_word = student.encoder.embeddings.word_embeddings.weight.detach()
+    basis = torch.linalg.lstsq(t_word, s_word).solution  # the projection the student's table came from
+    assert torch.allclose(t_word @ basis, s_word, atol=1e-4)
+    assert torch.allclose(basis.T @ basis, torch.eye(8), atol=1e-4)  # orthonormal directions
+    random_basis = torch.linalg.qr(torch.randn(32, 8, generator=torch.Generator().manual_seed(0)))[0]
+    assert s_word.var(0).sum() > 1.2 * (t_word @ random_basis).var(0).sum()  # the top variance, not any 8 dims
+    t_pos = teacher.encoder.embeddings.position_embeddings.weight.detach()
+    assert torch.allclose(t_pos @ basis, student.encoder.embeddings.position_embeddings.weight, atol=1e-4)
+    with pytest.raises(MtkdError, match="cannot take a PCA"):
+        build_student(cfg.model_copy(update={"hidden": 64, "heads": 2}), teacher, tok)
+
+
 def test_loss_is_zero_when_the_student_is_the_teacher(setup):
     tasks, tok, enc, teacher = setup
     student = copy.deepcopy(teacher)
