@@ -248,14 +248,15 @@ class MultiTaskModel(nn.Module):
         encoder = _build_encoder(AutoConfig.from_pretrained(path))  # re-applies config.pruned_heads itself
         _apply_ffn_sizes(encoder)
         model = cls(encoder, heads, meta.get("head_dropout", 0.1))
-        state = load_file(path / WEIGHTS, device=str(map_location))
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        # read on the CPU, then move the whole model: load_state_dict copies into the CPU-built modules, so
+        # tensors read straight onto a GPU would leave the model where it was built
+        missing, unexpected = model.load_state_dict(load_file(path / WEIGHTS, device="cpu"), strict=False)
         if missing or unexpected:
             raise ArtifactError(
                 f"{path / WEIGHTS}: weights do not match the config "
                 f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
-        return model
+        return model.to(map_location)
 
     def task_loss(self, task: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The head's supervised loss, on the standardised scale for a standardised regression head."""

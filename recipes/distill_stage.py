@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -101,12 +102,20 @@ def cached_teacher_logits(
     return logits
 
 
+def on_cpu(model: MultiTaskModel) -> MultiTaskModel:
+    """``model`` itself when it is on the CPU, else a CPU copy (never moves the caller's model)."""
+    if all(p.device.type == "cpu" for p in model.parameters()):
+        return model
+    return copy.deepcopy(model).cpu()
+
+
 def latency_ratio(teacher: MultiTaskModel, student: MultiTaskModel, seq_len: int, vocab: int) -> dict[str, Any]:
     """Teacher and student forward latency in torch on CPU at batch 1, interleaved in one run."""
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(5, vocab, (1, seq_len), generator=gen)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
-    models = {"teacher": teacher.cpu().eval(), "student": student.cpu().eval()}
+    # CPU copies of models that live elsewhere: the caller's models stay on their device
+    models = {"teacher": on_cpu(teacher).eval(), "student": on_cpu(student).eval()}
 
     def runner(model: MultiTaskModel):
         def call() -> None:

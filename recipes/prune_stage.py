@@ -162,11 +162,11 @@ class PruneStage(Stage):
             if cfg.recover_epochs:
                 self._recover(ctx, model, reference, tasks, encoded, cfg, base, tokenizer, step)
         masks = sparsify(model.cpu(), cfg.sparsity, cfg.sparsity_level) if cfg.sparsity != "none" else None
-        after = evaluate_all(model, tasks, encoded, "test", base, ctx.device, pad)
+        after = evaluate_all(model.to(ctx.device), tasks, encoded, "test", base, ctx.device, pad)  # scored on CPU
         params.append(model.num_parameters(encoder_only=True))
         prunable.append(prunable_parameters(model))
         model.cpu().save_pretrained(ctx.out / "model", tokenizer)
-        latency = latency_ratio(reference.cpu(), model, base.max_len, model.config.vocab_size)
+        latency = latency_ratio(reference, model, base.max_len, model.config.vocab_size)
         rows = {
             t: {
                 "metric": m["metric"],

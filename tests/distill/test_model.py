@@ -80,5 +80,16 @@ def test_encoder_from_a_locally_saved_bert_checkpoint(tokenizer, tmp_path, batch
 
 
 def test_missing_pretrained_encoder_is_a_clear_error(tokenizer, tmp_path):
-    with pytest.raises(MtkdError, match="cannot load encoder"):
+    with pytest.raises(MtkdError, match=r"checkpoint '.*nope': no such directory; tried local directory"):
         MultiTaskModel.from_config(ModelConfig(from_pretrained=str(tmp_path / "nope")), HEADS, tokenizer)
+
+
+def test_from_pretrained_puts_every_parameter_and_buffer_on_the_requested_device(tokenizer, tmp_path):
+    # `meta` stands in for a GPU here: weights read onto a device and copied into CPU-built modules used to
+    # leave the model on the CPU (and safetensors cannot read onto `meta` at all)
+    MultiTaskModel.from_config(CFG, HEADS, tokenizer).save_pretrained(tmp_path / "m", tokenizer)
+    model = MultiTaskModel.from_pretrained(tmp_path / "m", map_location="meta")
+    tensors = [*model.parameters(), *model.buffers()]
+    assert tensors and {t.device.type for t in tensors} == {"meta"}
+    cpu = MultiTaskModel.from_pretrained(tmp_path / "m")
+    assert {t.device.type for t in [*cpu.parameters(), *cpu.buffers()]} == {"cpu"}
