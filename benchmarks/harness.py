@@ -160,6 +160,7 @@ def run_grid(
             "vocab": vocab,
             "params": backend.num_parameters(),
             "config": config,
+            "provider": getattr(backend, "provider", None),  # what an ONNX Runtime session really ran on
         }
         if cand.device == "cuda":  # what torch allocated on the GPU (ONNX Runtime's arena is not seen here)
             info["gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 1e6
@@ -188,6 +189,7 @@ def run_grid(
                     "runtime": cand.runtime_label,
                     "precision": cand.precision,
                     "device": cand.device,
+                    **({"provider": info["provider"]} if info["provider"] else {}),
                     "threads": cand.threads or default_threads,
                     "batch_size": batch,
                     "seq_len": seq,

@@ -12,12 +12,29 @@ from transformers import AutoConfig
 
 from compress.onnx.optimize import CPU_DISABLED_OPTIMIZERS
 from compress.tensorrt.profiles import ShapeProfile
-from distill.io import read_json, stable_hash
+from distill.errors import ArtifactError
+from distill.io import read_json, sha256_file, stable_hash
 
 from .base import RUNTIMES, Backend, Batch, heads_of
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 ORT_TRT_CACHE = Path.home() / ".cache" / "mtkd" / "ort-tensorrt"  # engines ORT's TensorRT provider builds
+
+
+def check_provider(requested: list, running: list[str], artifact: Path) -> str:
+    """The provider the session really runs on, when it is the one asked for first; else an error.
+
+    ``get_available_providers()`` lists what the build was compiled with, not what loads: a missing CUDA
+    or TensorRT library makes ONNX Runtime log "Falling back" and run on the next provider, and a figure
+    measured there must not carry the requested provider's name.
+    """
+    wanted = requested[0][0] if isinstance(requested[0], tuple) else requested[0]
+    if not running or running[0] != wanted:
+        raise ArtifactError(
+            f"{artifact}: ONNX Runtime was asked for {wanted} but runs {running[0] if running else 'nothing'} "
+            "(its libraries did not load; ONNX Runtime's log says why); not measured under the wrong name"
+        )
+    return wanted
 
 
 def artifact_precision(artifact: Path) -> str | None:
@@ -47,9 +64,11 @@ class OnnxRuntimeBackend(Backend):
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         # on CPU ORT would re-fuse the graph's Add + LayerNorm pairs into its slower SkipLayerNormalization
         disabled = list(CPU_DISABLED_OPTIMIZERS) if self.device == "cpu" else []
+        providers = self.providers()
         self.session = ort.InferenceSession(
-            str(self.artifact / "model.onnx"), opts, providers=self.providers(), disabled_optimizers=disabled
+            str(self.artifact / "model.onnx"), opts, providers=providers, disabled_optimizers=disabled
         )
+        self.provider = check_provider(providers, self.session.get_providers(), self.artifact)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
         self._heads = heads_of(self.artifact)
@@ -97,6 +116,14 @@ class OnnxRuntimeBackend(Backend):
         )
 
 
+def engine_cache_dir(artifact: Path, precision: str) -> Path:
+    """Where ORT's TensorRT provider keeps engines for this graph: keyed by the graph's bytes and the precision,
+    since the provider's own engine id does not hash weights (a re-run into the same folder would reuse an
+    engine built from the old weights)."""
+    key = {"graph": sha256_file(Path(artifact) / "model.onnx"), "precision": precision}
+    return ORT_TRT_CACHE / stable_hash(key)[:16]
+
+
 @RUNTIMES.register("onnxruntime-trt")
 class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
     """ONNX Runtime's TensorRT execution provider (CUDA provider for what TensorRT does not take).
@@ -109,7 +136,8 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
     name = "onnxruntime-trt"
 
     def providers(self) -> list:
-        cache = ORT_TRT_CACHE / stable_hash(str(self.artifact.resolve()))[:16]
+        cache = engine_cache_dir(self.artifact, self.precision)
+        cache.mkdir(parents=True, exist_ok=True)  # the provider creates only the last level itself
         max_position = int(read_json(self.artifact / "config.json").get("max_position_embeddings", 512))
         profile = ShapeProfile(min=(1, 1), opt=(1, min(128, max_position)), max=(64, max_position))
         options = {

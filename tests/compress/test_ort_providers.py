@@ -1,0 +1,55 @@
+"""ONNX Runtime providers: a session that fell back is never measured under the requested provider's name,
+and the TensorRT provider's engine cache exists and is keyed by the graph's bytes."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from compress.runtime import onnxruntime_backend as ortb
+from distill.errors import ArtifactError
+
+
+def test_a_session_running_another_provider_than_asked_is_an_error_naming_both(tmp_path):
+    trt = [("TensorrtExecutionProvider", {"trt_fp16_enable": True}), "CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(ArtifactError, match="asked for TensorrtExecutionProvider but runs CUDAExecutionProvider"):
+        ortb.check_provider(trt, ["CUDAExecutionProvider", "CPUExecutionProvider"], tmp_path)
+    assert ortb.check_provider(trt, ["TensorrtExecutionProvider", "CPUExecutionProvider"], tmp_path) == (
+        "TensorrtExecutionProvider"
+    )
+    assert ortb.check_provider(["CPUExecutionProvider"], ["CPUExecutionProvider"], tmp_path) == "CPUExecutionProvider"
+
+
+def _graph(folder, scale: float):
+    folder.mkdir(parents=True, exist_ok=True)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1], [scale])
+    node = helper.make_node("Mul", ["input_ids", "w"], ["out"])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("input_ids", TensorProto.FLOAT, ["b", "s"])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["b", "s"])],
+        [w],
+    )
+    onnx.save(helper.make_model(graph), folder / "model.onnx")
+    (folder / "config.json").write_text(json.dumps({"max_position_embeddings": 64}))
+    return folder
+
+
+def test_the_engine_cache_is_created_and_keyed_by_the_weights_and_precision(tmp_path, monkeypatch):
+    monkeypatch.setattr(ortb, "ORT_TRT_CACHE", tmp_path / "deep" / "cache")
+    art = _graph(tmp_path / "art", 2.0)
+    backend = ortb.OnnxRuntimeTensorRTBackend.__new__(ortb.OnnxRuntimeTensorRTBackend)  # no GPU: no session
+    backend.artifact, backend.precision = art, "fp16"
+    trt, options = backend.providers()[0]
+    assert trt == "TensorrtExecutionProvider" and options["trt_fp16_enable"] and not options["trt_int8_enable"]
+    cache = options["trt_engine_cache_path"]
+    assert (tmp_path / "deep" / "cache").is_dir() and cache.startswith(str(tmp_path / "deep" / "cache"))
+    assert options["trt_profile_max_shapes"].startswith("input_ids:")
+    before = ortb.engine_cache_dir(art, "fp16")
+    assert ortb.engine_cache_dir(art, "int8") != before
+    _graph(art, 3.0)  # new weights in the same folder: a new engine, never the old one
+    assert ortb.engine_cache_dir(art, "fp16") != before
