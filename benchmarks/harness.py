@@ -144,16 +144,16 @@ def run_grid(
             torch.cuda.reset_peak_memory_stats()
         try:
             backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device)
+            config = backend.model_config
+            vocab = config.vocab_size if config is not None else 1000
+            backend(synthetic_batch(max(cfg.batch_sizes), max(cfg.seq_lens), vocab))  # largest shape, once
         except MtkdError as e:
             skipped.append({"candidate": cand.label, "reason": str(e)})
             continue
-        except Exception as e:  # a GPU provider refusing a graph is a finding of the sweep, not its end
-            log.warning("bench: %s failed to load: %s: %s", cand.label, type(e).__name__, e)
-            skipped.append({"candidate": cand.label, "reason": f"failed to load: {type(e).__name__}: {e}"})
+        except Exception as e:  # a GPU provider refusing a graph or a shape is a finding of the sweep, not its end
+            log.warning("bench: %s failed to load or run: %s: %s", cand.label, type(e).__name__, e)
+            skipped.append({"candidate": cand.label, "reason": f"failed to load or run: {type(e).__name__}: {e}"})
             continue
-        config = backend.model_config
-        vocab = config.vocab_size if config is not None else 1000
-        backend(synthetic_batch(max(cfg.batch_sizes), max(cfg.seq_lens), vocab))  # largest shape, once
         info: dict[str, Any] = {
             "memory_mb": rss_mb() - before,
             "size_mb": backend.size_mb(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,17 @@ def timing_cache_path(run_dir: Path, target: dict[str, Any]) -> Path:
 
 
 @register_stage("compile")
+def isolated(engine: str, variant: str, out: Path, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``build()``'s row, or a ``failed`` row when it raises anything (TensorRT's pybind ``RuntimeError``, a
+    refused graph, a failed accuracy pass): one precision TensorRT cannot do must not cost the others."""
+    try:
+        return build()
+    except Exception as e:
+        log.warning("compile %s failed: %s: %s", engine, type(e).__name__, e)
+        shutil.rmtree(out, ignore_errors=True)
+        return {"variant": variant, "failed": f"{type(e).__name__}: {e}"}
+
+
 class CompileStage(Stage):
     """TensorRT engines (FP32, FP16, explicit-Q/DQ INT8 and FP8), each with a manifest and test metrics."""
 
@@ -94,13 +106,10 @@ class CompileStage(Stage):
         }
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        from compress.runtime.tensorrt_backend import TensorRTBackend
-        from compress.tensorrt.builder import BuildRequest, build_engine
         from compress.tensorrt.manifest import current_target
 
         recipe, cfg = ctx.recipe, ctx.recipe.compile
         assert cfg is not None
-        tasks, max_len = tasks_of(ctx), recipe.teacher.train.max_len
         profile, target = engine_profile(recipe), current_target()
         cache = timing_cache_path(ctx.run_dir, target) if cfg.timing_cache else None
         rows: dict[str, dict[str, Any]] = {}
@@ -110,55 +119,60 @@ class CompileStage(Stage):
                 log.info("compile %s: skipped: %s", engine, reason)
                 rows[engine] = {"variant": variant, "skipped": reason}
                 continue
-            source = graph.parent
-            sparse = (read_json(source / "config.json").get(SPARSITY) or {}).get("pattern") == "2:4"
-            request = BuildRequest(graph, variant, profile, cfg, sparse, cache)
-            out = ctx.out / engine
-            log.info("compile %s from %s (%s)", engine, source.name, graph.name)
-            try:
-                build = build_engine(request, out)
-            except ArtifactError as e:  # one precision TensorRT refuses must not cost the others
-                log.warning("compile %s failed: %s", engine, e)
-                rows[engine] = {"variant": variant, "failed": str(e)}
-                shutil.rmtree(out, ignore_errors=True)
-                continue
-            copy_sidecars(source, out)
-            precision = "int8" if variant == "int8-qat" else variant
-            write_json(
-                out / ENGINE_MANIFEST,
-                {
-                    "precision": precision,
-                    "variant": variant,
-                    "source": str(source),
-                    "source_graph": graph.name,
-                    "target": target,
-                    "profile": profile.as_dict(),
-                    "io": onnx_io(graph),  # the engine keeps the graph's names and types (Triton export)
-                    "build": build,
-                    "built": datetime.now(UTC).isoformat(timespec="seconds"),
-                },
-            )
-            metrics = backend_accuracy(TensorRTBackend(out, precision, "cuda"), tasks, max_len)
-            write_json(out / "metrics.json", metrics)
-            reference = read_json(ctx.input("quantize") / f"{engine.split('-trt-')[0]}-fp32" / "metrics.json")
-            drops = {
-                t: 1 - retention(m["value"], reference[t]["value"], m["higher_is_better"]) for t, m in metrics.items()
-            }
-            rows[engine] = {
-                "precision": precision,
-                "variant": variant,
-                "build_seconds": build["build_seconds"],
-                "size_mb": (out / "model.plan").stat().st_size / 1e6,
-                "tasks": {t: m["value"] for t, m in metrics.items()},
-                "drop_vs_onnx_fp32": drops,
-            }
-            log.info(
-                "compile %s: built in %.0f s, worst drop vs ONNX FP32 %.2f%%",
+            log.info("compile %s from %s (%s)", engine, graph.parent.name, graph.name)
+            rows[engine] = isolated(
                 engine,
-                build["build_seconds"],
-                100 * max(drops.values()),
+                variant,
+                ctx.out / engine,
+                lambda e=engine, v=variant, g=graph: self._engine(ctx, e, v, g, cache),
             )
         if not any("precision" in row for row in rows.values()):
             raise ArtifactError(f"compile: no engine was built: {rows}")
         write_json(ctx.out / "report.json", rows)
         return {"target": target, "profile": profile.as_dict(), "engines": rows}
+
+    @staticmethod
+    def _engine(ctx: Context, engine: str, variant: str, graph: Path, cache: Path | None) -> dict[str, Any]:
+        """Build one engine from its graph, write its manifest, score it per task through TensorRT."""
+        from compress.runtime.tensorrt_backend import TensorRTBackend
+        from compress.tensorrt.builder import BuildRequest, build_engine
+        from compress.tensorrt.manifest import current_target
+
+        recipe, cfg = ctx.recipe, ctx.recipe.compile
+        source, out, profile = graph.parent, ctx.out / engine, engine_profile(recipe)
+        sparse = (read_json(source / "config.json").get(SPARSITY) or {}).get("pattern") == "2:4"
+        build = build_engine(BuildRequest(graph, variant, profile, cfg, sparse, cache), out)
+        copy_sidecars(source, out)
+        precision = "int8" if variant == "int8-qat" else variant
+        write_json(
+            out / ENGINE_MANIFEST,
+            {
+                "precision": precision,
+                "variant": variant,
+                "source": str(source),
+                "source_graph": graph.name,
+                "target": current_target(),
+                "profile": profile.as_dict(),
+                "io": onnx_io(graph),  # the engine keeps the graph's names and types (Triton export)
+                "build": build,
+                "built": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+        metrics = backend_accuracy(TensorRTBackend(out, precision, "cuda"), tasks_of(ctx), recipe.teacher.train.max_len)
+        write_json(out / "metrics.json", metrics)
+        reference = read_json(ctx.input("quantize") / f"{engine.split('-trt-')[0]}-fp32" / "metrics.json")
+        drops = {t: 1 - retention(m["value"], reference[t]["value"], m["higher_is_better"]) for t, m in metrics.items()}
+        log.info(
+            "compile %s: built in %.0f s, worst drop vs ONNX FP32 %.2f%%",
+            engine,
+            build["build_seconds"],
+            100 * max(drops.values()),
+        )
+        return {
+            "precision": precision,
+            "variant": variant,
+            "build_seconds": build["build_seconds"],
+            "size_mb": (out / "model.plan").stat().st_size / 1e6,
+            "tasks": {t: m["value"] for t, m in metrics.items()},
+            "drop_vs_onnx_fp32": drops,
+        }

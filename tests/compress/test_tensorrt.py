@@ -169,3 +169,20 @@ def test_fp8_engines_are_skipped_on_gpus_without_fp8_tensor_cores():
     assert variant_unsupported("fp8", "8.6") == "FP8 needs compute capability 8.9+ (Ada, Hopper); this GPU has 8.6"
     assert variant_unsupported("fp8", "8.9") is None and variant_unsupported("fp8", "9.0") is None
     assert variant_unsupported("int8", "7.5") is None
+
+
+def test_one_failing_precision_leaves_a_failed_row_and_the_others_build(tmp_path):
+    from recipes.compile_stage import isolated
+
+    out = tmp_path / "student-trt-int8"
+    out.mkdir()
+    (out / "model.plan").write_bytes(b"half")
+
+    def pybind_failure() -> dict:
+        raise RuntimeError("[TRT] Network validation failed")  # what TensorRT's bindings raise, not ArtifactError
+
+    row = isolated("student-trt-int8", "int8", out, pybind_failure)
+    assert row == {"variant": "int8", "failed": "RuntimeError: [TRT] Network validation failed"} and not out.exists()
+    assert isolated("student-trt-fp16", "fp16", tmp_path / "x", lambda: {"precision": "fp16"}) == {"precision": "fp16"}
+    with pytest.raises(KeyboardInterrupt):  # a user's Ctrl-C still stops the stage
+        isolated("e", "fp16", tmp_path / "y", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
