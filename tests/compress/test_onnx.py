@@ -210,3 +210,13 @@ def test_dynamic_int8_quantizes_fused_attention_and_can_exclude_it_by_layer(expo
     PRESETS.get("dynamic-int8")(fused, tmp_path / "partial.onnx", exclude=groups["layer.0"])
     ops = [n.op_type for n in onnx.load(str(tmp_path / "partial.onnx")).graph.node]
     assert ops.count("QAttention") == 1 and ops.count("Attention") == 1
+
+
+def test_sample_inputs_keep_tokens_in_every_row_at_large_batches():
+    from compress.onnx.export import sample_inputs
+
+    small = sample_inputs(100)
+    assert small["attention_mask"].sum(1).tolist() == [24, 21, 18]  # the ragged rows parity always used
+    big = sample_inputs(100, batch=64, seq=32)  # the GPU test's largest shape: once 42 rows were fully masked
+    lengths = big["attention_mask"].sum(1)
+    assert lengths.min() >= 2 and len(set(lengths.tolist())) > 10
