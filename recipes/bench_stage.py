@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.config import BenchConfig
+from benchmarks.doctor import diagnose, doctor_table
 from benchmarks.harness import discover_artifacts, run_grid
 from benchmarks.history import record
 from benchmarks.peak import gemm_peaks
 from benchmarks.report import write_all
 from distill.data.loading import load_tasks
 from distill.errors import MtkdError
+from distill.io import write_json
 
 from .loader import load_recipe
 from .pipeline import RECIPE_FILE, Context, Stage, register_stage, settings_of
@@ -41,6 +43,10 @@ def bench_into(
     rows, skipped = run_grid(artifacts, cfg, tasks, max_len)
     peak = gemm_peaks(device="cuda" if any(r["device"] == "cuda" for r in rows) else "cpu")
     summary = write_all(out, rows, skipped, cfg.shape, peak)
+    machine = diagnose()  # what this machine can run, beside what it measured
+    write_json(out / "doctor.json", machine)
+    with (out / "report.md").open("a", encoding="utf-8") as report:
+        report.write("\n## This machine (`mtkd doctor`)\n\n" + doctor_table(machine))
     summary["history_id"] = record(history_db, target, rows)
     summary["peak"] = peak
     log.info("bench: %d results (history id %s)", len(rows), summary["history_id"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -100,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     base.add_argument("recipe")
     base.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
     _set_option(base)
+
+    doc = sub.add_parser("doctor", help="what this machine can run: CPU ISA, GPU, ONNX Runtime providers, TensorRT")
+    doc.add_argument("--json", action="store_true", help="print the facts as JSON")
 
     mat = sub.add_parser("matrix", help="the reliability matrix: bad recipes, bad data, kills and resumes")
     mat.add_argument("--out", type=Path, default=Path("runs") / "matrix")
@@ -356,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
             from .evaluate_cmd import rescore
 
             print(rescore(args.run, args.stage, args.tasks))
+            return 0
+        if args.command == "doctor":
+            from benchmarks.doctor import diagnose, doctor_table
+
+            facts = diagnose()
+            print(json.dumps(facts, indent=2) if args.json else doctor_table(facts), end="" if not args.json else "\n")
             return 0
         if args.command == "recipes":
             from .loader import packaged_recipes

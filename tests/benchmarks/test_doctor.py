@@ -1,0 +1,44 @@
+"""`mtkd doctor`: ISA flags read from cpuinfo, providers counted only when a graph really ran on them."""
+
+from __future__ import annotations
+
+import json
+
+import onnxruntime as ort
+
+from benchmarks import doctor
+from recipes.cli import main
+
+CPUINFO = "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse avx2 avx512f avx512_vnni amx_int8 amx_tile\n"
+
+
+def test_isa_flags_of_interest_are_read_in_a_fixed_order():
+    assert doctor.cpu_flags(CPUINFO) == ["avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"]
+    assert doctor.cpu_flags("processor\t: 0\n") == []
+
+
+def test_a_provider_counts_only_when_a_graph_ran_on_it(tmp_path, monkeypatch):
+    graph = doctor._tiny_graph(tmp_path)
+    assert doctor.provider_runs("CPUExecutionProvider", graph) == "ok"
+    assert doctor.provider_runs("TensorrtExecutionProvider", graph) == "not in this onnxruntime build"
+
+    class FellBack:  # what a CUDA build does when libcudart is missing: it runs the CPU provider instead
+        def __init__(self, path, providers):
+            self.real = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+        def get_providers(self):
+            return self.real.get_providers()
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    status = doctor.provider_runs("CUDAExecutionProvider", graph, FellBack)
+    assert status == "compiled in but did not load (fell back to CPUExecutionProvider)"
+
+
+def test_doctor_prints_a_table_and_json(capsys):
+    assert main(["doctor"]) == 0
+    table = capsys.readouterr().out
+    assert "| ONNX Runtime" in table and "CPUExecutionProvider | ok |" in table and "| CPU ISA |" in table
+    assert main(["doctor", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["onnxruntime"]["providers"]["CPUExecutionProvider"] == "ok"
+    assert facts["cpu"]["cores"] >= 1 and isinstance(facts["torch"]["cuda"], bool)
