@@ -18,6 +18,8 @@ from distill.io import read_json, sha256_file, stable_hash
 from .base import RUNTIMES, Backend, Batch, heads_of
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+INTEGER_OPS = {"MatMulInteger", "ConvInteger", "QLinearMatMul", "DynamicQuantizeLinear", "QAttention"}
+UNFUSED = "model.unfused.onnx"  # beside a fused FP32 graph (the quantize stage keeps it for TensorRT)
 ORT_TRT_CACHE = Path.home() / ".cache" / "mtkd" / "ort-tensorrt"  # engines ORT's TensorRT provider builds
 
 
@@ -66,7 +68,7 @@ class OnnxRuntimeBackend(Backend):
         disabled = list(CPU_DISABLED_OPTIMIZERS) if self.device == "cpu" else []
         providers = self.providers()
         self.session = ort.InferenceSession(
-            str(self.artifact / "model.onnx"), opts, providers=providers, disabled_optimizers=disabled
+            str(self.graph_path(self.artifact)), opts, providers=providers, disabled_optimizers=disabled
         )
         self.provider = check_provider(providers, self.session.get_providers(), self.artifact)
         self.inputs = {i.name for i in self.session.get_inputs()}
@@ -75,6 +77,11 @@ class OnnxRuntimeBackend(Backend):
 
     def providers(self) -> list:
         return PROVIDERS[self.device]
+
+    @staticmethod
+    def graph_path(artifact: Path) -> Path:
+        """The graph this runtime loads from the artifact."""
+        return Path(artifact) / "model.onnx"
 
     @classmethod
     def accepts(cls, artifact: Path) -> bool:
@@ -135,6 +142,13 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
 
     name = "onnxruntime-trt"
 
+    @staticmethod
+    def graph_path(artifact: Path) -> Path:
+        """The unfused graph where the artifact has one: TensorRT parses standard ONNX operators only, not
+        ONNX Runtime's fused CPU ones (Attention, EmbedLayerNormalization, …)."""
+        unfused = Path(artifact) / UNFUSED
+        return unfused if unfused.is_file() else Path(artifact) / "model.onnx"
+
     def providers(self) -> list:
         cache = engine_cache_dir(self.artifact, self.precision)
         cache.mkdir(parents=True, exist_ok=True)  # the provider creates only the last level itself
@@ -146,13 +160,13 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
             "trt_timing_cache_enable": True,
             "trt_timing_cache_path": str(cache),
             "trt_fp16_enable": self.precision in ("fp16", "int8", "fp8"),
-            "trt_int8_enable": self.precision == "int8",
+            "trt_int8_enable": self.precision == "int8",  # explicit: unavailable() admits Q/DQ INT8 graphs only
             **profile.ort_shapes(sorted(self.inputs_of_graph())),
         }
         return [("TensorrtExecutionProvider", options), "CUDAExecutionProvider", "CPUExecutionProvider"]
 
     def inputs_of_graph(self) -> list[str]:
-        graph = onnx.load(str(self.artifact / "model.onnx"), load_external_data=False).graph
+        graph = onnx.load(str(self.graph_path(self.artifact)), load_external_data=False).graph
         initializers = {t.name for t in graph.initializer}
         return [i.name for i in graph.input if i.name not in initializers]
 
@@ -164,4 +178,20 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
 
         if "TensorrtExecutionProvider" not in ort.get_available_providers():
             return "onnxruntime has no TensorrtExecutionProvider (install onnxruntime-gpu and the tensorrt extra)"
-        return super().unavailable(artifact, precision, device)
+        return trt_graph_unfit(cls.graph_path(artifact), precision) or super().unavailable(artifact, precision, device)
+
+
+def trt_graph_unfit(graph_file: Path, precision: str) -> str | None:
+    """Why TensorRT cannot take this graph at this precision, or None: ONNX Runtime's fused contrib operators
+    do not parse, and INT8 is explicit quantization (Q/DQ nodes), not ONNX Runtime's integer operators."""
+    if not graph_file.is_file():
+        return f"no {graph_file.name}"
+    nodes = onnx.load(str(graph_file), load_external_data=False).graph.node
+    fused = sorted({n.op_type for n in nodes if n.domain == "com.microsoft"})
+    if fused:
+        return f"{graph_file.name} holds ONNX Runtime's own operators ({', '.join(fused)}), which TensorRT cannot parse"
+    integer = sorted({n.op_type for n in nodes if n.op_type in INTEGER_OPS})
+    if precision == "int8" and (integer or not any(n.op_type == "QuantizeLinear" for n in nodes)):
+        found = f" (it uses {', '.join(integer)})" if integer else ""
+        return f"INT8 through TensorRT needs a Q/DQ graph (preset qdq-int8-tensorrt){found}"
+    return None

@@ -53,3 +53,29 @@ def test_the_engine_cache_is_created_and_keyed_by_the_weights_and_precision(tmp_
     assert ortb.engine_cache_dir(art, "int8") != before
     _graph(art, 3.0)  # new weights in the same folder: a new engine, never the old one
     assert ortb.engine_cache_dir(art, "fp16") != before
+
+
+def _nodes_graph(path, nodes):
+    """A graph file holding ``nodes`` (op type, domain): only their kinds matter to the checks."""
+    made = [helper.make_node(op, ["x"], [f"y{i}"], domain=domain) for i, (op, domain) in enumerate(nodes)]
+    outputs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1]) for i in range(len(nodes))]
+    graph = helper.make_graph(made, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])], outputs)
+    onnx.save(helper.make_model(graph), path)
+    return path
+
+
+def test_the_tensorrt_provider_gets_the_unfused_graph_and_int8_only_as_q_dq(tmp_path):
+    art = tmp_path / "student-fp32"
+    art.mkdir()
+    fused = _nodes_graph(art / "model.onnx", [("Attention", "com.microsoft"), ("MatMul", "")])
+    assert "ONNX Runtime's own operators (Attention)" in ortb.trt_graph_unfit(fused, "fp32")
+    _nodes_graph(art / "model.unfused.onnx", [("MatMul", ""), ("Softmax", "")])
+    chosen = ortb.OnnxRuntimeTensorRTBackend.graph_path(art)
+    assert chosen.name == "model.unfused.onnx" and ortb.trt_graph_unfit(chosen, "fp16") is None
+    assert ortb.OnnxRuntimeBackend.graph_path(art).name == "model.onnx"  # the CPU runtime keeps the fused graph
+    dynamic = _nodes_graph(tmp_path / "dyn.onnx", [("DynamicQuantizeLinear", ""), ("MatMulInteger", "")])
+    assert "needs a Q/DQ graph" in ortb.trt_graph_unfit(dynamic, "int8") and "MatMulInteger" in ortb.trt_graph_unfit(
+        dynamic, "int8"
+    )
+    qdq = _nodes_graph(tmp_path / "qdq.onnx", [("QuantizeLinear", ""), ("DequantizeLinear", ""), ("MatMul", "")])
+    assert ortb.trt_graph_unfit(qdq, "int8") is None
