@@ -43,8 +43,9 @@ class TensorRTBackend(Backend):
         import tensorrt as trt
 
         check_compatible(read_manifest(self.artifact), current_target(), self.artifact)
-        self._logger = trt.Logger(trt.Logger.WARNING)
-        self.runtime = trt.Runtime(self._logger)
+        from compress.tensorrt.builder import trt_logger
+
+        self.runtime = trt.Runtime(trt_logger())
         self.engine = self.runtime.deserialize_cuda_engine((self.artifact / ENGINE_FILE).read_bytes())
         if self.engine is None:
             raise ArtifactError(f"{self.artifact}: TensorRT could not deserialize {ENGINE_FILE}")

@@ -6,6 +6,7 @@ Written against the TensorRT 10 Python API and type-checked in CI against ``tens
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ class BuildRequest:
     settings: CompileConfig
     sparse_weights: bool = False  # the graph's weights are 2:4 sparse (prune stage's sparsity option)
     timing_cache: Path | None = None
+
+
+@functools.cache
+def trt_logger() -> trt.ILogger:
+    """The one TensorRT logger of the process (builders, runtimes and parsers share it)."""
+    return _Logger()
 
 
 class _Logger(trt.ILogger):
@@ -69,14 +76,20 @@ def _parse(
 
 
 def keep_normalization_fp32(network: trt.INetworkDefinition) -> int:
-    """Pin LayerNorm to FP32 compute and output (FP16 LayerNorm over a 768-wide row overflows and loses
-    the small variances); returns how many layers were pinned."""
+    """State FP32 compute for every normalization layer; returns how many there are.
+
+    FP16 LayerNorm over a wide row overflows and loses the small variances. TensorRT 10 computes
+    ``INormalizationLayer`` in FP32 by default whatever the builder flags; setting it here keeps that
+    true if the default changes. Inputs and outputs keep the types the builder picks: pinning them
+    (``precision``, ``set_output_type``) would only add reformat layers around each LayerNorm.
+    """
     pinned = 0
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         if layer.type == trt.LayerType.NORMALIZATION:
-            layer.precision = trt.float32
-            layer.set_output_type(0, trt.float32)
+            layer.__class__ = trt.INormalizationLayer  # the bindings hand out ILayer; this exposes its own fields
+            assert isinstance(layer, trt.INormalizationLayer)
+            layer.compute_precision = trt.float32
             pinned += 1
     return pinned
 
@@ -97,8 +110,6 @@ def _configure(
             config.set_flag(trt.BuilderFlag.FP16)  # non-quantized layers of Q/DQ engines may run FP16 too
             flags.append("FP16")
             pinned = keep_normalization_fp32(network)
-            config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
-            flags.append("PREFER_PRECISION_CONSTRAINTS")
         # with Q/DQ in the graph these flags mean explicit quantization (as Torch-TensorRT sets them);
         # TensorRT 10.12 deprecates weak typing and 11 removes it: strongly_typed is the lasting path
         if request.precision in ("int8", "int8-qat"):
@@ -122,7 +133,7 @@ def _configure(
 
 def build_engine(request: BuildRequest, out_dir: Path) -> dict[str, Any]:
     """Write ``out_dir/model.plan`` and return what the manifest records about the build."""
-    logger = _Logger()
+    logger = trt_logger()
     builder = trt.Builder(logger)
     network, parser = _parse(builder, request, logger)
     config, settings = _configure(builder, network, request)
