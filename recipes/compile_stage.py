@@ -72,7 +72,6 @@ def timing_cache_path(run_dir: Path, target: dict[str, Any]) -> Path:
     return run_dir.parent / TIMING_CACHES / f"{gpu}-sm{target['compute_capability']}-trt{target['tensorrt']}.cache"
 
 
-@register_stage("compile")
 def isolated(engine: str, variant: str, out: Path, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """``build()``'s row, or a ``failed`` row when it raises anything (TensorRT's pybind ``RuntimeError``, a
     refused graph, a failed accuracy pass): one precision TensorRT cannot do must not cost the others."""
@@ -84,6 +83,7 @@ def isolated(engine: str, variant: str, out: Path, build: Callable[[], dict[str,
         return {"variant": variant, "failed": f"{type(e).__name__}: {e}"}
 
 
+@register_stage("compile")
 class CompileStage(Stage):
     """TensorRT engines (FP32, FP16, explicit-Q/DQ INT8 and FP8), each with a manifest and test metrics."""
 

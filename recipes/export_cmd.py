@@ -174,23 +174,37 @@ def parse_line(line: str) -> str | tuple[str, str]:
 
 
 def predict_lines(bundle: Path, lines: Iterable[str], tasks: list[str] | None) -> list[dict[str, Any]]:
-    """JSON-ready predictions for text or pair lines (one call per input shape, order kept)."""
+    """One JSON-ready answer per line, in order, always: predictions, or ``error`` for that line alone (an
+    empty line, a pair where the task takes one text, …) while the other lines are still answered."""
     predictor = Predictor.load(bundle)
-    inputs = [parse_line(x.rstrip("\n")) for x in lines if x.strip()]
-    results: list[dict[str, Any]] = [{} for _ in inputs]
+    inputs = [parse_line(x.rstrip("\n")) for x in lines]
+    results: list[dict[str, Any]] = [{"input": x} for x in inputs]
+    for i, x in enumerate(inputs):
+        if not any(part.strip() for part in (x if isinstance(x, tuple) else (x,))):
+            results[i]["error"] = "empty input: nothing to predict on"
     for pairs in (False, True):
-        idx = [i for i, x in enumerate(inputs) if isinstance(x, tuple) == pairs]
-        if idx:
+        idx = [i for i, x in enumerate(inputs) if isinstance(x, tuple) == pairs and "error" not in results[i]]
+        if not idx:
+            continue
+        try:
             for i, pred in zip(idx, predictor.predict([inputs[i] for i in idx], tasks), strict=True):
-                results[i] = {"input": inputs[i], **pred}
+                results[i].update(pred)
+        except MtkdError as e:  # e.g. pair lines for a text task: those lines fail, the others do not
+            for i in idx:
+                results[i]["error"] = str(e)
     return results
 
 
 def run_predict(bundle: Path, texts: list[str], tasks: list[str] | None) -> int:
+    """Print one JSON line per input line; exit 3 when some inputs got an ``error`` instead of predictions."""
     lines = texts or sys.stdin.read().splitlines()
-    for result in predict_lines(bundle, lines, tasks):
+    results = predict_lines(bundle, lines, tasks)
+    for result in results:
         print(json.dumps(result, ensure_ascii=False))
-    return 0
+    failed = sum("error" in r for r in results)
+    if failed:
+        print(f"mtkd: {failed} of {len(results)} inputs not predicted (see their error fields)", file=sys.stderr)
+    return 3 if failed else 0
 
 
 def run_loadtest(bundle: Path, threads: int, requests: int, texts: list[str]) -> str:

@@ -75,6 +75,24 @@ def test_cli_predict_prints_the_predictors_labels(bundle, reference, capsys):
     assert set(probs) == set(task.labels) and sum(probs.values()) == pytest.approx(1, abs=1e-4)
 
 
+def test_predict_answers_every_line_in_order_even_the_bad_ones(bundle, reference, capsys, monkeypatch):
+    import io
+
+    task, preds = reference["category"]
+    texts = [ex.text for ex in task.splits["test"][:3]]
+    lines = [texts[0], "", "red shirt\tcotton red shirt", "   ", texts[1], texts[2]]  # as read from stdin
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["predict", str(bundle), "--task", "category"]) == 3  # some inputs failed, none were lost
+    out = capsys.readouterr()
+    got = [json.loads(line) for line in out.out.splitlines()]
+    assert len(got) == len(lines) and [g["input"] for g in got[:2]] == [texts[0], ""]
+    assert got[2]["input"] == ["red shirt", "cotton red shirt"] and "takes text inputs, not pair" in got[2]["error"]
+    assert "empty input" in got[1]["error"] and "empty input" in got[3]["error"]
+    good = [got[i]["category"]["label"] for i in (0, 4, 5)]
+    assert good == [task.labels[p] for p in preds[:3]]  # the good lines answered as if alone, in their places
+    assert "3 of 6 inputs not predicted" in out.err
+
+
 def test_raw_text_tag_entities_carry_character_offsets_into_the_input(bundle):
     predictor = Predictor.load(bundle)
     text = "  Acme   red cotton shirt  size M "
