@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 from pathlib import Path
 
 from distill.errors import DataUnavailable, MtkdError, RecipeError
+
+from .run_lock import run_lock
 
 EXIT_USER_ERROR = 2
 
@@ -219,15 +222,17 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.nproc < 1:
         raise MtkdError(f"--nproc must be at least 1 (got {args.nproc})")
-    if args.nproc > 1 and not distributed.launched_by_torchrun():
-        return _launch(args.nproc, argv)
     recipe = load_recipe(args.recipe, args.overrides)
     out = args.out or Path("runs") / recipe.name
+    if args.nproc > 1 and not distributed.launched_by_torchrun():
+        with run_lock(out):  # held by the launcher for its workers, which take none themselves
+            return _launch(args.nproc, argv)
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     device = distributed.init_from_env(args.device)
     main = distributed.is_main()
     try:
-        run_pipeline(recipe, out, wanted, device, args.resume)
+        with run_lock(out) if not distributed.launched_by_torchrun() else contextlib.nullcontext():
+            run_pipeline(recipe, out, wanted, device, args.resume)
     finally:
         distributed.shutdown()
     if main:
@@ -329,12 +334,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise RecipeError("mtkd ablate: --seeds repeats the distill ablation (--what distill) only")
             recipe = load_recipe(args.recipe, args.overrides)
             out = args.out or Path("runs") / recipe.name
-            if args.what == "distill" and args.seeds:
-                print(run_seed_ablation(recipe, out, args.seeds, args.device, args.resume))
-            elif args.what == "distill":
-                print(run_ablation(recipe, out, args.device, args.resume))
-            else:
-                print(run_teacher_ablation(recipe, out, args.what, args.device, args.resume))
+            with run_lock(out):
+                if args.what == "distill" and args.seeds:
+                    print(run_seed_ablation(recipe, out, args.seeds, args.device, args.resume))
+                elif args.what == "distill":
+                    print(run_ablation(recipe, out, args.device, args.resume))
+                else:
+                    print(run_teacher_ablation(recipe, out, args.what, args.device, args.resume))
             return 0
         if args.command == "bench":
             return _bench(args)

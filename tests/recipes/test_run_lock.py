@@ -1,0 +1,62 @@
+"""One writer per run directory: a second writer stops at once with a named error; a killed one frees it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from recipes.cli import main
+from recipes.run_lock import LOCK_FILE, RunLocked, run_lock
+
+
+def test_a_second_writer_is_refused_with_the_holder_named_and_the_lock_is_reusable(tmp_path):
+    run = tmp_path / "run"
+    with run_lock(run), pytest.raises(RunLocked, match=rf"is being written by process {os.getpid()} "):
+        with run_lock(run):
+            pass
+    assert not run.exists()  # a first run that wrote nothing leaves no folder behind
+    with run_lock(run):
+        (run / "stage").mkdir()
+    assert (run / LOCK_FILE).read_text() == ""  # released: no holder named
+
+
+def test_mtkd_run_into_a_locked_directory_exits_2_and_touches_nothing(recipe_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    with run_lock(run):
+        before = sorted(p.name for p in run.iterdir())
+        assert main(["run", str(recipe_file), "--out", str(run), "--stages", "tokenizer"]) == 2
+        assert sorted(p.name for p in run.iterdir()) == before
+    err = capsys.readouterr().err
+    assert "is being written by process" in err and "Traceback" not in err
+
+
+def test_a_killed_writer_leaves_no_stale_lock(tmp_path):
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from recipes.run_lock import run_lock\nwith run_lock({str(run)!r}):\n"
+            "    print('held', flush=True)\n    import time; time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunLocked, match=f"process {holder.pid} "), run_lock(run):
+        pass
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while True:  # the kernel drops the lock with the process
+        try:
+            with run_lock(run):
+                break
+        except RunLocked:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
