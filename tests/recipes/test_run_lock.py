@@ -16,9 +16,9 @@ from recipes.run_lock import LOCK_FILE, RunLocked, run_lock
 
 def test_a_second_writer_is_refused_with_the_holder_named_and_the_lock_is_reusable(tmp_path):
     run = tmp_path / "run"
-    with run_lock(run), pytest.raises(RunLocked, match=rf"is being written by process {os.getpid()} "):
-        with run_lock(run):
-            pass
+    refused = pytest.raises(RunLocked, match=rf"is being written by process {os.getpid()} ")
+    with run_lock(run), refused, run_lock(run):
+        pass
     assert not run.exists()  # a first run that wrote nothing leaves no folder behind
     with run_lock(run):
         (run / "stage").mkdir()
