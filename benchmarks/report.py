@@ -24,6 +24,13 @@ def reference_row(rows: list[dict]) -> dict | None:
     return min(refs, key=lambda r: r["latency_ms"]["p50"], default=None)
 
 
+def alternative_row(rows: list[dict]) -> dict | None:
+    """The fastest quantized export of the teacher itself (``quantize.teacher_presets``): what a user who
+    does not distil would deploy, so every student's speed is also shown against it."""
+    alts = [r for r in rows if r["artifact"].startswith("teacher-") and r["precision"] != "fp32"]
+    return min(alts, key=lambda r: r["latency_ms"]["p50"], default=None)
+
+
 def label(row: dict) -> str:
     return "/".join(key(row))
 
@@ -66,24 +73,32 @@ def markdown(rows: list[dict], skipped: list[dict], shape: tuple[int, int], peak
             f"INT8 {peak['int8_ops'] / 1e9:.1f} GOP/s."
         )
     main = at_shape(rows, shape)
-    ref = reference_row(main)
+    ref, alt = reference_row(main), alternative_row(main)
+    if alt:
+        lines.append(
+            f"speedup: against the teacher in torch FP32 at its fastest thread count; vs {alt['artifact']}: against "
+            f"the teacher's own quantized export ({label(alt)}, {alt['latency_ms']['p50']:.2f} ms), what a user who "
+            "does not distil would deploy."
+        )
     tasks = list(main[0]["tasks"]) if main and main[0]["tasks"] else []
+    alt_head = f" vs {alt['artifact']} |" if alt else ""
     for task in tasks:
         lines += [
             "",
             f"## {task} (batch {shape[0]}, sequence {shape[1]})",
             "",
-            "| artifact | runtime | precision | metric | retention | p50 ms | p99 ms | speedup | size MB |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|",
+            f"| artifact | runtime | precision | metric | retention | p50 ms | p99 ms | speedup |{alt_head} size MB |",
+            "|---|---|---|---:|---:|---:|---:|---:|" + ("---:|" if alt else "") + "---:|",
         ]
         for r in main:
             m = r["tasks"][task]
             rt = retention(m["value"], ref["tasks"][task]["value"], m["higher_is_better"]) if ref else None
             speed = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"] if ref else None
+            vs_alt = f" {_x(alt['latency_ms']['p50'] / r['latency_ms']['p50'])} |" if alt else ""
             lines.append(
                 f"| {r['artifact']} | {r['runtime']} | {r['precision']} | {m['metric']} {m['value']:.4f} | "
                 f"{_pct(rt)} | {r['latency_ms']['p50']:.2f} | {r['latency_ms']['p99']:.2f} | "
-                f"{_x(speed)} | {r['size_mb']:.1f} |"
+                f"{_x(speed)} |{vs_alt} {r['size_mb']:.1f} |"
             )
     lines += [
         "",

@@ -117,3 +117,26 @@ def test_thread_sweep_measures_each_candidate_at_each_count_and_restores_torchs(
     line = next(x for x in report.splitlines() if x.startswith(f"| teacher | {fastest['runtime']} |"))
     assert "| 1.00× |" in line  # speedups are relative to the teacher at its fastest thread count
     assert torch.get_num_threads() == before
+
+
+def test_the_report_shows_each_speedup_against_the_teachers_own_int8_export_too():
+    from benchmarks.report import markdown
+
+    def row(artifact, runtime, precision, ms, value):
+        task = {"metric": "rmse", "value": value, "baseline": 0.6, "higher_is_better": False}
+        return {
+            "artifact": artifact, "runtime": runtime, "precision": precision, "batch_size": 1, "seq_len": 128,
+            "latency_ms": {"p50": ms, "p99": ms}, "size_mb": 1.0, "throughput": 1e3 / ms, "tasks": {"score": task},
+            "env": {},
+        }  # fmt: skip
+
+    rows = [
+        row("teacher", "torch-2t", "fp32", 30.0, 0.47),
+        row("teacher", "torch-1t", "fp32", 40.0, 0.47),
+        row("teacher-optimum-dynamic-int8", "onnxruntime-2t", "int8", 12.0, 0.47),
+        row("student-dynamic-int8", "onnxruntime-1t", "int8", 1.5, 0.48),
+    ]
+    text = markdown(rows, [], (1, 128), None)
+    assert "| speedup | vs teacher-optimum-dynamic-int8 | size MB |" in text
+    line = next(x for x in text.splitlines() if x.startswith("| student-dynamic-int8 |"))
+    assert "| 20.00× | 8.00× |" in line  # 30 ms / 1.5 ms against torch FP32 at its best threads; 12 / 1.5
