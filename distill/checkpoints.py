@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArtifactError, MtkdError
-from .io import sha256_file
+from .io import atomic_directory, sha256_file
 from .registry import Registry
 
 WEIGHTS = "model.safetensors"
@@ -121,21 +120,13 @@ def _verified(folder: Path, expected: str) -> str:
 
 def _extract(member: Path, target: Path, expected: str) -> None:
     """Copy or unzip the checkpoint files into ``target`` atomically, verifying the weights first."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_directory(target) as tmp:
         if member.is_dir():
             shutil.copytree(member, tmp, dirs_exist_ok=True)
         else:
             with zipfile.ZipFile(member) as zf:
                 zf.extractall(tmp)
         _verified(tmp, expected)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def packaged_copy(entry: PackagedCheckpoint) -> ResolvedCheckpoint | None:

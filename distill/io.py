@@ -101,6 +101,20 @@ def replace_directory(src: str | Path, dst: str | Path) -> None:
         os.replace(src, dst)
 
 
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        replace_directory(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
 def stable_hash(obj: Any) -> str:
     """Short SHA-256 of a JSON-serialisable object with sorted keys, for up-to-date checks."""
     blob = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()

@@ -9,8 +9,6 @@ so a new loss never touches the model. Saved as one directory that ``from_pretra
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, PretrainedConfig, Pr
 from .checkpoints import describe_failure, quiet_transformers, resolve_checkpoint
 from .config import ModelConfig
 from .errors import ArtifactError, MtkdError
-from .io import read_json, write_json
+from .io import atomic_directory, read_json, write_json
 from .target_scaling import StandardizedHead
 from .tasks import task_type
 
@@ -207,10 +205,7 @@ class MultiTaskModel(nn.Module):
 
     def save_pretrained(self, path: str | Path, tokenizer: PreTrainedTokenizerBase | None = None) -> None:
         """Write the model directory atomically (built beside ``path``, then renamed onto it)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_directory(path) as tmp:
             self.encoder.config.save_pretrained(tmp)
             state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
             save_file(state, tmp / WEIGHTS, metadata={"format": "pt"})
@@ -224,12 +219,6 @@ class MultiTaskModel(nn.Module):
             )
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
-            if path.exists():
-                shutil.rmtree(path)
-            tmp.rename(path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, map_location: str | torch.device = "cpu") -> MultiTaskModel:
