@@ -27,7 +27,8 @@ def finished_run(tmp_path_factory):
 
 def test_stages_write_their_outputs_and_stage_json(finished_run):
     _, run = finished_run
-    assert sorted(p.name for p in run.iterdir()) == ["recipe.yaml", "teacher", "tokenizer"]
+    assert sorted(p.name for p in run.iterdir()) == [".mtkd.lock", "recipe.yaml", "teacher", "tokenizer"]
+    assert (run / ".mtkd.lock").read_text() == ""  # the writer's lock, released: no holder named
     # the saved recipe is the validated one and loads back to the same settings
     assert load_recipe(str(run / "recipe.yaml")) == load_recipe(str(finished_run[0]))
     info = json.loads((run / "teacher" / "stage.json").read_text())
