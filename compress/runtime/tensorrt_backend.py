@@ -1,7 +1,8 @@
 """TensorRT engines as a runtime: deserialized once, shapes set per call, tensors bound by address.
 
-Inputs are copied to torch CUDA tensors and the engine runs on torch's current CUDA stream
-(``execute_async_v3``), so CUDA-event timing in the bench harness brackets the engine itself.
+Inputs are copied to torch CUDA tensors and the engine runs on a CUDA stream of its own
+(``execute_async_v3``), never the legacy default stream. A call is timed end to end (copies
+included); ``engine_ms`` times the engine alone between CUDA events on that stream.
 Engines are refused before deserialization when their manifest names another GPU or TensorRT.
 """
 
@@ -50,6 +51,8 @@ class TensorRTBackend(Backend):
         if self.engine is None:
             raise ArtifactError(f"{self.artifact}: TensorRT could not deserialize {ENGINE_FILE}")
         self.context = self.engine.create_execution_context()
+        # a stream of its own: the legacy default stream serialises with every other stream on the device
+        self.stream = torch.cuda.Stream()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
@@ -94,8 +97,10 @@ class TensorRTBackend(Backend):
     def size_mb(self) -> float:
         return (self.artifact / ENGINE_FILE).stat().st_size / 1e6
 
-    def __call__(self, batch: Batch) -> dict[str, np.ndarray]:
-        keep = []  # the bound tensors must live until the engine has run
+    def _bind(self, batch: Batch) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        """Copy the inputs to the GPU on this engine's stream and bind every tensor's address; the inputs
+        must stay alive until the engine has run, so they are returned with the outputs."""
+        keep = []
         for name in self.inputs:
             if name not in batch:
                 raise MtkdError(f"{self.artifact}: the engine needs input {name!r}, the batch has {sorted(batch)}")
@@ -114,6 +119,32 @@ class TensorRTBackend(Backend):
             out = torch.empty([dims[i] for i in range(len(dims))], dtype=self._dtypes[name], device="cuda")
             self.context.set_tensor_address(name, out.data_ptr())
             outputs[name] = out
-        if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
+        return keep, outputs
+
+    def _execute(self) -> None:
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
             raise MtkdError(f"{self.artifact}: TensorRT execution failed (log above)")
-        return {name: out.float().cpu().numpy() for name, out in outputs.items()}  # .cpu() waits for the stream
+
+    def __call__(self, batch: Batch) -> dict[str, np.ndarray]:
+        """End to end: host-to-device copies, the engine, device-to-host copies (what a caller waits for)."""
+        with torch.cuda.stream(self.stream):
+            _, outputs = self._bind(batch)
+            self._execute()
+            return {name: out.float().cpu().numpy() for name, out in outputs.items()}  # .cpu() waits for it
+
+    def engine_ms(self, batch: Batch, iters: int = 20) -> float:
+        """The engine alone (median of ``iters``), between CUDA events on its own stream: inputs bound once,
+        no copies, no NumPy conversion."""
+        with torch.cuda.stream(self.stream):
+            keep, outputs = self._bind(batch)
+            self._execute()  # warm-up: the first launch after binding sets up the context
+            times = []
+            for _ in range(iters):
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record(self.stream)
+                self._execute()
+                end.record(self.stream)
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+        del keep, outputs
+        return float(np.median(times))

@@ -140,3 +140,14 @@ def test_the_report_shows_each_speedup_against_the_teachers_own_int8_export_too(
     assert "| speedup | vs teacher-optimum-dynamic-int8 | size MB |" in text
     line = next(x for x in text.splitlines() if x.startswith("| student-dynamic-int8 |"))
     assert "| 20.00× | 8.00× |" in line  # 30 ms / 1.5 ms against torch FP32 at its best threads; 12 / 1.5
+
+
+def test_engine_time_is_reported_only_by_runtimes_that_measure_it_apart():
+    from benchmarks.harness import engine_timing
+
+    class Engine:
+        def engine_ms(self, batch, iters):
+            return 0.25 * iters
+
+    assert engine_timing(Engine(), {}, 4) == {"engine_ms": 1.0}
+    assert engine_timing(object(), {}, 4) == {}  # torch and ONNX Runtime: end to end only

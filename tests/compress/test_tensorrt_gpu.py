@@ -60,3 +60,20 @@ def test_engine_from_another_gpu_is_refused_before_deserialization(engines, tmp_
     write_json(copy / "engine.json", {**manifest, "target": {**manifest["target"], "gpu": "Some Other GPU"}})
     with pytest.raises(ArtifactError, match="built for Some Other GPU"):
         TensorRTBackend(copy, "fp32", "cuda")
+
+
+def test_the_engine_runs_on_its_own_stream_and_times_apart_from_copies(engines):
+    import time
+
+    from compress.runtime import TensorRTBackend
+
+    art = engines / "student-trt-fp16"
+    engine = TensorRTBackend(art, "fp16", "cuda")
+    assert engine.stream.cuda_stream != 0  # not the legacy default stream
+    inputs = sample_inputs(int(read_json(art / "config.json")["vocab_size"]), batch=8, seq=32)
+    engine(inputs)  # warm-up
+    started = time.perf_counter()
+    for _ in range(10):
+        engine(inputs)
+    end_to_end = (time.perf_counter() - started) * 100  # ms per call
+    assert 0 < engine.engine_ms(inputs, iters=10) < end_to_end  # the engine alone excludes copies and NumPy
