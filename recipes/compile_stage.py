@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from compress.onnx.export import copy_sidecars
 from compress.prune.sparsity import SPARSITY
 from compress.tensorrt import ENGINE_MANIFEST, ENGINE_PRECISIONS, ShapeProfile, profile_for, tensorrt_unavailable
 from compress.tensorrt.config import variant_unsupported
+from compress.tensorrt.isolation import isolated
 from distill.errors import ArtifactError
 from distill.io import read_json, write_json
 from distill.training.evaluate import retention
@@ -70,17 +69,6 @@ def timing_cache_path(run_dir: Path, target: dict[str, Any]) -> Path:
     """One timing cache per GPU model and TensorRT version (timings do not carry across either)."""
     gpu = re.sub(r"[^A-Za-z0-9]+", "-", target["gpu"]).strip("-").lower()
     return run_dir.parent / TIMING_CACHES / f"{gpu}-sm{target['compute_capability']}-trt{target['tensorrt']}.cache"
-
-
-def isolated(engine: str, variant: str, out: Path, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """``build()``'s row, or a ``failed`` row when it raises anything (TensorRT's pybind ``RuntimeError``, a
-    refused graph, a failed accuracy pass): one precision TensorRT cannot do must not cost the others."""
-    try:
-        return build()
-    except Exception as e:
-        log.warning("compile %s failed: %s: %s", engine, type(e).__name__, e)
-        shutil.rmtree(out, ignore_errors=True)
-        return {"variant": variant, "failed": f"{type(e).__name__}: {e}"}
 
 
 @register_stage("compile")

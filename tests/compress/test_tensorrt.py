@@ -172,7 +172,7 @@ def test_fp8_engines_are_skipped_on_gpus_without_fp8_tensor_cores():
 
 
 def test_one_failing_precision_leaves_a_failed_row_and_the_others_build(tmp_path):
-    from recipes.compile_stage import isolated
+    from compress.tensorrt.isolation import isolated
 
     out = tmp_path / "student-trt-int8"
     out.mkdir()
