@@ -19,9 +19,10 @@ from transformers import AutoConfig, AutoModel, BertConfig, PretrainedConfig, Pr
 
 from .checkpoints import describe_failure, quiet_transformers, resolve_checkpoint
 from .config import ModelConfig
+from .data.examples import TaskData
 from .errors import ArtifactError, MtkdError
 from .io import atomic_directory, read_json, write_json
-from .target_scaling import StandardizedHead
+from .target_scaling import StandardizedHead, target_scale
 from .tasks import task_type
 
 log = logging.getLogger("mtkd")
@@ -255,3 +256,12 @@ class MultiTaskModel(nn.Module):
     def num_parameters(self, encoder_only: bool = False) -> int:
         module = self.encoder if encoder_only else self
         return sum(p.numel() for p in module.parameters())
+
+
+def head_spec(task: TaskData) -> HeadSpec:
+    """The head a task gets: its labels, and the target scale of a standardised regression head."""
+    scale = None
+    if task.kind.label_kind == "score":
+        golds = [ex.target for ex in task.splits["train"]]
+        scale = target_scale(task.name, golds, task.config.standardize)
+    return HeadSpec(task.name, task.config.type, tuple(task.labels), scale)

@@ -15,6 +15,7 @@ from benchmarks.config import BenchConfig
 from benchmarks.harness import backend_accuracy
 from compress.bundle.triton import onnx_io
 from compress.onnx.export import copy_sidecars
+from compress.onnx.fusion import UNFUSED
 from compress.prune.sparsity import SPARSITY
 from compress.tensorrt import ENGINE_MANIFEST, ENGINE_PRECISIONS, ShapeProfile, profile_for, tensorrt_unavailable
 from compress.tensorrt.config import variant_unsupported
@@ -24,7 +25,7 @@ from distill.io import read_json, write_json
 from distill.training.evaluate import retention
 
 from .pipeline import Context, Stage, register_stage, settings_of
-from .quantize_stage import UNFUSED, chosen
+from .quantize_stage import chosen
 from .schema import Recipe
 from .stages import data_fingerprint, tasks_of
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,13 @@ from typing import Any
 from benchmarks.harness import backend_accuracy
 from compress.onnx.calibration import Calibration, calibration_batches
 from compress.onnx.config import QuantizeConfig
-from compress.onnx.export import MANIFEST, copy_sidecars, export_onnx, parity, run_onnx, sample_inputs
+from compress.onnx.export import MANIFEST, copy_sidecars, export_onnx
+from compress.onnx.fusion import UNFUSED, fuse
 from compress.onnx.notices import summarised_quantizer_notices
-from compress.onnx.optimize import optimize_graph
 from compress.onnx.presets import PRESETS, Preset, is_peer, preset_needs
 from compress.onnx.qat import qat_artifact
 from compress.onnx.sensitivity import accuracy_aware
 from compress.runtime import OnnxRuntimeBackend
-from distill.errors import ArtifactError
 from distill.io import read_json, write_json
 from distill.training.evaluate import retention
 
@@ -29,29 +27,11 @@ from .stages import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 MODEL_DIRS = {"teacher": "teacher", "student": "distill", "pruned": "prune"}  # artifact → the stage that made it
-UNFUSED = "model.unfused.onnx"  # the exported graph before fusions, for TensorRT and its Q/DQ presets
 
 
 def chosen(recipe: Recipe) -> list[str]:
     default = ["pruned"] if recipe.prune else ["student"] if recipe.student else ["teacher"]
     return recipe.quantize.artifacts or default
-
-
-def fuse(out: Path, tolerance: float, skip_layer_norm: bool = False) -> dict[str, int]:
-    """Replace ``out/model.onnx`` by its fused graph after checking the fusions kept the outputs."""
-    path, fused_path = out / "model.onnx", out / "model.fused.onnx"
-    fused = optimize_graph(path, fused_path, skip_layer_norm)
-    manifest = read_json(out / MANIFEST)
-    kinds = {n: o["type"] for n, o in manifest["outputs"].items()}
-    scales = {n: o["target_scale"][1] for n, o in manifest["outputs"].items() if o.get("target_scale")}
-    inputs = sample_inputs(int(read_json(out / "config.json")["vocab_size"]))
-    report = parity(run_onnx(path, inputs), run_onnx(fused_path, inputs), kinds, inputs["attention_mask"], scales)
-    worst = max(r["max_abs_diff"] for r in report.values())
-    if worst > tolerance:
-        raise ArtifactError(f"{fused_path}: graph fusions changed outputs by {worst:.2e}")
-    os.replace(fused_path, path)
-    write_json(out / MANIFEST, {**manifest, "fusions": fused, "parity_after_fusion": report})
-    return fused
 
 
 def export_fp32(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> Path:

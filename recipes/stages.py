@@ -16,8 +16,7 @@ from distill.data.examples import SPLITS, TaskData
 from distill.data.loading import load_tasks
 from distill.encoding import EncodedSplit, encode_examples
 from distill.io import sha256_file, write_json
-from distill.model import HeadSpec, MultiTaskModel
-from distill.target_scaling import target_scale
+from distill.model import MultiTaskModel, head_spec
 from distill.tokenization import build_tokenizer, load_tokenizer
 from distill.training import distributed
 from distill.training.loop import evaluate_all, train
@@ -48,15 +47,6 @@ def data_fingerprint(recipe: Recipe) -> dict[str, Any]:
                 files[path] = sha256_file(path)
     out["files"] = files
     return out
-
-
-def head_spec(task: TaskData) -> HeadSpec:
-    """The head a task gets: its labels, and the target scale of a standardised regression head."""
-    scale = None
-    if task.kind.label_kind == "score":
-        golds = [ex.target for ex in task.splits["train"]]
-        scale = target_scale(task.name, golds, task.config.standardize)
-    return HeadSpec(task.name, task.config.type, tuple(task.labels), scale)
 
 
 def tasks_of(ctx: Context) -> dict[str, TaskData]:

@@ -13,12 +13,17 @@ from typing import Any
 import pytest
 import yaml
 
-from recipes.matrix_cases import MODEL as MATRIX_MODEL
-from recipes.matrix_cases import TRAIN as MATRIX_TRAIN
-
-# the reliability matrix's tiny shapes, one layer and fewer epochs: the whole pipeline in seconds
-TINY_MODEL = {**MATRIX_MODEL, "layers": 1}
-TINY_TRAIN = {**MATRIX_TRAIN, "epochs": 2, "checkpoint_every": 5}
+# one layer, a few epochs: the whole pipeline in seconds
+TINY_MODEL = {
+    "layers": 1,
+    "hidden": 32,
+    "heads": 2,
+    "intermediate": 64,
+    "dropout": 0.0,
+    "attention_dropout": 0.0,
+    "max_position": 64,
+}
+TINY_TRAIN = {"epochs": 2, "batch_size": 16, "lr": 3e-3, "max_len": 32, "checkpoint_every": 5, "warmup": 0.0}
 
 
 BUILTIN_TASKS = {

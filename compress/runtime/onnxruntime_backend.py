@@ -10,6 +10,7 @@ import onnx
 import torch
 from transformers import AutoConfig
 
+from compress.onnx.fusion import UNFUSED
 from compress.onnx.optimize import CPU_DISABLED_OPTIMIZERS
 from compress.tensorrt.profiles import ShapeProfile
 from distill.errors import ArtifactError
@@ -19,7 +20,6 @@ from .base import RUNTIMES, Backend, Batch, heads_of
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 INTEGER_OPS = {"MatMulInteger", "ConvInteger", "QLinearMatMul", "DynamicQuantizeLinear", "QAttention"}
-UNFUSED = "model.unfused.onnx"  # beside a fused FP32 graph (the quantize stage keeps it for TensorRT)
 ORT_TRT_CACHE = Path.home() / ".cache" / "mtkd" / "ort-tensorrt"  # engines ORT's TensorRT provider builds
 
 

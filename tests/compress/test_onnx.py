@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from compress.onnx.export import MANIFEST, export_onnx, run_onnx, sample_inputs, torch_outputs
+from compress.onnx.fusion import fuse
 from compress.onnx.presets import PRESETS
 from compress.runtime import load_backend
 from distill.config import ModelConfig
 from distill.io import read_json
 from distill.model import HeadSpec, MultiTaskModel
 from distill.tokenization import train_wordpiece
-from recipes.quantize_stage import fuse
 
 HEADS = [
     HeadSpec("cat", "classification", ("a", "b", "c")),

@@ -12,11 +12,11 @@ from onnx import numpy_helper
 
 from compress.onnx.calibration import CalibrationConfig, calibration_batches
 from compress.onnx.export import sample_inputs
+from compress.onnx.fusion import UNFUSED
 from compress.onnx.presets import PRESETS
 from distill.data.loading import load_tasks
 from distill.errors import ArtifactError
 from recipes.loader import load_recipe
-from recipes.quantize_stage import UNFUSED
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,11 @@ from distill.data.examples import SPLITS
 from distill.data.loading import load_tasks
 from distill.distillation import DistillationObjective
 from distill.encoding import collate, encode_examples
-from distill.model import MultiTaskModel
+from distill.model import MultiTaskModel, head_spec
 from distill.teacher_cache import TeacherLogits
 from distill.tokenization import build_tokenizer
 from distill.training.loop import supervised_objective, train
 from distill.training.shared_inputs import joint_labels, shared_input_groups
-from recipes.stages import head_spec
 from tests.conftest import builtin_task
 from tests.distill.test_training import scripted_dev
 

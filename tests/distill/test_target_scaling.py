@@ -13,11 +13,10 @@ from distill.config import ModelConfig, TaskConfig, TrainConfig
 from distill.data.examples import SPLITS
 from distill.encoding import encode_examples
 from distill.io import read_json
-from distill.model import META, HeadSpec, MultiTaskModel
+from distill.model import META, HeadSpec, MultiTaskModel, head_spec
 from distill.target_scaling import target_scale
 from distill.tokenization import train_wordpiece
 from distill.training.loop import evaluate_all, train
-from recipes.stages import head_spec
 from tests.conftest import builtin_task, prepare_tasks
 
 CPU = torch.device("cpu")
