@@ -143,7 +143,7 @@ def run_grid(
         if cand.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         try:
-            backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device)
+            backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device, max(cfg.batch_sizes))
             config = backend.model_config
             vocab = config.vocab_size if config is not None else 1000
             backend(synthetic_batch(max(cfg.batch_sizes), max(cfg.seq_lens), vocab))  # largest shape, once

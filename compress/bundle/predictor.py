@@ -102,7 +102,7 @@ class Predictor:
         reason = backend_cls.unavailable(root, manifest["precision"], device)
         if reason:
             raise MtkdError(f"runtime {name} cannot serve {root} here: {reason}")
-        return cls(root, manifest, backend_cls(root, manifest["precision"], device), batch_size)
+        return cls(root, manifest, backend_cls(root, manifest["precision"], device, max_batch=batch_size), batch_size)
 
     def tasks_for(self, kind: str, tasks: Sequence[str] | None) -> list[str]:
         """The requested tasks (default: all) that take inputs of shape ``kind``."""

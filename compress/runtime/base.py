@@ -29,11 +29,15 @@ class Backend(ABC):
     name: ClassVar[str]
     precisions: ClassVar[tuple[str, ...]]
 
-    def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cpu") -> None:
+    def __init__(
+        self, artifact: Path, precision: str = "fp32", device: str = "cpu", max_batch: int | None = None
+    ) -> None:
+        """``max_batch``: the largest batch the caller will feed; runtimes that build for a fixed shape
+        range (ONNX Runtime's TensorRT provider) size their profile by it, the others ignore it."""
         reason = self.unavailable(artifact, precision, device)
         if reason:
             raise MtkdError(f"{self.name} cannot run {artifact} at {precision} on {device}: {reason}")
-        self.artifact, self.precision, self.device = Path(artifact), precision, device
+        self.artifact, self.precision, self.device, self.max_batch = Path(artifact), precision, device, max_batch
 
     @classmethod
     def accepts(cls, artifact: Path) -> bool:
@@ -76,6 +80,8 @@ def heads_of(model_dir: Path) -> list[HeadSpec]:
     return [HeadSpec.from_meta(t) for t in meta["tasks"]]
 
 
-def load_backend(runtime: str, artifact: Path, precision: str = "fp32", device: str = "cpu") -> Backend:
-    """Instantiate the registered runtime ``runtime`` on ``artifact``."""
-    return RUNTIMES.get(runtime)(artifact, precision, device)
+def load_backend(
+    runtime: str, artifact: Path, precision: str = "fp32", device: str = "cpu", max_batch: int | None = None
+) -> Backend:
+    """Instantiate the registered runtime ``runtime`` on ``artifact`` (``max_batch``: see :class:`Backend`)."""
+    return RUNTIMES.get(runtime)(artifact, precision, device, max_batch=max_batch)

@@ -12,7 +12,7 @@ from transformers import AutoConfig
 
 from compress.onnx.fusion import UNFUSED
 from compress.onnx.optimize import CPU_DISABLED_OPTIMIZERS
-from compress.tensorrt.profiles import ShapeProfile
+from compress.tensorrt.profiles import EVAL_BATCH, ShapeProfile
 from distill.errors import ArtifactError
 from distill.io import read_json, sha256_file, stable_hash
 
@@ -53,8 +53,10 @@ class OnnxRuntimeBackend(Backend):
     # fp8: TensorRT's FP8 Q/DQ graph, run by ONNX Runtime's reference Q/DQ kernels (simulated, for accuracy)
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8", "fp8")
 
-    def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cpu") -> None:
-        super().__init__(artifact, precision, device)
+    def __init__(
+        self, artifact: Path, precision: str = "fp32", device: str = "cpu", max_batch: int | None = None
+    ) -> None:
+        super().__init__(artifact, precision, device, max_batch)
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -123,21 +125,31 @@ class OnnxRuntimeBackend(Backend):
         )
 
 
-def engine_cache_dir(artifact: Path, precision: str) -> Path:
-    """Where ORT's TensorRT provider keeps engines for this graph: keyed by the graph's bytes and the precision,
-    since the provider's own engine id does not hash weights (a re-run into the same folder would reuse an
-    engine built from the old weights)."""
+def engine_cache_dir(artifact: Path, precision: str, profile: ShapeProfile | None = None) -> Path:
+    """Where ORT's TensorRT provider keeps engines for this graph: keyed by the graph's bytes, the precision and
+    the shape profile, since the provider's own engine id does not hash weights (a re-run into the same folder
+    would reuse an engine built from the old weights)."""
     key = {"graph": sha256_file(Path(artifact) / "model.onnx"), "precision": precision}
+    if profile is not None:
+        key["profile"] = profile.as_dict()
     return ORT_TRT_CACHE / stable_hash(key)[:16]
+
+
+def ort_trt_profile(max_position: int, max_batch: int | None) -> ShapeProfile:
+    """The provider's one profile: batch up to the caller's largest (at least the accuracy pass's 64), any length
+    up to the model's positions, tuned for one 128-token query."""
+    return ShapeProfile(
+        min=(1, 1), opt=(1, min(128, max_position)), max=(max(EVAL_BATCH, max_batch or 1), max_position)
+    )
 
 
 @RUNTIMES.register("onnxruntime-trt")
 class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
     """ONNX Runtime's TensorRT execution provider (CUDA provider for what TensorRT does not take).
 
-    Engines are cached per artifact under ``~/.cache/mtkd/ort-tensorrt`` with a timing cache, and
-    built for one profile (batch 1–64, any length up to the model's positions), so shapes within
-    it never rebuild. Q/DQ graphs turn on INT8 (explicit quantization).
+    Engines are cached per graph, precision and profile under ``~/.cache/mtkd/ort-tensorrt`` with a
+    timing cache, and built for one profile (batch 1 to ``max(64, max_batch)``, any length up to the
+    model's positions), so shapes within it never rebuild. Q/DQ graphs turn on INT8 (explicit quantization).
     """
 
     name = "onnxruntime-trt"
@@ -150,10 +162,10 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
         return unfused if unfused.is_file() else Path(artifact) / "model.onnx"
 
     def providers(self) -> list:
-        cache = engine_cache_dir(self.artifact, self.precision)
-        cache.mkdir(parents=True, exist_ok=True)  # the provider creates only the last level itself
         max_position = int(read_json(self.artifact / "config.json").get("max_position_embeddings", 512))
-        profile = ShapeProfile(min=(1, 1), opt=(1, min(128, max_position)), max=(64, max_position))
+        profile = ort_trt_profile(max_position, self.max_batch)
+        cache = engine_cache_dir(self.artifact, self.precision, profile)
+        cache.mkdir(parents=True, exist_ok=True)  # the provider creates only the last level itself
         options = {
             "trt_engine_cache_enable": True,
             "trt_engine_cache_path": str(cache),

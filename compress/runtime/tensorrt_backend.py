@@ -39,8 +39,10 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8", "fp8")
 
-    def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cuda") -> None:
-        super().__init__(artifact, precision, device)
+    def __init__(
+        self, artifact: Path, precision: str = "fp32", device: str = "cuda", max_batch: int | None = None
+    ) -> None:
+        super().__init__(artifact, precision, device, max_batch)
         import tensorrt as trt
 
         check_compatible(read_manifest(self.artifact), current_target(), self.artifact)

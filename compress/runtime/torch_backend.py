@@ -24,8 +24,10 @@ class TorchBackend(Backend):
     name = "torch"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16", "int8")
 
-    def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cpu") -> None:
-        super().__init__(artifact, precision, device)
+    def __init__(
+        self, artifact: Path, precision: str = "fp32", device: str = "cpu", max_batch: int | None = None
+    ) -> None:
+        super().__init__(artifact, precision, device, max_batch)
         self.model = MultiTaskModel.from_pretrained(artifact, map_location=device).eval()
         if precision == "int8":  # the peer users try first: torch.ao dynamic quantization of Linear layers
             with warnings.catch_warnings():
@@ -81,6 +83,8 @@ class TorchCompileBackend(TorchBackend):
 
     name = "torch-compile"
 
-    def __init__(self, artifact: Path, precision: str = "fp32", device: str = "cpu") -> None:
-        super().__init__(artifact, precision, device)
+    def __init__(
+        self, artifact: Path, precision: str = "fp32", device: str = "cpu", max_batch: int | None = None
+    ) -> None:
+        super().__init__(artifact, precision, device, max_batch)
         self.module = torch.compile(self.model, dynamic=True)

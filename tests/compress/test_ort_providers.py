@@ -43,7 +43,7 @@ def test_the_engine_cache_is_created_and_keyed_by_the_weights_and_precision(tmp_
     monkeypatch.setattr(ortb, "ORT_TRT_CACHE", tmp_path / "deep" / "cache")
     art = _graph(tmp_path / "art", 2.0)
     backend = ortb.OnnxRuntimeTensorRTBackend.__new__(ortb.OnnxRuntimeTensorRTBackend)  # no GPU: no session
-    backend.artifact, backend.precision = art, "fp16"
+    backend.artifact, backend.precision, backend.max_batch = art, "fp16", None
     trt, options = backend.providers()[0]
     assert trt == "TensorrtExecutionProvider" and options["trt_fp16_enable"] and not options["trt_int8_enable"]
     cache = options["trt_engine_cache_path"]
@@ -53,6 +53,21 @@ def test_the_engine_cache_is_created_and_keyed_by_the_weights_and_precision(tmp_
     assert ortb.engine_cache_dir(art, "int8") != before
     _graph(art, 3.0)  # new weights in the same folder: a new engine, never the old one
     assert ortb.engine_cache_dir(art, "fp16") != before
+
+
+def test_the_provider_profile_reaches_the_callers_largest_batch_and_keys_its_own_engines(tmp_path, monkeypatch):
+    monkeypatch.setattr(ortb, "ORT_TRT_CACHE", tmp_path / "cache")
+    art = _graph(tmp_path / "art", 2.0)
+    backend = ortb.OnnxRuntimeTensorRTBackend.__new__(ortb.OnnxRuntimeTensorRTBackend)
+    backend.artifact, backend.precision = art, "fp16"
+    shapes = {}
+    for max_batch in (None, 256):
+        backend.max_batch = max_batch
+        options = backend.providers()[0][1]
+        shapes[max_batch] = (options["trt_profile_max_shapes"], options["trt_engine_cache_path"])
+    assert shapes[None][0] == "input_ids:64x64"  # the accuracy pass's batch 64 at the least
+    assert shapes[256][0] == "input_ids:256x64"  # a b256 bench row runs inside the profile, not outside it
+    assert shapes[None][1] != shapes[256][1]  # an engine built for the smaller profile is not reused
 
 
 def _nodes_graph(path, nodes):
