@@ -14,13 +14,11 @@ import torch
 from tqdm.auto import tqdm
 
 from compress.runtime import RUNTIMES, Backend, load_backend
+from compress.runtime.accuracy import backend_accuracy
 from compress.runtime.onnxruntime_backend import artifact_precision
 from compress.runtime.tensorrt_backend import engine_precision
 from distill.data.examples import TaskData
-from distill.encoding import encode_examples
 from distill.errors import MtkdError
-from distill.tokenization import load_tokenizer
-from distill.training.evaluate import evaluate
 
 from .config import BenchConfig
 from .env import environment
@@ -80,27 +78,6 @@ def synthetic_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str
     rng = np.random.default_rng(seed)
     ids = rng.integers(5, vocab, size=(batch, seq), dtype=np.int64)
     return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-
-
-def backend_forward(backend: Backend):
-    """A ``Forward`` for ``distill.training.evaluate`` that runs through the runtime being measured."""
-
-    def forward(inputs: dict[str, torch.Tensor], task: str) -> torch.Tensor:
-        out = backend({k: v.numpy() for k, v in inputs.items()})
-        return torch.from_numpy(out[task])
-
-    return forward
-
-
-def backend_accuracy(backend: Backend, tasks: dict[str, TaskData], max_len: int) -> dict[str, dict[str, Any]]:
-    """Test metrics of every task computed through ``backend`` (never assumed from another runtime)."""
-    tok = load_tokenizer(str(backend.artifact if backend.artifact.is_dir() else backend.artifact.parent))
-    forward = backend_forward(backend)
-    out = {}
-    for name, task in tasks.items():
-        enc = encode_examples(tok, task.splits["test"], task.kind, max_len)
-        out[name] = evaluate(forward, task, "test", enc, 64, tok.pad_token_id)
-    return out
 
 
 def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[Candidate], list[dict]]:

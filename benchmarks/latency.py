@@ -7,12 +7,17 @@ alike and ratios measured in one run can be trusted.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+import torch
+
+from distill.model import MultiTaskModel
 
 
 @dataclass(frozen=True)
@@ -92,3 +97,37 @@ def interleaved(
         for name, fn in candidates.items():
             per_round[name].append(summarize([timed(fn) for _ in range(iters)]))
     return {name: median_of_rounds(stats) for name, stats in per_round.items()}
+
+
+def on_cpu(model: MultiTaskModel) -> MultiTaskModel:
+    """``model`` itself when it is on the CPU, else a CPU copy (never moves the caller's model)."""
+    if all(p.device.type == "cpu" for p in model.parameters()):
+        return model
+    return copy.deepcopy(model).cpu()
+
+
+def torch_latency_ratio(teacher: MultiTaskModel, student: MultiTaskModel, seq_len: int, vocab: int) -> dict[str, Any]:
+    """Teacher and student forward latency in torch on CPU at batch 1, interleaved in one run."""
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, vocab, (1, seq_len), generator=gen)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    # CPU copies of models that live elsewhere: the caller's models stay on their device
+    models = {"teacher": on_cpu(teacher).eval(), "student": on_cpu(student).eval()}
+
+    def runner(model: MultiTaskModel):
+        def call() -> None:
+            with torch.inference_mode():
+                model(**batch)
+
+        return call
+
+    stats = interleaved({name: runner(m) for name, m in models.items()}, warmup=5, iters=20, rounds=5)
+    return {
+        "device": "cpu",
+        "batch_size": 1,
+        "seq_len": seq_len,
+        "threads": torch.get_num_threads(),
+        "teacher_ms": stats["teacher"].p50,
+        "student_ms": stats["student"].p50,
+        "speedup": stats["teacher"].p50 / stats["student"].p50,
+    }

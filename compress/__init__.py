@@ -1,4 +1,37 @@
-"""Compression of a trained multi-task model: pruning, ONNX export, quantization, TensorRT, runtimes.
+"""Compression of a trained multi-task model: structured pruning, ONNX export and quantization,
+TensorRT engines, the runtimes that serve every artifact, and the deployable bundle. The verbs:
 
-Pruning and TensorRT are still to come; ONNX export, quantization, runtimes and the bundle are here.
+    from compress import prune, quantize, compile_engines, build_bundle, Predictor
+
+Names load on first use (TensorRT and ONNX Runtime only where a verb needs them).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_PUBLIC = {
+    "prune": "compress.prune.api",
+    "Pruned": "compress.prune.api",
+    "PruneConfig": "compress.prune.plan",
+    "quantize": "compress.onnx.quantize",
+    "export_onnx": "compress.onnx.export",
+    "QuantizeConfig": "compress.onnx.config",
+    "PRESETS": "compress.onnx.presets",
+    "compile_engines": "compress.tensorrt.compile",
+    "CompileConfig": "compress.tensorrt.config",
+    "profile_for": "compress.tensorrt.profiles",
+    "build_bundle": "compress.bundle.build",
+    "Predictor": "compress.bundle.predictor",
+    "RUNTIMES": "compress.runtime.base",
+    "load_backend": "compress.runtime.base",
+    "IMPORTANCES": "compress.prune.importance",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'compress' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)

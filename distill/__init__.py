@@ -1,3 +1,43 @@
-"""Tasks, data, tokenization, the multi-task model, losses and the one training loop."""
+"""Tasks, data, tokenization, the multi-task model, losses and the one training loop — and the verbs
+that train a teacher and distil it (``distill.api``):
+
+    from distill import TaskConfig, load_tasks, build_tokenizer, train_teacher, distil
+
+Names load on first use, so ``import distill`` stays cheap for the command line.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "train_teacher": "distill.api",
+    "distil": "distill.api",
+    "Trained": "distill.api",
+    "Distilled": "distill.api",
+    "load_tasks": "distill.data.loading",
+    "build_tokenizer": "distill.tokenization",
+    "load_tokenizer": "distill.tokenization",
+    "MultiTaskModel": "distill.model",
+    "DataConfig": "distill.config",
+    "TaskConfig": "distill.config",
+    "TokenizerConfig": "distill.config",
+    "ModelConfig": "distill.config",
+    "StudentModelConfig": "distill.config",
+    "TrainConfig": "distill.config",
+    "DistillConfig": "distill.config",
+    "LogitsKD": "distill.config",
+    "HiddenKD": "distill.config",
+    "AttentionKD": "distill.config",
+    "RelationKD": "distill.config",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'distill' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .data.examples import Example
+from .data.examples import SPLITS, Example, TaskData
 from .tasks import IGNORE_INDEX, TaskType
+
+log = logging.getLogger("mtkd")
 
 
 @dataclass
@@ -107,3 +110,17 @@ def collate(split: EncodedSplit, indices: list[int], pad_id: int, tags: bool) ->
     if split.synthetic:
         batch["synthetic"] = torch.tensor([split.synthetic[i] for i in indices])
     return batch
+
+
+def encode_tasks(
+    tokenizer: PreTrainedTokenizerBase, tasks: dict[str, TaskData], max_len: int
+) -> dict[str, dict[str, EncodedSplit]]:
+    """Every split of every task tokenized once; truncation is reported, not hidden."""
+    encoded = {
+        t: {s: encode_examples(tokenizer, td.splits[s], td.kind, max_len) for s in SPLITS} for t, td in tasks.items()
+    }
+    for t, splits in encoded.items():
+        cut = sum(e.truncated for e in splits.values())
+        if cut:
+            log.warning("data %s: %d examples longer than max_len=%d were truncated", t, cut, max_len)
+    return encoded

@@ -7,15 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.api import bench
 from benchmarks.config import BenchConfig
-from benchmarks.doctor import diagnose, doctor_table
-from benchmarks.harness import discover_artifacts, run_grid
-from benchmarks.history import record
-from benchmarks.peak import gemm_peaks
-from benchmarks.report import write_all
+from benchmarks.harness import discover_artifacts
 from distill.data.loading import load_tasks
 from distill.errors import MtkdError
-from distill.io import write_json
 
 from .loader import load_recipe
 from .pipeline import RECIPE_FILE, Context, Stage, register_stage, settings_of
@@ -29,27 +25,9 @@ HISTORY = "bench-history.sqlite"
 def bench_into(
     out: Path, artifacts: dict[str, Path], cfg: BenchConfig, tasks, max_len: int, history_db: Path, target: str
 ) -> dict[str, Any]:
-    """Measure, write results.jsonl / report.md / PNGs into ``out`` and record the run in the history."""
-    if not artifacts:
-        raise MtkdError(f"{target}: no model to benchmark (expected <stage>/model directories or a model directory)")
-    log.info(
-        "bench: %s over batch %s × seq %s × %s × %s",
-        ", ".join(artifacts),
-        cfg.batch_sizes,
-        cfg.seq_lens,
-        cfg.runtimes,
-        cfg.precisions,
-    )
-    rows, skipped = run_grid(artifacts, cfg, tasks, max_len)
-    peak = gemm_peaks(device="cuda" if any(r["device"] == "cuda" for r in rows) else "cpu")
-    summary = write_all(out, rows, skipped, cfg.shape, peak)
-    machine = diagnose()  # what this machine can run, beside what it measured
-    write_json(out / "doctor.json", machine)
-    with (out / "report.md").open("a", encoding="utf-8") as report:
-        report.write("\n## This machine (`mtkd doctor`)\n\n" + doctor_table(machine))
-    summary["history_id"] = record(history_db, target, rows)
-    summary["peak"] = peak
-    log.info("bench: %d results (history id %s)", len(rows), summary["history_id"])
+    """``benchmarks.api.bench`` with the run's history; the summary without its rows (they are in results.jsonl)."""
+    summary = bench(artifacts, cfg, out, tasks=tasks, max_len=max_len, history=history_db, label=target)
+    summary.pop("results")
     return summary
 
 

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import copy
-import functools
 import logging
-import os
-import shutil
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.latency import interleaved
-from distill.augmentation import MLM_DIR, augment_split, load_mlm
-from distill.config import DistillConfig
-from distill.data.examples import TaskData
-from distill.distillation import DistillationObjective
+from benchmarks.latency import torch_latency_ratio
+from distill.api import distil
+from distill.augmentation import MLM_DIR, load_mlm
 from distill.errors import ArtifactError, RecipeError
 from distill.io import read_json, stable_hash, write_json
 from distill.model import MultiTaskModel
-from distill.student import build_student
-from distill.teacher_cache import TeacherLogits
 from distill.tokenization import load_tokenizer
 from distill.training.evaluate import retention
-from distill.training.loop import evaluate_all, train
 
 from .pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
 from .schema import Recipe
-from .stages import data_fingerprint, encode_tasks, tasks_of
+from .stages import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 
@@ -50,10 +43,12 @@ def mlm_source(recipe: Recipe) -> str | None:
     )
 
 
-def augment_training_data(ctx: Context, tokenizer, encoded, cfg: DistillConfig) -> dict[str, Any]:
-    """Append ``cfg.augment`` copies to every task's training split (in place); the MLM's identity."""
-    source = mlm_source(ctx.recipe)
-    mlm, identity = None, {"method": cfg.augment.method}
+def mlm_of(ctx: Context) -> tuple[Callable[[], torch.nn.Module] | None, dict[str, Any] | None]:
+    """A loader of the masked LM ``distill.augment`` uses, and its identity (for the logits cache key)."""
+    cfg = ctx.recipe.student.distill
+    if not cfg.augment:
+        return None, None
+    source, identity = mlm_source(ctx.recipe), {"method": cfg.augment.method}
     if source == "pretrain":
         path = ctx.input("pretrain") / MLM_DIR
         if not path.is_dir():
@@ -63,25 +58,16 @@ def augment_training_data(ctx: Context, tokenizer, encoded, cfg: DistillConfig) 
                 "teacher stays up to date"
             )
         identity["mlm"] = read_json(ctx.input("pretrain") / STAGE_FILE)["hash"]
-        mlm = load_mlm(path, tokenizer).to(ctx.device)
     elif source is not None:
-        identity["mlm"] = source
-        mlm = load_mlm(source, tokenizer).to(ctx.device)
-    for task, splits in encoded.items():
-        splits["train"] = augment_split(splits["train"], cfg.augment, tokenizer, ctx.recipe.seed, task, mlm, ctx.device)
-    return identity
+        identity["mlm"], path = source, source
+    else:
+        return None, identity
+    tokenizer_dir = str(ctx.input("teacher") / "model")
+    return (lambda: load_mlm(path, load_tokenizer(tokenizer_dir))), identity
 
 
-def cached_teacher_logits(
-    ctx: Context,
-    teacher: MultiTaskModel,
-    tasks: dict[str, TaskData],
-    encoded,
-    batch_size: int,
-    pad_id: int,
-    augmented: dict[str, Any] | None = None,
-) -> TeacherLogits:
-    """Teacher logits on the training splits, computed once per teacher, data, max_len and augmentation."""
+def logits_cache_path(ctx: Context, augmented: dict[str, Any] | None) -> Path:
+    """Teacher logits are kept per teacher, data, max_len and augmentation, beside the run."""
     key = stable_hash(
         {
             "teacher": read_json(ctx.input("teacher") / STAGE_FILE)["hash"],
@@ -90,87 +76,7 @@ def cached_teacher_logits(
             **({"augment": settings_of(ctx.recipe.student.distill.augment), **augmented} if augmented else {}),
         }
     )
-    path = ctx.run_dir / "cache" / f"teacher-logits-{key}.safetensors"
-    if path.is_file():
-        log.info("distill: teacher logits from cache %s", path)
-        return TeacherLogits.load(path)
-    log.info("distill: computing teacher logits once (cached in %s)", path)
-    logits = TeacherLogits.compute(
-        teacher, tasks, {t: e["train"] for t, e in encoded.items()}, batch_size, ctx.device, pad_id
-    )
-    logits.save(path)
-    return logits
-
-
-def on_cpu(model: MultiTaskModel) -> MultiTaskModel:
-    """``model`` itself when it is on the CPU, else a CPU copy (never moves the caller's model)."""
-    if all(p.device.type == "cpu" for p in model.parameters()):
-        return model
-    return copy.deepcopy(model).cpu()
-
-
-def latency_ratio(teacher: MultiTaskModel, student: MultiTaskModel, seq_len: int, vocab: int) -> dict[str, Any]:
-    """Teacher and student forward latency in torch on CPU at batch 1, interleaved in one run."""
-    gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, vocab, (1, seq_len), generator=gen)
-    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
-    # CPU copies of models that live elsewhere: the caller's models stay on their device
-    models = {"teacher": on_cpu(teacher).eval(), "student": on_cpu(student).eval()}
-
-    def runner(model: MultiTaskModel):
-        def call() -> None:
-            with torch.inference_mode():
-                model(**batch)
-
-        return call
-
-    stats = interleaved({name: runner(m) for name, m in models.items()}, warmup=5, iters=20, rounds=5)
-    return {
-        "device": "cpu",
-        "batch_size": 1,
-        "seq_len": seq_len,
-        "threads": torch.get_num_threads(),
-        "teacher_ms": stats["teacher"].p50,
-        "student_ms": stats["student"].p50,
-        "speedup": stats["teacher"].p50 / stats["student"].p50,
-    }
-
-
-def distill_student(
-    ctx: Context,
-    student: MultiTaskModel,
-    teacher: MultiTaskModel,
-    tasks: dict[str, TaskData],
-    encoded,
-    cfg: DistillConfig,
-) -> Any:
-    """Train the student with the distillation objective (two phases for the TinyBERT schedule)."""
-    recipe, train_cfg = ctx.recipe, ctx.recipe.student.train
-    tokenizer = load_tokenizer(str(ctx.input("teacher") / "model"))
-    augmented = augment_training_data(ctx, tokenizer, encoded, cfg) if cfg.augment else None
-    cached = None
-    if cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
-        cached = cached_teacher_logits(
-            ctx, teacher, tasks, encoded, train_cfg.eval_batch_size, tokenizer.pad_token_id, augmented
-        )
-    run = functools.partial(
-        train,
-        student,
-        tasks,
-        encoded,
-        tokenizer=tokenizer,
-        seed=recipe.student.seed_or(recipe.seed),
-        device=ctx.device,
-        resume=ctx.resume,
-    )
-    if cfg.two_stage:
-        first = DistillationObjective(teacher, student, tasks, cfg, use_logits=False)
-        phase1 = train_cfg.model_copy(update={"epochs": cfg.two_stage.intermediate_epochs, "early_stopping": None})
-        run(phase1, ctx.out / "intermediate", objective=first, name="distill (intermediate)")
-        objective = DistillationObjective(teacher, student, tasks, cfg, cached, use_intermediate=False)
-    else:
-        objective = DistillationObjective(teacher, student, tasks, cfg, cached)
-    return run(train_cfg, ctx.out, objective=objective, name="distill")
+    return ctx.run_dir / "cache" / f"teacher-logits-{key}.safetensors"
 
 
 def report_rows(student_m: dict, teacher_m: dict, params: tuple[int, int], latency: dict) -> dict[str, dict]:
@@ -227,31 +133,31 @@ class DistillStage(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe, cfg = ctx.recipe, ctx.recipe.student
-        tasks = tasks_of(ctx)
         teacher_dir = ctx.input("teacher") / "model"
-        tokenizer = load_tokenizer(str(teacher_dir))
-        teacher = MultiTaskModel.from_pretrained(teacher_dir, map_location=ctx.device).eval()
-        encoded = encode_tasks(tokenizer, tasks, cfg.train.max_len)
-        torch.manual_seed(cfg.seed_or(recipe.seed))
-        student = build_student(cfg.model, teacher, tokenizer)
-        params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
-        log.info(
-            "distill: student encoder %.2fM parameters = %.3f of the teacher's", params[0] / 1e6, params[0] / params[1]
+        teacher = MultiTaskModel.from_pretrained(teacher_dir, map_location=ctx.device)
+        mlm, augmented = mlm_of(ctx)
+        done = distil(
+            teacher,
+            cfg.model,
+            tasks_of(ctx),
+            load_tokenizer(str(teacher_dir)),
+            cfg.distill,
+            cfg.train,
+            ctx.out,
+            seed=cfg.seed_or(recipe.seed),
+            data_seed=recipe.seed,
+            device=ctx.device,
+            resume=ctx.resume,
+            teacher_train=recipe.teacher.train,
+            mlm=mlm,
+            logits_cache=logits_cache_path(ctx, augmented),
         )
-        result = distill_student(ctx, student, teacher, tasks, encoded, cfg.distill)
-        test = evaluate_all(student, tasks, encoded, "test", cfg.train, ctx.device, tokenizer.pad_token_id)
-        os.replace(ctx.out / "best", ctx.out / "model")
-        for leftover in ("checkpoints", "intermediate"):
-            shutil.rmtree(ctx.out / leftover, ignore_errors=True)
-        latency = latency_ratio(teacher, student, cfg.train.max_len, teacher.config.vocab_size)
-        # the teacher scored here by the same evaluation code, not read from its stage: a teacher recorded by
-        # an older mtkd (e.g. before constrained tag decoding) would otherwise be compared unlike with like
-        t_train = recipe.teacher.train
-        t_encoded = encoded if t_train.max_len == cfg.train.max_len else encode_tasks(tokenizer, tasks, t_train.max_len)
-        teacher_test = evaluate_all(teacher, tasks, t_encoded, "test", t_train, ctx.device, tokenizer.pad_token_id)
-        rows = report_rows(test, teacher_test, params, latency)
-        write_json(ctx.out / "metrics.json", test)
-        write_json(ctx.out / "history.json", result.history)
+        student = done.model
+        params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
+        latency = torch_latency_ratio(teacher, student, cfg.train.max_len, teacher.config.vocab_size)
+        rows = report_rows(done.test, done.teacher_test, params, latency)
+        write_json(ctx.out / "metrics.json", done.test)
+        write_json(ctx.out / "history.json", done.result.history)
         write_json(ctx.out / "report.json", {"tasks": rows, "latency": latency, "encoder_params": params})
         (ctx.out / "report.md").write_text(report_markdown(rows, latency, params), encoding="utf-8")
         for task, r in rows.items():
@@ -267,7 +173,7 @@ class DistillStage(Stage):
             "encoder_params": params[0],
             "param_ratio": params[0] / params[1],
             "speedup_cpu_b1": latency["speedup"],
-            "best_epoch": result.best_epoch,
-            "steps": result.steps,
+            "best_epoch": done.result.best_epoch,
+            "steps": done.result.steps,
             "retention": {t: r["retention"] for t, r in rows.items()},
         }

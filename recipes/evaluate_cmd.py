@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from distill.data.loading import load_tasks
+from distill.encoding import encode_tasks
 from distill.errors import MtkdError
 from distill.io import read_json
 from distill.model import MultiTaskModel
@@ -20,7 +21,6 @@ from distill.training.loop import evaluate_all
 
 from .loader import load_recipe
 from .pipeline import RECIPE_FILE
-from .stages import encode_tasks
 
 
 def rescore(run: Path, stage: str, tasks: list[str] | None = None) -> str:

@@ -16,55 +16,18 @@ from typing import Any
 
 from compress.bundle import MANIFEST, Predictor, build_bundle
 from compress.bundle.optimum_export import export_optimum
+from compress.bundle.scoring import score_bundle
+from compress.bundle.selection import bench_rows, choose_artifact
 from compress.bundle.triton import export_triton
 from distill.data.loading import load_task, load_tasks
-from distill.errors import ArtifactError, DataUnavailable, MtkdError
+from distill.errors import DataUnavailable, MtkdError
 from distill.io import read_json
-from distill.training.evaluate import score_predictions
 
 from .loader import load_recipe
 from .pipeline import RECIPE_FILE
 from .schema import Recipe
 
 log = logging.getLogger("mtkd")
-PRECISION_ORDER = {"int8": 0, "fp16": 1, "fp32": 2}  # the default pick: smallest precision within tolerance
-
-
-def exported_artifacts(run: Path) -> dict[str, Path]:
-    """The quantize stage's ONNX artifacts and the compile stage's TensorRT engines of a run, by name
-    (engines are exported by name only: a plan runs on the GPU model it was built for)."""
-    onnx_graphs = sorted((run / "quantize").glob("*/model.onnx"))
-    return {p.parent.name: p.parent for p in [*onnx_graphs, *sorted((run / "compile").glob("*/model.plan"))]}
-
-
-def choose_artifact(run: Path, name: str | None) -> Path:
-    """``name`` if given; else, among mtkd's own artifacts (not a peer tool's) within the accuracy
-    tolerance at the lowest precision, the fastest at batch 1 in the run's bench results (the smallest
-    file when none were measured)."""
-    found = exported_artifacts(run)
-    if not found:
-        raise ArtifactError(f"{run}: no exported artifacts; run its quantize stage first (mtkd run <recipe>)")
-    if name:
-        if name not in found:
-            raise ArtifactError(f"{run}: no artifact {name!r}; exported: {', '.join(found)}")
-        return found[name]
-    report_path = run / "quantize" / "report.json"
-    report = read_json(report_path) if report_path.is_file() else {}
-    graphs = [n for n in found if (found[n] / "model.onnx").is_file()]  # the default is portable: never a plan
-    # peers and the teacher's own exports (quantize.teacher_presets) are there for comparison
-    graphs = [n for n in graphs if not {"peer", "teacher_alternative"} & set(report.get(n, {}))] or graphs
-    ok = [n for n in graphs if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))] or graphs
-    lowest = min(PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) for n in ok)
-    ok = [n for n in ok if PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) == lowest]
-
-    def p50(n: str) -> float:
-        rows = [r for r in bench_rows(run, n) if r["batch_size"] == 1]
-        longest = max((r["seq_len"] for r in rows), default=0)
-        return min((r["latency_ms"]["p50"] for r in rows if r["seq_len"] == longest), default=float("inf"))
-
-    best = min(ok, key=lambda n: (p50(n), (found[n] / "model.onnx").stat().st_size, n))
-    log.info("export: artifact %s (fastest at batch 1 within the quantize tolerance; --artifact to choose)", best)
-    return found[best]
 
 
 def word_split(recipe: Recipe, task: str) -> str:
@@ -87,39 +50,6 @@ def task_inputs(recipe: Recipe) -> dict[str, dict[str, str]]:
         else:
             out[name] = {"input": "pair" if cfg.text_pair else "text"}
     return out
-
-
-def bench_rows(run: Path, artifact: str) -> list[dict[str, Any]]:
-    path = run / "bench" / "results.jsonl"
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r["artifact"] == artifact]
-
-
-def as_target(result: dict[str, Any], spec: dict[str, Any]) -> Any:
-    """A Predictor result back in the task's target encoding, for scoring."""
-    labels = spec["labels"]
-    if "value" in result:
-        return result["value"]
-    if "tags" in result:
-        return [labels.index(t) for t in result["tags"]]
-    if "labels" in result:
-        return [int(lab in result["labels"]) for lab in labels]
-    return labels.index(result["label"])
-
-
-def score_bundle(bundle: Path, recipe: Recipe) -> dict[str, dict[str, Any]]:
-    """Each task's test metrics computed from the bundle's own Predictor output (the served path)."""
-    predictor = Predictor.load(bundle)
-    tasks = load_tasks({n: recipe.tasks[n] for n in predictor.tasks}, recipe.seed, recipe.data)
-    scores = {}
-    for name, task in tasks.items():
-        spec, examples = predictor.tasks[name], task.splits["test"]
-        inputs = [(ex.text, ex.text_pair) if spec["input"] == "pair" else ex.text for ex in examples]
-        results = predictor.predict(inputs, tasks=[name])
-        scores[name] = score_predictions(task, "test", [as_target(r[name], spec) for r in results])
-    return scores
 
 
 def verification_table(bench: dict[str, dict[str, Any]], served: dict[str, dict[str, Any]]) -> str:
@@ -161,7 +91,9 @@ def export_run(
     done = f"{out}: bundle of {src.name} ({manifest['precision']}, {len(manifest['tasks'])} tasks, {MANIFEST})"
     if not verify:
         return done
-    table = verification_table(manifest["metrics"], score_bundle(out, recipe))
+    predictor = Predictor.load(out)
+    tasks = load_tasks({n: recipe.tasks[n] for n in predictor.tasks}, recipe.seed, recipe.data)
+    table = verification_table(manifest["metrics"], score_bundle(predictor, tasks))
     return f"{done}\n\nTest metrics re-computed through the bundle's Predictor:\n\n{table}"
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from benchmarks.config import BenchConfig
 from benchmarks.harness import discover_artifacts
 from compress.tensorrt.availability import tensorrt_unavailable
+from compress.tensorrt.compile import source_graph
 from compress.tensorrt.config import ENGINE_PRECISIONS, CompileConfig
 from distill.data.loading import load_tasks
 from distill.errors import MtkdError
 
 from .bench_stage import HISTORY, bench_into
-from .compile_stage import source_graph
 from .loader import load_recipe
 from .pipeline import RECIPE_FILE, run_pipeline
 from .quantize_stage import chosen

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from distill.api import train_teacher
 from distill.checkpoints import resolve_checkpoint
 from distill.data.builtin import CORPUS_VERSION
 from distill.data.examples import SPLITS, TaskData
 from distill.data.loading import load_tasks
-from distill.encoding import EncodedSplit, encode_examples
 from distill.io import sha256_file, write_json
-from distill.model import MultiTaskModel, head_spec
 from distill.tokenization import build_tokenizer, load_tokenizer
 from distill.training import distributed
-from distill.training.loop import evaluate_all, train
 
 from .pipeline import Context, Stage, register_stage, settings_of
 from .schema import Recipe
@@ -57,18 +51,6 @@ def tasks_of(ctx: Context) -> dict[str, TaskData]:
             counts = "/".join(str(task.report[s]["examples"]) for s in SPLITS)
             log.info("data %s: %s train/dev/test, %d labels", name, counts, len(task.labels))
     return ctx.cache["tasks"]
-
-
-def encode_tasks(tokenizer, tasks: dict[str, TaskData], max_len: int) -> dict[str, dict[str, EncodedSplit]]:
-    """Every split of every task tokenized once; truncation is reported, not hidden."""
-    encoded = {
-        t: {s: encode_examples(tokenizer, td.splits[s], td.kind, max_len) for s in SPLITS} for t, td in tasks.items()
-    }
-    for t, splits in encoded.items():
-        cut = sum(e.truncated for e in splits.values())
-        if cut:
-            log.warning("data %s: %d examples longer than max_len=%d were truncated", t, cut, max_len)
-    return encoded
 
 
 @register_stage("tokenizer")
@@ -116,37 +98,16 @@ class TeacherStage(Stage):
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe, cfg = ctx.recipe, ctx.recipe.teacher
         tasks = tasks_of(ctx)
-        tokenizer = load_tokenizer(str(ctx.input("tokenizer")))
-        encoded = encode_tasks(tokenizer, tasks, cfg.train.max_len)
-        torch.manual_seed(recipe.seed)
-        heads = [head_spec(td) for td in tasks.values()]
         model_cfg = cfg.model
         if recipe.pretrain is not None:  # fine-tune the encoder the MLM stage trained
             model_cfg = model_cfg.model_copy(update={"from_pretrained": str(ctx.input("pretrain") / "encoder")})
-        model = MultiTaskModel.from_config(model_cfg, heads, tokenizer)
-        log.info(
-            "teacher: %.2fM parameters (%.2fM in the encoder) on %s",
-            model.num_parameters() / 1e6,
-            model.num_parameters(encoder_only=True) / 1e6,
-            ctx.device,
+        tokenizer = load_tokenizer(str(ctx.input("tokenizer")))
+        done = train_teacher(
+            tasks, tokenizer, model_cfg, cfg.train, ctx.out, seed=recipe.seed, device=ctx.device, resume=ctx.resume
         )
-        result = train(
-            model,
-            tasks,
-            encoded,
-            cfg.train,
-            ctx.out,
-            tokenizer,
-            recipe.seed,
-            ctx.device,
-            resume=ctx.resume,
-            name="teacher",
-        )
-        test = evaluate_all(model, tasks, encoded, "test", cfg.train, ctx.device, tokenizer.pad_token_id)
         if not distributed.is_main():
             return {}
-        os.replace(ctx.out / "best", ctx.out / "model")
-        shutil.rmtree(ctx.out / "checkpoints", ignore_errors=True)  # the best model is the deliverable
+        model, test, result, encoded = done.model, done.test, done.result, done.encoded
         write_json(ctx.out / "metrics.json", test)
         write_json(ctx.out / "history.json", result.history)
         write_json(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-EVAL_BATCH = 64  # benchmarks.harness.backend_accuracy evaluates in batches of 64
+EVAL_BATCH = 64  # compress.runtime.accuracy.backend_accuracy evaluates in batches of 64
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,63 @@
+"""Which exported artifact of a finished run becomes the deliverable, and what its bench measured.
+
+A run directory holds ``quantize/<artifact>/model.onnx`` and ``compile/<engine>/model.plan``, with
+``quantize/report.json`` (accuracy per artifact) and ``bench/results.jsonl`` (latency per shape).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from distill.errors import ArtifactError
+from distill.io import read_json
+
+log = logging.getLogger("mtkd")
+PRECISION_ORDER = {"int8": 0, "fp16": 1, "fp32": 2}  # the default pick: smallest precision within tolerance
+
+
+def exported_artifacts(run: Path) -> dict[str, Path]:
+    """The quantize stage's ONNX artifacts and the compile stage's TensorRT engines of a run, by name
+    (engines are exported by name only: a plan runs on the GPU model it was built for)."""
+    onnx_graphs = sorted((run / "quantize").glob("*/model.onnx"))
+    return {p.parent.name: p.parent for p in [*onnx_graphs, *sorted((run / "compile").glob("*/model.plan"))]}
+
+
+def choose_artifact(run: Path, name: str | None) -> Path:
+    """``name`` if given; else, among mtkd's own artifacts (not a peer tool's) within the accuracy
+    tolerance at the lowest precision, the fastest at batch 1 in the run's bench results (the smallest
+    file when none were measured)."""
+    found = exported_artifacts(run)
+    if not found:
+        raise ArtifactError(f"{run}: no exported artifacts; run its quantize stage first (mtkd run <recipe>)")
+    if name:
+        if name not in found:
+            raise ArtifactError(f"{run}: no artifact {name!r}; exported: {', '.join(found)}")
+        return found[name]
+    report_path = run / "quantize" / "report.json"
+    report = read_json(report_path) if report_path.is_file() else {}
+    graphs = [n for n in found if (found[n] / "model.onnx").is_file()]  # the default is portable: never a plan
+    # peers and the teacher's own exports (quantize.teacher_presets) are there for comparison
+    graphs = [n for n in graphs if not {"peer", "teacher_alternative"} & set(report.get(n, {}))] or graphs
+    ok = [n for n in graphs if report.get(n, {}).get("within_tolerance", n.endswith("-fp32"))] or graphs
+    lowest = min(PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) for n in ok)
+    ok = [n for n in ok if PRECISION_ORDER.get(report.get(n, {}).get("precision"), 9) == lowest]
+
+    def p50(n: str) -> float:
+        rows = [r for r in bench_rows(run, n) if r["batch_size"] == 1]
+        longest = max((r["seq_len"] for r in rows), default=0)
+        return min((r["latency_ms"]["p50"] for r in rows if r["seq_len"] == longest), default=float("inf"))
+
+    best = min(ok, key=lambda n: (p50(n), (found[n] / "model.onnx").stat().st_size, n))
+    log.info("export: artifact %s (fastest at batch 1 within the quantize tolerance; --artifact to choose)", best)
+    return found[best]
+
+
+def bench_rows(run: Path, artifact: str) -> list[dict[str, Any]]:
+    path = run / "bench" / "results.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r["artifact"] == artifact]

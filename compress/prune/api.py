@@ -1,0 +1,188 @@
+"""Prune a trained multi-task model, from Python — what the pipeline's ``prune`` stage calls.
+
+    from compress.prune.api import prune
+    from compress.prune.plan import PruneConfig
+
+    pruned = prune(student, tasks, tokenizer, PruneConfig(heads=0.25, ffn=0.4, steps=2),
+                   TrainConfig(epochs=1, max_len=64), "runs/api/pruned")
+    print(pruned.retention, pruned.shape)
+
+In steps: score heads and FFN neurons (an importance from ``IMPORTANCES``), cut the least important
+(smaller dense matrices, not masks), then recover by distilling from the unpruned model; optionally
+drop whole layers and unused vocabulary rows first, and bake 2:4 or unstructured masks in last.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from distill.config import DistillConfig, LogitsKD, TrainConfig
+from distill.data.examples import TaskData
+from distill.distillation import DistillationObjective
+from distill.encoding import EncodedSplit, collate, encode_tasks
+from distill.model import MultiTaskModel
+from distill.training.evaluate import retention
+from distill.training.loop import evaluate_all, train
+
+from .importance import IMPORTANCES, head_slices, layers_of
+from .plan import PruneConfig, plan_step, step_fraction
+from .sparsity import sparsify
+from .surgery import drop_layers, prunable_parameters, prune_ffn, prune_heads
+from .vocabulary import prune_embeddings, prune_vocabulary
+
+log = logging.getLogger("mtkd")
+Encoded = dict[str, dict[str, EncodedSplit]]
+
+
+@dataclass
+class Pruned:
+    """The pruned model (saved to ``<out>/model``), its tokenizer, and what pruning cost and removed."""
+
+    model: MultiTaskModel
+    tokenizer: PreTrainedTokenizerBase  # smaller when the vocabulary was pruned
+    before: dict[str, dict[str, Any]]  # test metrics of the unpruned model
+    after: dict[str, dict[str, Any]]  # test metrics of the pruned one
+    encoder_params: tuple[int, int]  # before, after (embeddings included)
+    prunable_params: tuple[int, int]  # attention + FFN parameters before, after
+    reference: MultiTaskModel = field(repr=False)  # the unpruned model (reading the new token ids)
+    vocabulary: dict[str, int] | None = None
+    masks: dict[str, Any] | None = None
+
+    @property
+    def shape(self) -> list[dict[str, int]]:
+        return shape_of(self.model)
+
+    @property
+    def retention(self) -> dict[str, float]:
+        return {t: retention(m["value"], self.before[t]["value"], m["higher_is_better"]) for t, m in self.after.items()}
+
+
+def shape_of(model: MultiTaskModel) -> list[dict[str, int]]:
+    """Heads and FFN width of every layer."""
+    return [
+        {"heads": head_slices(layer)[0], "ffn": layer.intermediate.dense.out_features} for layer in layers_of(model)
+    ]
+
+
+def scoring_batches(tasks, encoded: Encoded, per_task: int, batch_size: int, pad_id: int) -> list:
+    """The first ``per_task`` training batches of every task (deterministic, labels included)."""
+    batches = []
+    for name, task in tasks.items():
+        split = encoded[name]["train"]
+        tags = task.kind.label_kind == "tags"
+        for start in range(0, min(len(split), per_task * batch_size), batch_size):
+            idx = list(range(start, min(start + batch_size, len(split))))
+            batches.append((name, collate(split, idx, pad_id, tags)))
+    return batches
+
+
+def prune(
+    model: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    tokenizer: PreTrainedTokenizerBase,
+    cfg: PruneConfig,
+    train_cfg: TrainConfig,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+) -> Pruned:
+    """Prune ``model`` in place as ``cfg`` says and save it to ``<out>/model``; recovery trains with
+    ``train_cfg``'s batch size and length for ``cfg.recover_epochs`` epochs per step, distilling from an
+    unpruned copy. Both are scored on the test split before and after."""
+    out, device = Path(out), torch.device(device)
+    encoded, pad = encode_tasks(tokenizer, tasks, train_cfg.max_len), tokenizer.pad_token_id
+    reference = copy.deepcopy(model).to(device).eval()
+    model = model.cpu()
+    before = evaluate_all(reference, tasks, encoded, "test", train_cfg, device, pad)
+    params, prunable = [model.num_parameters(encoder_only=True)], [prunable_parameters(model)]
+    vocabulary = None
+    if cfg.vocabulary:
+        tokens_before = len(tokenizer)
+        sequences = (ids for name in tasks for ids in encoded[name]["train"].input_ids)
+        tokenizer, keep = prune_vocabulary(model, tokenizer, sequences, cfg.vocabulary)
+        vocabulary = {"tokens_before": tokens_before, "tokens_after": len(keep), "min_count": cfg.vocabulary.min_count}
+        log.info("prune: vocabulary %d → %d tokens", tokens_before, len(keep))
+        # recovery distils from the unpruned model: it must read the new token ids too
+        reference = copy.deepcopy(reference)
+        prune_embeddings(reference, keep)
+        encoded, pad = encode_tasks(tokenizer, tasks, train_cfg.max_len), tokenizer.pad_token_id
+    if cfg.layers:
+        drop_layers(model, cfg.layers)
+    score = IMPORTANCES.get(cfg.importance)()
+    batches = scoring_batches(tasks, encoded, cfg.score_batches, train_cfg.batch_size, pad)
+    for step in range(1, cfg.steps + 1):
+        model = model.cpu()
+        heads, keep = plan_step(
+            score.score(model, batches),
+            step_fraction(cfg.heads, cfg.steps),
+            step_fraction(cfg.ffn, cfg.steps),
+            cfg.scope,
+            cfg.ffn_multiple,
+        )
+        prune_heads(model, heads)
+        prune_ffn(model, keep)
+        log.info("prune step %d/%d: layers (heads/ffn) %s", step, cfg.steps, shape_of(model))
+        if cfg.recover_epochs:
+            recover(
+                model,
+                reference,
+                tasks,
+                encoded,
+                tokenizer,
+                cfg,
+                train_cfg,
+                out / f"recover-{step}",
+                step,
+                seed,
+                device,
+                resume,
+            )
+    masks = sparsify(model.cpu(), cfg.sparsity, cfg.sparsity_level) if cfg.sparsity != "none" else None
+    after = evaluate_all(model.to(device), tasks, encoded, "test", train_cfg, device, pad)
+    params.append(model.num_parameters(encoder_only=True))
+    prunable.append(prunable_parameters(model))
+    model.cpu().save_pretrained(out / "model", tokenizer)
+    return Pruned(model, tokenizer, before, after, tuple(params), tuple(prunable), reference, vocabulary, masks)
+
+
+def recover(
+    model: MultiTaskModel,
+    reference: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    encoded: Encoded,
+    tokenizer: PreTrainedTokenizerBase,
+    cfg: PruneConfig,
+    base: TrainConfig,
+    out: Path,
+    step: int,
+    seed: int,
+    device: torch.device,
+    resume: bool,
+) -> None:
+    """Logit distillation from the unpruned model: the pruned one relearns what the cut removed."""
+    train_cfg = base.model_copy(update={"epochs": cfg.recover_epochs, "lr": cfg.recover_lr, "early_stopping": None})
+    objective = DistillationObjective(reference, model, tasks, DistillConfig(logits=LogitsKD()))
+    train(
+        model,
+        tasks,
+        encoded,
+        train_cfg,
+        out,
+        tokenizer=tokenizer,
+        seed=seed + step,
+        device=device,
+        resume=resume,
+        objective=objective,
+        name=f"prune recovery {step}/{cfg.steps}",
+    )
+    shutil.rmtree(out, ignore_errors=True)

@@ -1,0 +1,232 @@
+"""Train a multi-task teacher and distil it into a student, from Python — what the pipeline's
+``teacher`` and ``distill`` stages call.
+
+    from distill import DataConfig, TaskConfig, load_tasks, build_tokenizer, train_teacher, distil
+
+    tasks = load_tasks({"intent": TaskConfig(type="classification", source="builtin",
+                                             text="message", label="intent")})
+    tokenizer = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=4000), tasks)
+    teacher = train_teacher(tasks, tokenizer, ModelConfig(layers=4, hidden=256, heads=4),
+                            TrainConfig(epochs=2), "runs/api/teacher")
+    student = distil(teacher.model, StudentModelConfig(layers=2, hidden=128, heads=2), tasks,
+                     tokenizer, DistillConfig(logits=LogitsKD()), TrainConfig(epochs=3), "runs/api/student")
+    print(student.retention)
+
+Each verb writes its model to ``<out>/model`` (``MultiTaskModel.from_pretrained`` reads it back) and
+returns the model with its test metrics; reports and files around it are the caller's to write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .augmentation import augment_split
+from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig
+from .data.examples import TaskData
+from .distillation import DistillationObjective
+from .encoding import EncodedSplit, encode_tasks
+from .model import MultiTaskModel, head_spec
+from .student import build_student
+from .teacher_cache import TeacherLogits
+from .training import distributed
+from .training.evaluate import retention
+from .training.loop import TrainResult, evaluate_all, train
+
+log = logging.getLogger("mtkd")
+Encoded = dict[str, dict[str, EncodedSplit]]
+
+
+@dataclass
+class Trained:
+    """A trained (or distilled) model, where it was saved, and how it did on the test split."""
+
+    model: MultiTaskModel
+    path: Path  # <out>/model
+    test: dict[str, dict[str, Any]]  # task → metric, value, baseline, higher_is_better
+    result: TrainResult  # history, best epoch, steps, seconds
+    encoded: Encoded = field(repr=False)  # the tokenized splits it was trained and scored on
+
+
+@dataclass
+class Distilled(Trained):
+    """A distilled student, with the teacher scored by the same code and the student's retention."""
+
+    teacher_test: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def retention(self) -> dict[str, float]:
+        """Per task: the student's metric as a fraction of the teacher's (direction-aware)."""
+        return {
+            t: retention(m["value"], self.teacher_test[t]["value"], m["higher_is_better"]) for t, m in self.test.items()
+        }
+
+
+def _finish(model: MultiTaskModel, out: Path, leftovers: tuple[str, ...]) -> Path:
+    """The best checkpoint becomes ``<out>/model``; the rest of training's files go (main process only)."""
+    if distributed.is_main():
+        os.replace(out / "best", out / "model")
+        for leftover in leftovers:
+            shutil.rmtree(out / leftover, ignore_errors=True)
+    return out / "model"
+
+
+def train_teacher(
+    tasks: dict[str, TaskData],
+    tokenizer: PreTrainedTokenizerBase,
+    model: ModelConfig | MultiTaskModel,
+    train_cfg: TrainConfig,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+) -> Trained:
+    """Train one shared encoder with a head per task on every task at once (hard labels); the best dev
+    epoch is kept. ``model``: a shape or checkpoint to build from, or a model you built yourself."""
+    out, device = Path(out), torch.device(device)
+    encoded = encode_tasks(tokenizer, tasks, train_cfg.max_len)
+    torch.manual_seed(seed)
+    if isinstance(model, ModelConfig):
+        model = MultiTaskModel.from_config(model, [head_spec(td) for td in tasks.values()], tokenizer)
+    log.info(
+        "teacher: %.2fM parameters (%.2fM in the encoder) on %s",
+        model.num_parameters() / 1e6,
+        model.num_parameters(encoder_only=True) / 1e6,
+        device,
+    )
+    result = train(model, tasks, encoded, train_cfg, out, tokenizer, seed, device, resume=resume, name="teacher")
+    test = evaluate_all(model, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
+    return Trained(model, _finish(model, out, ("checkpoints",)), test, result, encoded)
+
+
+def teacher_logits(
+    teacher: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    encoded: Encoded,
+    batch_size: int,
+    device: torch.device,
+    pad_id: int,
+    cache: Path | None = None,
+) -> TeacherLogits:
+    """Teacher logits on the training splits, computed once (and kept in ``cache`` when given)."""
+    if cache is not None and cache.is_file():
+        log.info("distill: teacher logits from cache %s", cache)
+        return TeacherLogits.load(cache)
+    log.info("distill: computing teacher logits once%s", f" (cached in {cache})" if cache else "")
+    logits = TeacherLogits.compute(
+        teacher, tasks, {t: e["train"] for t, e in encoded.items()}, batch_size, device, pad_id
+    )
+    if cache is not None:
+        logits.save(cache)
+    return logits
+
+
+def distil(
+    teacher: MultiTaskModel,
+    student: StudentModelConfig | MultiTaskModel,
+    tasks: dict[str, TaskData],
+    tokenizer: PreTrainedTokenizerBase,
+    config: DistillConfig,
+    train_cfg: TrainConfig,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+    teacher_train: TrainConfig | None = None,
+    mlm: torch.nn.Module | Callable[[], torch.nn.Module] | None = None,
+    logits_cache: Path | None = None,
+    data_seed: int | None = None,
+) -> Distilled:
+    """Teach ``student`` every head of ``teacher`` at once with the losses ``config`` names; the teacher is
+    scored on the test split by the same code (at ``teacher_train``'s length) for the retention figures.
+
+    ``student``: a shape (built from the teacher as its ``init`` says) or a model you built. ``mlm``: the
+    masked LM for ``config.augment.method: mlm``, or a function that loads it once the student is built (so
+    a run's random draws follow the same order whether or not it augments). ``logits_cache``: a file that
+    keeps the teacher's logits between runs (repeated students skip the teacher's forward pass). ``seed``:
+    the student's initialisation and batch order; ``data_seed`` (default ``seed``): the augmentation's, so
+    seeded repeats see the same data.
+    """
+    out, device = Path(out), torch.device(device)
+    teacher.eval()
+    encoded = encode_tasks(tokenizer, tasks, train_cfg.max_len)
+    if isinstance(student, StudentModelConfig):
+        torch.manual_seed(seed)
+        student = build_student(student, teacher, tokenizer)
+    params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
+    log.info(
+        "distill: student encoder %.2fM parameters = %.3f of the teacher's", params[0] / 1e6, params[0] / params[1]
+    )
+    if config.augment:  # augmented copies join the training splits: teacher soft targets only
+        if mlm is not None and not isinstance(mlm, torch.nn.Module):
+            mlm = mlm().to(device)
+        for task, splits in encoded.items():
+            aug_seed = seed if data_seed is None else data_seed
+            splits["train"] = augment_split(splits["train"], config.augment, tokenizer, aug_seed, task, mlm, device)
+    result = _train_student(
+        teacher, student, tasks, tokenizer, encoded, config, train_cfg, out, seed, device, resume, logits_cache
+    )
+    test = evaluate_all(student, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
+    path = _finish(student, out, ("checkpoints", "intermediate"))
+    teacher_train = teacher_train or train_cfg
+    if teacher_train.max_len != train_cfg.max_len:
+        encoded_t = encode_tasks(tokenizer, tasks, teacher_train.max_len)
+    else:
+        encoded_t = encoded
+    teacher_test = evaluate_all(teacher, tasks, encoded_t, "test", teacher_train, device, tokenizer.pad_token_id)
+    return Distilled(student, path, test, result, encoded, teacher_test)
+
+
+def _train_student(
+    teacher: MultiTaskModel,
+    student: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    tokenizer: PreTrainedTokenizerBase,
+    encoded: Encoded,
+    cfg: DistillConfig,
+    train_cfg: TrainConfig,
+    out: Path,
+    seed: int,
+    device: torch.device,
+    resume: bool,
+    logits_cache: Path | None,
+) -> TrainResult:
+    """The distillation objective through the one training loop (two phases for the TinyBERT schedule)."""
+    cached = None
+    if cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
+        pad = tokenizer.pad_token_id
+        cached = teacher_logits(teacher, tasks, encoded, train_cfg.eval_batch_size, device, pad, logits_cache)
+
+    def run(phase_cfg: TrainConfig, where: Path, objective: DistillationObjective, name: str) -> TrainResult:
+        return train(
+            student,
+            tasks,
+            encoded,
+            phase_cfg,
+            where,
+            tokenizer,
+            seed,
+            device,
+            resume=resume,
+            objective=objective,
+            name=name,
+        )
+
+    if cfg.two_stage:
+        first = DistillationObjective(teacher, student, tasks, cfg, use_logits=False)
+        phase1 = train_cfg.model_copy(update={"epochs": cfg.two_stage.intermediate_epochs, "early_stopping": None})
+        run(phase1, out / "intermediate", first, "distill (intermediate)")
+        objective = DistillationObjective(teacher, student, tasks, cfg, cached, use_intermediate=False)
+    else:
+        objective = DistillationObjective(teacher, student, tasks, cfg, cached)
+    return run(train_cfg, out, objective, "distill")
