@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import onnxruntime as ort
 
 from benchmarks import doctor
-from recipes.cli import main
 
 CPUINFO = "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse avx2 avx512f avx512_vnni amx_int8 amx_tile\n"
 
@@ -32,13 +29,3 @@ def test_a_provider_counts_only_when_a_graph_ran_on_it(tmp_path, monkeypatch):
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     status = doctor.provider_runs("CUDAExecutionProvider", graph, FellBack)
     assert status == "compiled in but did not load (fell back to CPUExecutionProvider)"
-
-
-def test_doctor_prints_a_table_and_json(capsys):
-    assert main(["doctor"]) == 0
-    table = capsys.readouterr().out
-    assert "| ONNX Runtime" in table and "CPUExecutionProvider | ok |" in table and "| CPU ISA |" in table
-    assert main(["doctor", "--json"]) == 0
-    facts = json.loads(capsys.readouterr().out)
-    assert facts["onnxruntime"]["providers"]["CPUExecutionProvider"] == "ok"
-    assert facts["cpu"]["cores"] >= 1 and isinstance(facts["torch"]["cuda"], bool)

@@ -179,14 +179,3 @@ def test_task_alpha_zero_makes_that_head_learn_from_its_labels_only(setup):
             assert loss.item() == pytest.approx(hard.item(), rel=1e-5)  # no teacher term at all
         else:
             assert abs(loss.item() - hard.item()) > 1e-4, task  # alpha 0.5 elsewhere: the teacher pulls too
-
-
-def test_task_alpha_must_name_recipe_tasks(recipe_file):
-    from distill.errors import RecipeError
-    from recipes.loader import load_recipe
-
-    student = "student={distill: {logits: {task_alpha: {nope: 0.0}}}}"
-    with pytest.raises(RecipeError, match="task_alpha names unknown task 'nope'"):
-        load_recipe(str(recipe_file), [student])
-    with pytest.raises(RecipeError, match=r"task_alpha must lie in \[0, 1\]"):
-        load_recipe(str(recipe_file), ["student={distill: {logits: {task_alpha: {category: 2}}}}"])

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from benchmarks.harness import backend_forward
 from benchmarks.load import run_load
 from compress.bundle import Predictor
 from compress.bundle.spans import Span, tag_spans
 from compress.runtime import OnnxRuntimeBackend
+from compress.runtime.accuracy import backend_forward
 from distill.data.loading import load_tasks
 from distill.encoding import encode_examples
 from distill.errors import ArtifactError, MtkdError
@@ -247,7 +247,7 @@ def test_raw_text_is_split_into_words_as_the_tagger_was_trained():
 
 
 def test_export_picks_the_fastest_int8_within_tolerance_and_never_overwrites(quantized_run, bundle, capsys):
-    from recipes.export_cmd import choose_artifact
+    from compress.bundle.selection import choose_artifact
 
     report = json.loads((quantized_run / "quantize" / "report.json").read_text())
     rows = [json.loads(x) for x in (quantized_run / "bench" / "results.jsonl").read_text().splitlines()]
@@ -268,7 +268,7 @@ def test_export_picks_the_fastest_int8_within_tolerance_and_never_overwrites(qua
 def test_the_default_artifact_is_never_a_peer_tools(quantized_run, tmp_path):
     import shutil
 
-    from recipes.export_cmd import choose_artifact
+    from compress.bundle.selection import choose_artifact
 
     run = tmp_path / "run"
     for part in ("quantize", "bench"):
@@ -283,9 +283,10 @@ def test_the_default_artifact_is_never_a_peer_tools(quantized_run, tmp_path):
 
 
 def test_metrics_recomputed_through_the_bundle_match_the_quantize_stage(quantized_run, bundle):
-    from recipes.export_cmd import score_bundle
+    from compress.bundle.scoring import score_bundle
 
-    served = score_bundle(bundle, load_recipe(str(quantized_run / "recipe.yaml")))
+    recipe = load_recipe(str(quantized_run / "recipe.yaml"))
+    served = score_bundle(bundle, load_tasks(recipe.tasks, recipe.seed, recipe.data))
     staged = json.loads((quantized_run / "quantize" / ARTIFACT / "metrics.json").read_text())
     assert set(served) == set(staged)
     for task in ("category", "attributes"):  # labels: identical; the regression value moves with batch-mates

@@ -95,3 +95,14 @@ def test_bad_set_syntax_and_unknown_stage(capsys, recipe_file: Path, tmp_path):
     code, err = run_cli(capsys, "run", str(recipe_file), "--out", str(tmp_path / "o"), "--stages", "distil")
     assert code == 2 and "unknown stage 'distil'; stages are: tokenizer, pretrain, teacher" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_task_alpha_must_name_recipe_tasks(recipe_file):
+    from distill.errors import RecipeError
+    from recipes.loader import load_recipe
+
+    student = "student={distill: {logits: {task_alpha: {nope: 0.0}}}}"
+    with pytest.raises(RecipeError, match="task_alpha names unknown task 'nope'"):
+        load_recipe(str(recipe_file), [student])
+    with pytest.raises(RecipeError, match=r"task_alpha must lie in \[0, 1\]"):
+        load_recipe(str(recipe_file), ["student={distill: {logits: {task_alpha: {category: 2}}}}"])
