@@ -18,7 +18,8 @@ from .tasks import TASK_TYPES
 class StrictModel(BaseModel):
     """Base for config models: unknown keys rejected, assignments validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # a field's docstring is its description: the generated recipe reference reads them
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 def only_known(values: list[str], names: list[str], kind: str) -> list[str]:
@@ -35,8 +36,9 @@ def _existing_file(value: str | None) -> str | None:
     return value
 
 
-def _registered(registry: Any, kind: str, name: str) -> str:
-    """``name`` if ``registry`` holds it, else a validation error listing the choices."""
+def registered_name(registry: Any, kind: str, name: str) -> str:
+    """``name`` if ``registry`` holds it, else a validation error listing the choices (your own entries
+    included: a recipe's plugins are imported before it is validated)."""
     if name not in registry:
         raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(registry.names())}")
     return name
@@ -46,18 +48,26 @@ class NoiseConfig(StrictModel):
     """Built-in corpus noise: per-word typo and abbreviation rates, word-order shuffles, label flips."""
 
     typo: float = Field(Noise.typo, ge=0, le=1)
+    """per-word probability of a typo"""
     abbreviation: float = Field(Noise.abbreviation, ge=0, le=1)
+    """per-word probability of an abbreviation"""
     shuffle: float = Field(Noise.shuffle, ge=0, le=1)
+    """per-text probability of shuffled word order"""
     label: float = Field(Noise.label, ge=0, lt=1)
+    """probability of a flipped label (label noise)"""
 
 
 class SourceConfig(StrictModel):
     """Where a task's rows come from. Files are CSV, JSONL or CoNLL; ``hf`` uses ``datasets``."""
 
-    format: Literal["builtin", "csv", "jsonl", "conll", "hf"]
+    format: str
+    """builtin, hf, or a registered file reader: csv, jsonl, conll (distill.data.readers.READERS, yours included)"""
     train: str | None = None
+    """csv/jsonl/conll: the training file"""
     dev: str | None = None
+    """csv/jsonl/conll: the dev file (default: carved from train)"""
     test: str | None = None
+    """csv/jsonl/conll: the test file (default: carved from train)"""
     table: str | None = Field(None, description="builtin: products, queries, reviews or messages")
     size: int | None = Field(None, gt=0, description="builtin: rows generated for the table")
     seed: int = Field(0, description="builtin: corpus seed (independent of the recipe seed)")
@@ -65,17 +75,27 @@ class SourceConfig(StrictModel):
     name: str | None = Field(None, description="hf: dataset name on the hub or a local path")
     subset: str | None = Field(None, description="hf: dataset configuration name")
     splits: dict[str, str] = Field(default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"})
+    """hf: split names for train, dev and test"""
     delimiter: str = ","
+    """csv: field delimiter"""
     encoding: str = "utf-8"
+    """text encoding of the files"""
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        from .data.readers import READERS  # here, not at import: the data package imports this module
+
+        return v if v in ("builtin", "hf") else registered_name(READERS, "data format (or builtin, hf)", v)
 
     @field_validator("train", "dev", "test")
     @classmethod
     def _files_exist(cls, v: str | None, info) -> str | None:
-        return _existing_file(v) if info.data.get("format") in ("csv", "jsonl", "conll") else v
+        return _existing_file(v) if info.data.get("format") not in (None, "builtin", "hf") else v
 
     @model_validator(mode="after")
     def _complete(self) -> SourceConfig:
-        if self.format in ("csv", "jsonl", "conll") and self.train is None:
+        if self.format not in ("builtin", "hf") and self.train is None:
             raise ValueError(f"format {self.format} needs a 'train' file path")
         if self.format == "hf" and self.name is None:
             raise ValueError("format hf needs 'name' (a dataset id or a local directory)")
@@ -91,22 +111,33 @@ class SplitConfig(StrictModel):
     """Fractions of train carved out (seeded) for splits the source does not provide."""
 
     dev: float = Field(0.1, gt=0, lt=0.5)
+    """fraction of train carved out as dev when the source has none"""
     test: float = Field(0.1, gt=0, lt=0.5)
+    """fraction of train carved out as test when the source has none"""
 
 
 class TaskConfig(StrictModel):
     """One head: its type, its source and which columns hold the inputs and labels."""
 
     type: str
+    """a registered task type: classification, pair_classification, regression, token_classification,
+    multilabel_classification, or your own"""
     source: Annotated[SourceConfig, BeforeValidator(_source_shorthand)]
+    """where the rows come from (`builtin` is short for {format: builtin})"""
     text: str = "text"
+    """column of the text (the first text of a pair)"""
     text_pair: str | None = None
+    """column of the second text (pair tasks; optional for regression)"""
     label: str = "label"
+    """column of the label"""
     tokens: str = "tokens"
+    """token_classification: column of the word list"""
     tags: str = "tags"
+    """token_classification: column of the tag list"""
     label_separator: str = Field("|", description="multi-label: separator inside a CSV cell")
     id: str | None = Field(None, description="column of unique row ids; a repeated id is a bad row")
     split: SplitConfig = Field(default_factory=SplitConfig)
+    """how missing dev/test splits are carved from train"""
     max_train: int | None = Field(None, gt=0, description="cap on training examples (seeded sample)")
     max_eval: int | None = Field(None, gt=0, description="cap on dev and test examples each")
     standardize: bool | None = Field(
@@ -118,7 +149,7 @@ class TaskConfig(StrictModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, v: str) -> str:
-        return _registered(TASK_TYPES, "task type", v)
+        return registered_name(TASK_TYPES, "task type", v)
 
     @model_validator(mode="after")
     def _pair_needs_second_text(self) -> TaskConfig:
@@ -133,6 +164,7 @@ class DataConfig(StrictModel):
     """Where file sources live, default caps for every task, and what to do with bad rows."""
 
     on_error: Literal["raise", "skip"] = "raise"
+    """raise: a bad row is an error naming file and line; skip: counted per reason and reported in teacher/data.json"""
     root: str | None = Field(
         None, description="folder relative file paths are joined to; a missing folder skips the recipe"
     )
@@ -150,10 +182,15 @@ class TokenizerConfig(StrictModel):
     """Train a WordPiece tokenizer on the recipe's training text, or load one."""
 
     train: Literal["wordpiece"] | None = None
+    """wordpiece: learn a vocabulary on the recipe's training text"""
     vocab_size: int = Field(8000, ge=100)
+    """vocabulary size to learn"""
     min_frequency: int = Field(2, ge=1)
+    """pieces seen fewer times are not kept"""
     lowercase: bool = True
+    """lowercase text before tokenizing"""
     from_pretrained: str | None = None
+    """path or hub id of a tokenizer to load instead"""
 
     @model_validator(mode="after")
     def _one_way(self) -> TokenizerConfig:
@@ -166,14 +203,21 @@ class ModelConfig(StrictModel):
     """Encoder shape (BERT family) or a pretrained encoder to start from."""
 
     layers: int = Field(4, ge=1)
+    """encoder layers"""
     hidden: int = Field(256, ge=8)
+    """hidden width"""
     heads: int = Field(4, ge=1)
+    """attention heads (must divide hidden)"""
     intermediate: int | None = Field(None, ge=8, description="FFN size; default 4 × hidden")
     dropout: float = Field(0.1, ge=0, lt=1)
+    """hidden dropout"""
     attention_dropout: float = Field(0.1, ge=0, lt=1)
+    """attention-probability dropout"""
     max_position: int = Field(512, ge=16)
+    """longest sequence the position table holds"""
     from_pretrained: str | None = Field(None, description="path or hub id of a Hugging Face encoder")
     trust_remote_code: bool = False
+    """allow a checkpoint's own Python code to run (off: never run remote code)"""
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> ModelConfig:
@@ -186,13 +230,20 @@ class TrainConfig(StrictModel):
     """The one training loop's settings (teacher now; distillation reuses them)."""
 
     epochs: int = Field(3, ge=1)
+    """passes over the sampling plan"""
     batch_size: int = Field(32, ge=1)
+    """training batch size"""
     eval_batch_size: int = Field(128, ge=1)
+    """batch size of dev/test evaluation"""
     lr: float = Field(5e-4, gt=0)
+    """peak learning rate (AdamW)"""
     weight_decay: float = Field(0.01, ge=0)
+    """AdamW weight decay"""
     warmup: float = Field(0.06, ge=0, lt=1, description="fraction of steps with linear warm-up")
     schedule: Literal["linear", "cosine", "constant"] = "linear"
+    """learning-rate decay after warm-up"""
     max_len: int = Field(64, ge=8)
+    """tokens per example; longer ones are truncated and counted"""
     group_by_length: bool = Field(False, description="batch examples of similar length: less padding, faster")
     share_inputs: bool = Field(
         False,
@@ -200,9 +251,12 @@ class TrainConfig(StrictModel):
         "one encoder pass, the sum of their losses; the group is sampled as one task",
     )
     grad_clip: float | None = Field(1.0, gt=0)
+    """max gradient norm (null: no clipping)"""
     sampling: Literal["proportional", "temperature", "round_robin"] = "temperature"
+    """how batches are drawn across tasks: proportional to size, temperature (∝ size^(1/T)) or round robin"""
     temperature: float = Field(2.0, gt=0, description="sampling ∝ size^(1/T); T=1 proportional")
     task_weights: dict[str, float] = Field(default_factory=dict)
+    """loss weight per task (static weighting); default 1"""
     weighting: str = Field("static", description="static (task_weights) or uncertainty (learned, Kendall et al.)")
     early_stopping: int | None = Field(None, ge=1, description="patience in epochs")
     task_patience: int | None = Field(
@@ -214,13 +268,14 @@ class TrainConfig(StrictModel):
     checkpoint_every: int = Field(200, ge=1, description="optimizer steps between checkpoints")
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps (smoke runs)")
     amp: bool = True
+    """mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)"""
 
     @field_validator("weighting")
     @classmethod
     def _known_weighting(cls, v: str) -> str:
         from .training.weighting import WEIGHTINGS  # here, not at import: training imports this module
 
-        return _registered(WEIGHTINGS, "weighting", v)
+        return registered_name(WEIGHTINGS, "weighting", v)
 
     @field_validator("task_weights")
     @classmethod
@@ -235,19 +290,31 @@ class PretrainConfig(StrictModel):
     """Masked-language-model pretraining of the teacher's encoder on the tasks' unlabelled text."""
 
     epochs: int = Field(1, ge=1)
+    """passes over the texts"""
     batch_size: int = Field(64, ge=1)
+    """training batch size"""
     lr: float = Field(5e-4, gt=0)
+    """peak learning rate"""
     weight_decay: float = Field(0.01, ge=0)
+    """AdamW weight decay"""
     warmup: float = Field(0.06, ge=0, lt=1)
+    """fraction of steps with linear warm-up"""
     schedule: Literal["linear", "cosine", "constant"] = "linear"
+    """learning-rate decay after warm-up"""
     max_len: int = Field(128, ge=8)
+    """tokens per text"""
     mask_prob: float = Field(0.15, gt=0, lt=1)
+    """share of tokens masked"""
     whole_word: bool = Field(True, description="mask all pieces of a word together (a CJK character is a word)")
     max_texts: int | None = Field(None, gt=0, description="cap on distinct training texts (seeded sample)")
     max_steps: int | None = Field(None, ge=1)
+    """stop after this many steps (smoke runs)"""
     grad_clip: float | None = Field(1.0, gt=0)
+    """max gradient norm (null: no clipping)"""
     checkpoint_every: int = Field(500, ge=1)
+    """optimizer steps between checkpoints"""
     amp: bool = True
+    """mixed precision on CUDA"""
 
 
 LayerMap = Literal["uniform", "last"] | list[list[int]]
@@ -268,12 +335,20 @@ class LogitsKD(StrictModel):
     """Prediction-layer KD: loss = alpha · KD + (1 − alpha) · hard-label loss."""
 
     temperature: float = Field(2.0, gt=0)
+    """softmax temperature of the KD loss (scaled by T²)"""
     alpha: float = Field(0.5, ge=0, le=1, description="0 = hard labels only, 1 = teacher only")
     task_alpha: dict[str, float] = Field(
         default_factory=dict,
         description="per-task alpha overriding ``alpha``, e.g. 0 for a head whose teacher is no better than "
         "its baseline (its soft targets would only pull the student towards the teacher's errors)",
     )
+
+    loss: str | None = Field(
+        None,
+        description="a registered logit KD loss (distill.losses.LOGIT_LOSSES, yours included) for every head; "
+        "default: each head's own by its label kind (softmax KL, Bernoulli KL, MSE, per-token KL)",
+    )
+    task_loss: dict[str, str] = Field(default_factory=dict, description="per-task loss overriding ``loss``")
 
     @field_validator("task_alpha")
     @classmethod
@@ -283,23 +358,46 @@ class LogitsKD(StrictModel):
             raise ValueError(f"task_alpha must lie in [0, 1], got {bad}")
         return task_alpha
 
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, name: str | None) -> str | None:
+        from .losses import LOGIT_LOSSES  # here, not at import: losses import tasks, which import this module
+
+        return None if name is None else registered_name(LOGIT_LOSSES, "logit KD loss", name)
+
+    @field_validator("task_loss")
+    @classmethod
+    def _known_task_losses(cls, names: dict[str, str]) -> dict[str, str]:
+        from .losses import LOGIT_LOSSES
+
+        return {task: registered_name(LOGIT_LOSSES, "logit KD loss", name) for task, name in names.items()}
+
     def alpha_for(self, task: str) -> float:
         return self.task_alpha.get(task, self.alpha)
+
+    def loss_for(self, task: str, label_kind: str) -> str:
+        """The registered loss that distils ``task``: its own override, the recipe's, or its label kind's."""
+        return self.task_loss.get(task) or self.loss or label_kind
 
 
 class HiddenKD(StrictModel):
     """Hidden-state MSE through a learned projection when widths differ (and the embedding layer)."""
 
     layer_map: LayerMap = "uniform"
+    """which teacher layer each student layer matches: uniform, last, or explicit [[student, teacher], ...]"""
     embeddings: bool = True
+    """also match the embedding layer's output"""
     weight: float = Field(1.0, ge=0)
+    """weight of this loss"""
 
 
 class AttentionKD(StrictModel):
     """Attention-map KL per head (TinyBERT); needs equal head counts."""
 
     layer_map: LayerMap = "uniform"
+    """which teacher layer each student layer matches: uniform, last, or explicit pairs"""
     weight: float = Field(1.0, ge=0)
+    """weight of this loss"""
 
 
 class RelationKD(StrictModel):
@@ -309,13 +407,16 @@ class RelationKD(StrictModel):
     student_layer: int = Field(-1, description="1-based; -1 = last")
     heads: int = Field(4, ge=1, description="relation heads; must divide both hidden sizes")
     relations: list[Literal["q", "k", "v"]] = Field(default_factory=lambda: ["q", "k", "v"], min_length=1)
+    """which self-attention relations to transfer (q, k, v)"""
     weight: float = Field(1.0, ge=0)
+    """weight of this loss"""
 
 
 class TwoStageConfig(StrictModel):
     """TinyBERT's schedule: intermediate layers first, then the prediction layer."""
 
     intermediate_epochs: int = Field(2, ge=1)
+    """epochs of the first phase (intermediate losses only)"""
 
 
 class AugmentConfig(StrictModel):
@@ -337,11 +438,17 @@ class DistillConfig(StrictModel):
     """Which KD signals to use; any missing section is off (``logits: null`` = hard labels only)."""
 
     logits: LogitsKD | None = Field(default_factory=LogitsKD)
+    """prediction-layer KD (null: hard labels only)"""
     hidden: HiddenKD | None = None
+    """hidden-state KD (off when absent)"""
     attention: AttentionKD | None = None
+    """attention-map KD (off when absent)"""
     relation: RelationKD | None = None
+    """MiniLM-v2 relation KD (off when absent)"""
     two_stage: TwoStageConfig | None = None
+    """TinyBERT's two-phase schedule (off when absent)"""
     augment: AugmentConfig | None = None
+    """teacher-labelled augmented copies of the training inputs (off when absent)"""
     cache_teacher_logits: bool = Field(True, description="compute teacher logits once, on disk")
 
     @model_validator(mode="after")

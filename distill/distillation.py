@@ -114,7 +114,7 @@ class DistillationObjective(nn.Module):
         """alpha · KD + (1 − alpha) · hard loss on real rows; KD alone on augmented rows (their
         labels are the original example's and may no longer hold). Mean over rows."""
         kind, cfg = self.tasks[task].kind, self.cfg.logits
-        kd_loss = LOGIT_LOSSES.get(kind.label_kind)
+        kd_loss = LOGIT_LOSSES.get(cfg.loss_for(task, kind.label_kind))
         alpha = cfg.alpha_for(task)
         if synthetic is None or not bool(synthetic.any()):
             return alpha * kd_loss(logits, teacher_logits, cfg.temperature, labels) + (1 - alpha) * kind.loss(

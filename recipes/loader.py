@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from distill.errors import RecipeError
+from distill.plugins import import_plugins
 
 from .schema import Recipe
 
@@ -144,6 +145,8 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
     raw = read_raw(name_or_path)
     for assignment in overrides:
         apply_override(raw, assignment)
+    if raw.get("plugins"):  # before validation: the names they register must be known to the validator
+        raw["plugins"] = import_plugins(raw["plugins"], path.parent)
     try:
         return Recipe.model_validate(raw)
     except ValidationError as e:

@@ -32,15 +32,20 @@ class TeacherConfig(StrictModel):
     """The multi-task teacher: its encoder shape and how it is trained."""
 
     model: ModelConfig = Field(default_factory=ModelConfig)
+    """the encoder's shape or checkpoint"""
     train: TrainConfig = Field(default_factory=TrainConfig)
+    """how the teacher is trained"""
 
 
 class StudentConfig(StrictModel):
     """The distilled student: its shape, what it learns from the teacher, how it is trained."""
 
     model: StudentModelConfig = Field(default_factory=lambda: StudentModelConfig(layers=2, hidden=128, heads=2))
+    """the student's shape and initialisation"""
     distill: DistillConfig = Field(default_factory=DistillConfig)
+    """what the student learns from the teacher"""
     train: TrainConfig = Field(default_factory=TrainConfig)
+    """how the student is trained"""
     seed: int | None = Field(
         None,
         ge=0,
@@ -63,17 +68,32 @@ class Recipe(StrictModel):
     """A whole pipeline: tasks and their data, the tokenizer and each stage's settings."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """the run's name: output goes to runs/<name>/"""
+    plugins: list[str] = Field(default_factory=list)
+    """Python modules or .py files (relative to the recipe) imported before validation: your own task types,
+    KD losses, presets, importance scores or runtimes, registered by name (stage hashes do not see their code)"""
     seed: int = 0
+    """seeds the splits, the initialisation and the batch order"""
     data: DataConfig = Field(default_factory=DataConfig)
+    """where data files live, default caps, bad-row policy"""
     tasks: dict[str, TaskConfig] = Field(min_length=1)
+    """one entry per head: its type, its data and columns"""
     tokenizer: TokenizerConfig = Field(default_factory=lambda: TokenizerConfig(train="wordpiece"))
+    """train a WordPiece vocabulary or load a checkpoint's tokenizer"""
     pretrain: PretrainConfig | None = None
+    """optional MLM pretraining of the teacher's encoder"""
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    """the multi-task teacher"""
     student: StudentConfig | None = None
+    """the distilled student (no distill stage when absent)"""
     prune: PruneConfig | None = None
+    """structured pruning (no prune stage when absent)"""
     quantize: QuantizeConfig | None = None
+    """ONNX export and quantization (no quantize stage when absent)"""
     compile: CompileConfig | None = None
+    """TensorRT engines (no compile stage when absent)"""
     bench: BenchConfig | None = None
+    """the latency and accuracy grid (no bench stage when absent)"""
 
     @model_validator(mode="before")
     @classmethod
@@ -149,12 +169,13 @@ class Recipe(StrictModel):
             )
         if self.student is not None:
             logits = self.student.distill.logits
-            unknown = sorted(set(logits.task_alpha if logits else ()) - set(self.tasks))
-            if unknown:
-                raise ValueError(
-                    f"student.distill.logits.task_alpha names unknown task {unknown[0]!r}; "
-                    f"tasks are: {', '.join(self.tasks)}"
-                )
+            for key in ("task_alpha", "task_loss"):
+                unknown = sorted(set(getattr(logits, key) if logits else ()) - set(self.tasks))
+                if unknown:
+                    raise ValueError(
+                        f"student.distill.logits.{key} names unknown task {unknown[0]!r}; "
+                        f"tasks are: {', '.join(self.tasks)}"
+                    )
             self._check_student(self.student, self.teacher.model)
         return self
 

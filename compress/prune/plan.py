@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from distill.config import StrictModel
+from distill.config import StrictModel, registered_name
 
-from .importance import Scores
+from .importance import IMPORTANCES, Scores
 from .vocabulary import VocabularyConfig
 
 
@@ -17,6 +17,7 @@ class PruneConfig(StrictModel):
     """Structured pruning targets (fractions removed), scope, schedule and recovery."""
 
     artifact: Literal["student", "teacher"] = "student"
+    """what is pruned: the student or the teacher"""
     importance: str = Field("taylor", description="a registered importance score: magnitude, taylor, head_mask")
     heads: float = Field(0.0, ge=0, lt=1, description="fraction of attention heads removed")
     ffn: float = Field(0.0, ge=0, lt=1, description="fraction of FFN neurons removed")
@@ -26,6 +27,7 @@ class PruneConfig(StrictModel):
     score_batches: int = Field(8, ge=1, description="batches per task for data-driven scores")
     recover_epochs: int = Field(1, ge=0, description="logit distillation from the unpruned model after each step")
     recover_lr: float = Field(2e-4, gt=0)
+    """learning rate of the recovery distillation"""
     ffn_multiple: int = Field(8, ge=1, description="kept FFN widths rounded up to a multiple (GEMM tiles; 2:4 needs 4)")
     sparsity: Literal["none", "unstructured", "2:4"] = Field(
         "none", description="masks baked in after the structured steps (for sparse tensor cores; no CPU speedup)"
@@ -34,6 +36,11 @@ class PruneConfig(StrictModel):
     vocabulary: VocabularyConfig | None = Field(
         None, description="drop embedding rows of tokens the training texts do not use (before heads and FFN)"
     )
+
+    @field_validator("importance")
+    @classmethod
+    def _known_importance(cls, name: str) -> str:
+        return registered_name(IMPORTANCES, "importance score", name)
 
 
 def _lowest(scores: list[torch.Tensor], fraction: float, scope: str, floor: int) -> dict[int, list[int]]:
