@@ -14,10 +14,15 @@ class BenchConfig(StrictModel):
     """Batch sizes × sequence lengths × runtimes × precisions, and how long to measure each point."""
 
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 8, 32], min_length=1)
+    """batch sizes of the grid"""
     seq_lens: list[int] = Field(default_factory=lambda: [32, 128], min_length=1)
+    """sequence lengths of the grid"""
     runtimes: list[str] = Field(default_factory=lambda: ["torch"], min_length=1)
+    """registered runtimes to measure: torch, torch-compile, onnxruntime, onnxruntime-cuda, onnxruntime-trt, …"""
     precisions: list[str] = Field(default_factory=lambda: ["fp32"], min_length=1)
+    """precisions to measure where a runtime and artifact allow"""
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    """cpu, cuda, or auto (cuda where available)"""
     threads: list[int] | None = Field(
         None,
         description="CPU thread counts to sweep (torch and ONNX Runtime alike); default: torch's current one. "

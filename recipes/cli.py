@@ -56,7 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("recipe")
     _set_option(val)
 
-    sub.add_parser("recipes", help="list the packaged recipes")
+    recipes = sub.add_parser("recipes", help="list the packaged recipes")
+    recipes.add_argument(
+        "--reference", action="store_true", help="print every recipe key with its type, default and meaning (Markdown)"
+    )
 
     abl = sub.add_parser(
         "ablate",
@@ -372,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
 
             facts = diagnose()
             print(json.dumps(facts, indent=2) if args.json else doctor_table(facts), end="" if not args.json else "\n")
+            return 0
+        if args.command == "recipes" and args.reference:
+            from .reference import recipe_reference
+
+            print(recipe_reference(), end="")
             return 0
         if args.command == "recipes":
             from .loader import packaged_recipes

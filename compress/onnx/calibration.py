@@ -25,9 +25,12 @@ class CalibrationConfig(StrictModel):
     """Which examples calibrate static presets, and how activation ranges are estimated."""
 
     method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    """range estimator: minmax, entropy or percentile"""
     samples: int = Field(256, ge=1, description="examples, drawn round-robin over the tasks")
     split: Literal["train", "dev"] = "train"
+    """which split the calibration examples come from"""
     batch_size: int = Field(16, ge=1)
+    """examples per calibration batch"""
     percentile: float = Field(99.999, gt=50, le=100, description="for method: percentile")
 
 

@@ -25,6 +25,7 @@ class QuantizeConfig(StrictModel):
         "(slower on CPU: `mtkd bench --fusions`; CUDA sessions fuse it at load anyway)",
     )
     presets: list[str] = Field(default_factory=lambda: ["dynamic-int8"])
+    """registered quantization presets applied to each artifact (`compress.onnx.presets.PRESETS`, yours included)"""
     teacher_presets: list[str] = Field(
         default_factory=list,
         description="also export the teacher and apply these presets to it (e.g. optimum-dynamic-int8: what a "

@@ -40,11 +40,16 @@ class QatConfig(StrictModel):
     """Fine-tuning steps of quantization-aware distillation (0 disables it)."""
 
     steps: int = Field(200, ge=0)
+    """fine-tuning steps (0: no QAT artifact)"""
     calibration_batches: int = Field(8, ge=1, description="batches observing activation ranges before training")
     batch_size: int = Field(32, ge=1)
+    """training batch size"""
     lr: float = Field(2e-5, gt=0)
+    """learning rate"""
     temperature: float = Field(2.0, gt=0)
+    """KD temperature (the model distils from its FP32 self)"""
     seed: int = 0
+    """seed of the batch order"""
 
 
 class FakeQuantLinear(nn.Module):

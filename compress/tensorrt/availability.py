@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-INSTALL_HINT = "pip install 'mtkd[tensorrt]' on a machine with an NVIDIA GPU; README: GPU machines"
+INSTALL_HINT = "pip install 'mtkd[tensorrt]' on a machine with an NVIDIA GPU; docs/gpu.md"
 
 
 def tensorrt_unavailable() -> str | None:

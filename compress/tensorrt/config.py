@@ -34,6 +34,7 @@ class CompileConfig(StrictModel):
 
     artifacts: list[str] | None = Field(None, description="as quantize.artifacts; default: the ones quantize made")
     precisions: list[str] = Field(default_factory=lambda: ["fp32", "fp16", "int8"], min_length=1)
+    """engines to build: fp32, fp16, int8 (from qdq-int8-tensorrt), int8-qat, fp8 (compute capability 8.9+)"""
     optimization_level: int = Field(3, ge=0, le=5, description="builder optimization level (TensorRT's default 3)")
     workspace_mb: int = Field(4096, ge=64, description="memory pool limit for tactics' scratch space")
     strongly_typed: bool = Field(
