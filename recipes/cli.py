@@ -111,10 +111,6 @@ def _parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("doctor", help="what this machine can run: CPU ISA, GPU, ONNX Runtime providers, TensorRT")
     doc.add_argument("--json", action="store_true", help="print the facts as JSON")
 
-    mat = sub.add_parser("matrix", help="the reliability matrix: bad recipes, bad data, kills and resumes")
-    mat.add_argument("--out", type=Path, default=Path("runs") / "matrix")
-    mat.add_argument("--no-faults", action="store_true", help="skip the SIGKILL/resume runs (they take a minute)")
-
     ev = sub.add_parser("evaluate", help="score a finished stage's model again with this mtkd's evaluation code")
     ev.add_argument("run", type=Path)
     ev.add_argument("--stage", default="teacher", help="teacher, distill or prune")
@@ -185,15 +181,7 @@ def metrics_table(run: Path, stage: str) -> str:
 
 def _register_stages() -> None:
     """Import the stage modules; importing registers each stage in pipeline order."""
-    from . import (  # noqa: F401
-        bench_stage,
-        compile_stage,
-        distill_stage,
-        pretrain_stage,
-        prune_stage,
-        quantize_stage,
-        stages,
-    )
+    from .stages import bench, compile, distill, pretrain, prune, quantize, teacher  # noqa: F401
 
 
 def without_nproc(argv: list[str]) -> list[str]:
@@ -263,12 +251,12 @@ def _bench(args: argparse.Namespace) -> int:
     if args.target is None:
         raise RecipeError("mtkd bench: give a run or model directory (or --peak, --fusions)")
     if args.gpu_check:
-        from .gpu_check import gpu_check
+        from recipes.commands.gpu_check import gpu_check
 
         out = gpu_check(args.target, args.overrides, args.out)
         print(f"done: {out}/report.md")
         return 0
-    from .bench_stage import bench_target
+    from recipes.stages.bench import bench_target
 
     out = bench_target(args.target, args.recipe, args.overrides, args.out)
     print(f"done: {out}/report.md")
@@ -292,7 +280,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from . import export_cmd
+    from .commands import export as export_cmd
 
     if args.command == "export":
         print(export_cmd.export_run(args.run, args.format, args.out, args.artifact, args.task, not args.no_verify))
@@ -329,9 +317,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
             return 0
         if args.command == "ablate":
-            from .ablation import run_ablation, run_seed_ablation
+            from recipes.commands.ablation import run_ablation, run_seed_ablation
+            from recipes.commands.teacher_ablation import run_teacher_ablation
+
             from .loader import load_recipe
-            from .teacher_ablation import run_teacher_ablation
 
             if args.seeds and args.what != "distill":
                 raise RecipeError("mtkd ablate: --seeds repeats the distill ablation (--what distill) only")
@@ -348,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return _bench(args)
         if args.command == "baseline":
-            from .baseline import run_baseline
+            from recipes.commands.baseline import run_baseline
+
             from .loader import load_recipe
 
             recipe = load_recipe(args.recipe, args.overrides)
@@ -356,17 +346,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "report":
             return _report(args)
-        if args.command == "matrix":
-            from .matrix import main_matrix
-
-            return main_matrix(args.out, not args.no_faults)
         if args.command in ("export", "predict", "loadtest"):
             return _deploy(args)
         if args.command == "metrics":
             print(metrics_table(args.run, args.stage))
             return 0
         if args.command == "evaluate":
-            from .evaluate_cmd import rescore
+            from recipes.commands.evaluate import rescore
 
             print(rescore(args.run, args.stage, args.tasks))
             return 0

@@ -140,7 +140,7 @@ def test_mlm_augmentation_without_an_mlm_is_refused_with_the_ways_out(tmp_path, 
 
 def test_ablation_adds_an_augmented_variant_only_when_the_recipe_augments():
     from distill.config import DistillConfig
-    from recipes.ablation import variant_configs
+    from recipes.commands.ablation import variant_configs
 
     plain = variant_configs(DistillConfig.model_validate(STUDENT["distill"]))
     assert list(plain) == ["hard", "logits", "full"]

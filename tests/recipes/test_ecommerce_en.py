@@ -10,8 +10,8 @@ import torch
 
 from distill.checkpoints import PACKAGED, packaged_copy
 from distill.model import MultiTaskModel
-from recipes.baseline import baseline_table
 from recipes.cli import main
+from recipes.commands.baseline import baseline_table
 from recipes.loader import load_recipe
 from tests.recipes.test_ecommerce import SHARED, needs_shared
 

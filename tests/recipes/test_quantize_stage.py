@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from recipes.export_cmd import choose_artifact
+from recipes.commands.export import choose_artifact
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_quantize_writes_fp32_and_one_artifact_per_preset_with_accuracy_through_
 def test_the_teacher_is_exported_and_quantized_beside_the_student_and_never_the_default(run):
     report = json.loads((run / "quantize" / "report.json").read_text())
     from recipes.loader import load_recipe
-    from recipes.quantize_stage import QuantizeStage
+    from recipes.stages.quantize import QuantizeStage
 
     assert "teacher" in QuantizeStage().needs_for(load_recipe(str(run / "recipe.yaml")))  # a new teacher re-runs it
     teacher = json.loads((run / "teacher" / "metrics.json").read_text())

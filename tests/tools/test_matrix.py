@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from recipes.cli import main
+from tools.matrix import main
 
 
 @pytest.mark.slow
 def test_matrix_handles_every_recipe_data_and_fault_case(tmp_path, capsys):
-    assert main(["matrix", "--out", str(tmp_path)]) == 0
+    assert main(["--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     counts = {g: (int(t), int(h)) for g, t, h in re.findall(r"(\w+) cases\s+(\d+) tried,\s+(\d+)", printed)}
     assert counts["recipe"][0] >= 20 and counts["recipe"][0] == counts["recipe"][1]
@@ -30,11 +30,11 @@ def _valid_and_quick(recipe: dict) -> None:
 
 
 def test_an_unhandled_case_fails_the_command(tmp_path, monkeypatch, capsys):
-    from recipes.matrix_cases import RecipeCase
+    from tools.matrix_cases import RecipeCase
 
     # a "malformed" recipe that is in fact valid runs to the end: the matrix must call it not handled
-    monkeypatch.setattr("recipes.matrix.RECIPE_CASES", [RecipeCase("valid", _valid_and_quick, "x")])
-    monkeypatch.setattr("recipes.matrix.DATA_CASES", [])
-    assert main(["matrix", "--out", str(tmp_path), "--no-faults"]) == 2
+    monkeypatch.setattr("tools.matrix.RECIPE_CASES", [RecipeCase("valid", _valid_and_quick, "x")])
+    monkeypatch.setattr("tools.matrix.DATA_CASES", [])
+    assert main(["--out", str(tmp_path), "--no-faults"]) == 2
     out = capsys.readouterr()
     assert "NOT HANDLED recipe: valid: exit 0" in out.out and "1 case(s) not handled" in out.err

@@ -12,11 +12,11 @@ from benchmarks.config import BenchConfig
 from benchmarks.harness import discover_artifacts
 from distill.data.loading import load_tasks
 from distill.errors import MtkdError
+from recipes.loader import load_recipe
+from recipes.pipeline import RECIPE_FILE, Context, Stage, register_stage, settings_of
+from recipes.schema import Recipe
 
-from .loader import load_recipe
-from .pipeline import RECIPE_FILE, Context, Stage, register_stage, settings_of
-from .schema import Recipe
-from .stages import data_fingerprint, tasks_of
+from .common import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 HISTORY = "bench-history.sqlite"

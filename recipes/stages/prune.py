@@ -18,10 +18,10 @@ from distill.config import TrainConfig
 from distill.io import write_json
 from distill.model import MultiTaskModel
 from distill.tokenization import load_tokenizer
+from recipes.pipeline import Context, Stage, register_stage, settings_of
+from recipes.schema import Recipe
 
-from .pipeline import Context, Stage, register_stage, settings_of
-from .schema import Recipe
-from .stages import data_fingerprint, tasks_of
+from .common import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 SOURCES = {"student": "distill", "teacher": "teacher"}  # what is pruned → the stage that made it

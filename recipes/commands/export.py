@@ -22,10 +22,9 @@ from compress.bundle.triton import export_triton
 from distill.data.loading import load_task, load_tasks
 from distill.errors import DataUnavailable, MtkdError
 from distill.io import read_json
-
-from .loader import load_recipe
-from .pipeline import RECIPE_FILE
-from .schema import Recipe
+from recipes.loader import load_recipe
+from recipes.pipeline import RECIPE_FILE
+from recipes.schema import Recipe
 
 log = logging.getLogger("mtkd")
 

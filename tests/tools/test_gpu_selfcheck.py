@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recipes.gpu_selfcheck import Step, plan, run_steps, write_report
+from tools.gpu_selfcheck import Step, plan, run_steps, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 

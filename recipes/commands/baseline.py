@@ -8,8 +8,7 @@ from typing import Any
 from distill.baselines import run_baselines
 from distill.data.loading import load_tasks
 from distill.io import read_json, write_json
-
-from .schema import Recipe
+from recipes.schema import Recipe
 
 SECONDARY = ("macro_f1", "spearman", "pearson")  # beside the primary metric: rank quality, class balance
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from compress.onnx.quantize import quantize
 from distill.io import write_json
+from recipes.pipeline import Context, Stage, register_stage, settings_of
+from recipes.schema import Recipe
 
-from .pipeline import Context, Stage, register_stage, settings_of
-from .schema import Recipe
-from .stages import data_fingerprint, tasks_of
+from .common import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 MODEL_DIRS = {"teacher": "teacher", "student": "distill", "pruned": "prune"}  # artifact → the stage that made it

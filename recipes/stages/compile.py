@@ -14,11 +14,11 @@ from benchmarks.config import BenchConfig
 from compress.tensorrt import ShapeProfile, profile_for, tensorrt_unavailable
 from compress.tensorrt.compile import compile_engines
 from distill.io import write_json
+from recipes.pipeline import Context, Stage, register_stage, settings_of
+from recipes.schema import Recipe
+from recipes.stages.quantize import chosen
 
-from .pipeline import Context, Stage, register_stage, settings_of
-from .quantize_stage import chosen
-from .schema import Recipe
-from .stages import data_fingerprint, tasks_of
+from .common import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 TIMING_CACHES = "tensorrt-timing"  # beside the run directories: every run on this GPU shares the timings

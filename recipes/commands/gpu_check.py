@@ -19,11 +19,10 @@ from compress.tensorrt.compile import source_graph
 from compress.tensorrt.config import ENGINE_PRECISIONS, CompileConfig
 from distill.data.loading import load_tasks
 from distill.errors import MtkdError
-
-from .bench_stage import HISTORY, bench_into
-from .loader import load_recipe
-from .pipeline import RECIPE_FILE, run_pipeline
-from .quantize_stage import chosen
+from recipes.loader import load_recipe
+from recipes.pipeline import RECIPE_FILE, run_pipeline
+from recipes.stages.bench import HISTORY, bench_into
+from recipes.stages.quantize import chosen
 
 log = logging.getLogger("mtkd")
 RUNTIMES = ["torch", "torch-compile", "onnxruntime", "onnxruntime-trt", "tensorrt"]
@@ -43,7 +42,7 @@ def engine_precisions(quantize_dir: Path, artifact: str) -> list[str]:
 
 def gpu_check(run_dir: Path, overrides: list[str], out: Path | None = None) -> Path:
     """Compile what is missing, then bench every runtime × precision on the GPU; returns the report dir."""
-    from .cli import _register_stages
+    from recipes.cli import _register_stages
 
     reason = gpu_unavailable()
     if reason:

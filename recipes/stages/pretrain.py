@@ -9,10 +9,10 @@ from distill.io import write_json
 from distill.pretraining import DEV_TEXTS, distinct_texts, pretrain_mlm
 from distill.tokenization import load_tokenizer
 from distill.training import distributed
+from recipes.pipeline import Context, Stage, register_stage, settings_of
+from recipes.schema import Recipe
 
-from .pipeline import Context, Stage, register_stage, settings_of
-from .schema import Recipe
-from .stages import data_fingerprint, tasks_of
+from .common import data_fingerprint, tasks_of
 
 
 @register_stage("pretrain")

@@ -1,4 +1,5 @@
-"""``mtkd matrix``: reliability as a measured property.
+"""The reliability matrix (``python -m tools.matrix`` from a source checkout): reliability as a measured
+property.
 
 Every malformed recipe must fail with one line naming the key, exit code 2 and no output; every
 malformed data file must give a named error, or a counted and reported skip under
@@ -9,6 +10,7 @@ verify against its checksums.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -31,8 +33,7 @@ from distill.encoding import encode_examples
 from distill.errors import ArtifactError, MtkdError
 from distill.io import read_json, verify_checksums
 from distill.tokenization import train_wordpiece
-
-from .matrix_cases import DATA_CASES, RECIPE_CASES, DataCase, RecipeCase, base_recipe
+from tools.matrix_cases import DATA_CASES, RECIPE_CASES, DataCase, RecipeCase, base_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def _write(path: Path, recipe: dict) -> Path:
 
 
 def _cli(args: list[str]) -> tuple[int, str]:
-    from .cli import main
+    from recipes.cli import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -267,3 +268,20 @@ def main_matrix(out: Path, faults: bool) -> int:
     if not all(o.ok for o in outcomes):
         raise MtkdError(f"{sum(not o.ok for o in outcomes)} case(s) not handled")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.matrix [--out DIR] [--no-faults]``; exit 2 when a case is not handled."""
+    parser = argparse.ArgumentParser(prog="python -m tools.matrix", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs") / "matrix")
+    parser.add_argument("--no-faults", action="store_true", help="skip the SIGKILL/resume runs (they take a minute)")
+    args = parser.parse_args(argv)
+    try:
+        return main_matrix(args.out, not args.no_faults)
+    except MtkdError as e:
+        print(f"matrix: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

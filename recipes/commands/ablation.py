@@ -13,9 +13,8 @@ import numpy as np
 
 from distill.config import DistillConfig, HiddenKD, LogitsKD, RelationKD
 from distill.io import read_json
-
-from .pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
-from .schema import Recipe, StudentConfig
+from recipes.pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
+from recipes.schema import Recipe, StudentConfig
 
 VARIANTS = ("hard", "logits", "full", "augmented")
 COLUMNS = {

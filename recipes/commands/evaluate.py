@@ -18,9 +18,8 @@ from distill.io import read_json
 from distill.model import MultiTaskModel
 from distill.tokenization import load_tokenizer
 from distill.training.loop import evaluate_all
-
-from .loader import load_recipe
-from .pipeline import RECIPE_FILE
+from recipes.loader import load_recipe
+from recipes.pipeline import RECIPE_FILE
 
 
 def rescore(run: Path, stage: str, tasks: list[str] | None = None) -> str:

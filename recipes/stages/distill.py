@@ -17,10 +17,10 @@ from distill.io import read_json, stable_hash, write_json
 from distill.model import MultiTaskModel
 from distill.tokenization import load_tokenizer
 from distill.training.evaluate import retention
+from recipes.pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
+from recipes.schema import Recipe
 
-from .pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
-from .schema import Recipe
-from .stages import data_fingerprint, tasks_of
+from .common import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
 

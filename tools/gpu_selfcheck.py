@@ -67,8 +67,8 @@ def subprocess_runner(step: Step) -> tuple[int | None, str]:
 
 def dry_runner(step: Step) -> tuple[int | None, str]:
     """Check a step without running it: its command line parses and a recipe it names validates."""
-    from .cli import _parser
-    from .loader import load_recipe
+    from recipes.cli import _parser
+    from recipes.loader import load_recipe
 
     args = step.argv[3:] if step.argv[1:3] == ["-m", "recipes"] else None
     if args is None:

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from distill.config import PretrainConfig
 from distill.io import read_json
-
-from .pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
-from .schema import Recipe
+from recipes.pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
+from recipes.schema import Recipe
 
 
 def pretrain_variants(recipe: Recipe) -> dict[str, Recipe]:

@@ -1,0 +1,3 @@
+"""The pipeline's stages, one module each: every stage reads its settings from the recipe, calls one
+library verb and writes the result under ``runs/<recipe>/<stage>/``. Importing a module registers its
+stage (``recipes.pipeline.register_stage``); the pipeline runs them in ``PIPELINE`` order."""
