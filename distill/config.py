@@ -155,7 +155,7 @@ class TaskConfig(StrictModel):
     def _pair_needs_second_text(self) -> TaskConfig:
         if TASK_TYPES.get(self.type).pair and self.text_pair is None:
             raise ValueError(f"type {self.type} needs 'text_pair' (the column of the second text)")
-        if self.standardize and TASK_TYPES.get(self.type).label_kind != "score":
+        if self.standardize and not TASK_TYPES.get(self.type).numeric:
             raise ValueError(f"'standardize' applies to regression targets, not to type {self.type}")
         return self
 

@@ -48,7 +48,7 @@ def encode_examples(
     tokenizer: PreTrainedTokenizerBase, examples: list[Example], kind: TaskType, max_len: int
 ) -> EncodedSplit:
     """Tokenize a list of examples of one task (truncating to ``max_len``)."""
-    tags = kind.label_kind == "tags"
+    tags = kind.per_token
     if tags:
         texts = [_safe_words(ex.text, tokenizer.unk_token) for ex in examples]
         enc = tokenizer(texts, is_split_into_words=True, truncation=True, max_length=max_len)

@@ -261,7 +261,7 @@ class MultiTaskModel(nn.Module):
 def head_spec(task: TaskData) -> HeadSpec:
     """The head a task gets: its labels, and the target scale of a standardised regression head."""
     scale = None
-    if task.kind.label_kind == "score":
+    if task.kind.numeric:
         golds = [ex.target for ex in task.splits["train"]]
         scale = target_scale(task.name, golds, task.config.standardize)
     return HeadSpec(task.name, task.config.type, tuple(task.labels), scale)

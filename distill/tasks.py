@@ -6,6 +6,7 @@ evaluator only talk to this interface, so adding a type touches nothing else.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -59,6 +60,37 @@ class TaskType(ABC):
     label_kind: ClassVar[str]
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
+    #: one target per word (tagging) rather than one per text: padding and sub-token alignment apply
+    per_token: ClassVar[bool] = False
+    #: the head answers a number (regression): no label set, optional standardisation
+    numeric: ClassVar[bool] = False
+    #: several labels per example, each on or off (sigmoid outputs)
+    multi_label: ClassVar[bool] = False
+
+    # -- what the label kind implies for the data: row checks, the label set, the target encoding --
+
+    def check_row(self, text: Any, pair: Any, label: Any) -> str | None:
+        """Why a mapped row is unusable (counted or raised by the loader), or None."""
+        if not isinstance(text, str) or not text.strip():
+            return "empty text"
+        if pair is not None and (not isinstance(pair, str) or not pair.strip()):
+            return "empty text_pair"
+        if label is None or (isinstance(label, str) and not label.strip()):
+            return "empty label"
+        return None
+
+    def label_names(self, label: Any, sep: str) -> list[str]:
+        """The label names one row's label holds."""
+        return [str(label).strip()]
+
+    def label_set(self, train_labels: list[Any], sep: str) -> list[str]:
+        """Sorted labels seen in train ('O' first, so index 0 of a tag set is 'outside')."""
+        seen = {name for y in train_labels for name in self.label_names(y, sep)}
+        return sorted(seen, key=lambda s: (s != "O", s))
+
+    def encode_label(self, label: Any, index: dict[str, int], sep: str) -> Any:
+        """A row's label in target encoding (a class id by default)."""
+        return index[self.label_names(label, sep)[0]]
 
     def num_outputs(self, labels: Sequence[str]) -> int:
         return len(labels)
@@ -85,7 +117,7 @@ class TaskType(ABC):
     def baseline(self, train_golds: list[Any], golds: list[Any], labels: Sequence[str]) -> float:
         """Primary metric of the constant baseline on the given split."""
         const = self.baseline_prediction(train_golds, labels)
-        preds = [[const] * len(g) if self.label_kind == "tags" else const for g in golds]
+        preds = [[const] * len(g) if self.per_token else const for g in golds]
         return self.score(preds, golds, labels)[self.primary_metric]
 
 
@@ -121,6 +153,16 @@ class MultiLabelClassification(TaskType):
     name = "multilabel_classification"
     label_kind = "classes"
     primary_metric = "micro_f1"
+    multi_label = True
+
+    def label_names(self, label, sep):
+        return [p.strip() for p in label.split(sep)] if isinstance(label, str) else [str(x) for x in label]
+
+    def encode_label(self, label, index, sep):
+        hot = [0] * len(index)
+        for name in self.label_names(label, sep):
+            hot[index[name]] = 1
+        return hot
 
     def loss(self, logits, target):
         return F.binary_cross_entropy_with_logits(logits, target.float())
@@ -142,6 +184,23 @@ class Regression(TaskType):
     label_kind = "score"
     primary_metric = "rmse"
     higher_is_better = False
+    numeric = True
+
+    def check_row(self, text, pair, label):
+        problem = super().check_row(text, pair, label)
+        if problem:
+            return problem
+        try:
+            value = float(label)
+        except (TypeError, ValueError):
+            return f"label {label!r} is not a number"
+        return None if math.isfinite(value) else f"label {label!r} is not finite"
+
+    def label_set(self, train_labels, sep):
+        return []
+
+    def encode_label(self, label, index, sep):
+        return float(label)
 
     def num_outputs(self, labels):
         return 1
@@ -166,6 +225,18 @@ class TokenClassification(TaskType):
     name = "token_classification"
     label_kind = "tags"
     primary_metric = "entity_f1"
+    per_token = True
+
+    def check_row(self, text, pair, label):
+        if not text:
+            return "empty token list"
+        return f"{len(text)} tokens but {len(label)} tags" if len(text) != len(label) else None
+
+    def label_names(self, label, sep):
+        return [str(t) for t in label]
+
+    def encode_label(self, label, index, sep):
+        return [index[name] for name in self.label_names(label, sep)]
 
     def head(self, hidden, labels, dropout):
         return TokenHead(hidden, len(labels), dropout)

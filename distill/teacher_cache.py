@@ -38,7 +38,7 @@ class TeacherLogits:
         teacher.eval().to(device)
         out: dict[str, list[torch.Tensor]] = {}
         for name, task in tasks.items():
-            enc, tags = encoded[name], task.kind.label_kind == "tags"
+            enc, tags = encoded[name], task.kind.per_token
             rows: list[torch.Tensor] = [torch.empty(0)] * len(enc)
             order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))
             for start in range(0, len(order), batch_size):

@@ -16,17 +16,17 @@ from onnx import helper
 
 from distill.errors import ArtifactError
 from distill.io import read_json, write_json
+from distill.tasks import task_type
 
 from .build import MODEL_FILES, SIDECARS
 
 SEQUENCE = ("BertForSequenceClassification", "ORTModelForSequenceClassification")
 TOKENS = ("BertForTokenClassification", "ORTModelForTokenClassification")
-ARCHITECTURES = {  # task type → (transformers architecture, Optimum class, problem type)
-    "classification": (*SEQUENCE, "single_label_classification"),
-    "pair_classification": (*SEQUENCE, "single_label_classification"),
-    "multilabel_classification": (*SEQUENCE, "multi_label_classification"),
-    "regression": (*SEQUENCE, "regression"),
-    "token_classification": (*TOKENS, None),
+ARCHITECTURES = {  # label kind → (transformers architecture, Optimum class, problem type)
+    "class": (*SEQUENCE, "single_label_classification"),
+    "classes": (*SEQUENCE, "multi_label_classification"),
+    "score": (*SEQUENCE, "regression"),
+    "tags": (*TOKENS, None),
 }
 
 
@@ -69,9 +69,10 @@ def export_optimum(bundle_or_artifact: Path, task: str, out: Path) -> dict[str, 
     if task not in heads:
         raise ArtifactError(f"unknown task {task!r}; heads: {', '.join(heads)}")
     head = heads[task]
-    if head["type"] not in ARCHITECTURES:
-        raise ArtifactError(f"task {task}: Optimum has no model class for head type {head['type']}")
-    architecture, optimum_class, problem = ARCHITECTURES[head["type"]]
+    kind = task_type(head["type"]).label_kind
+    if kind not in ARCHITECTURES:
+        raise ArtifactError(f"task {task}: Optimum has no model class for head type {head['type']} ({kind} labels)")
+    architecture, optimum_class, problem = ARCHITECTURES[kind]
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(single_output(onnx.load(str(src / "model.onnx")), task), str(out / "model.onnx"))
     config = read_json(src / "config.json")

@@ -22,6 +22,7 @@ from torch import nn
 from distill.errors import ArtifactError
 from distill.io import write_json
 from distill.model import META, HeadSpec, MultiTaskModel
+from distill.tasks import task_type
 
 from .optimize import CPU_DISABLED_OPTIMIZERS
 
@@ -78,16 +79,16 @@ def parity(
     so a price head is held to the same relative precision as a 1-3 grade."""
     report = {}
     for task, ref in reference.items():
-        got = candidate[task]
-        if kinds[task] == "token_classification":
+        got, kind = candidate[task], task_type(kinds[task])
+        if kind.per_token:
             keep = mask.astype(bool)
             ref, got = ref[keep], got[keep]
         if scales and task in scales:
             ref, got = ref / scales[task], got / scales[task]
         diff = float(np.abs(ref - got).max())
-        if kinds[task] in ("regression",):
+        if kind.numeric:
             agreement = float(np.mean(np.abs(ref - got) < 0.05))
-        elif kinds[task] == "multilabel_classification":
+        elif kind.multi_label:
             agreement = float(np.mean((ref > 0) == (got > 0)))
         else:
             agreement = float(np.mean(ref.argmax(-1) == got.argmax(-1)))
@@ -155,7 +156,7 @@ def export_model(
     flat = FlatHeads(model)
     axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
     for name in flat.names:
-        axes[name] = {0: "batch", 1: "sequence"} if kinds[name] == "token_classification" else {0: "batch"}
+        axes[name] = {0: "batch", 1: "sequence"} if task_type(kinds[name]).per_token else {0: "batch"}
     example = tuple(torch.from_numpy(inputs[k][:2, :16]) for k in INPUTS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes

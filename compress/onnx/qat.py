@@ -93,7 +93,7 @@ def with_fake_quant(model: MultiTaskModel) -> MultiTaskModel:
     per_example = {  # by task type, not head class: a standardised regression head wraps its SequenceHead
         id(m)
         for name, head in model.heads.items()
-        if task_type(model.head_specs[name].type).label_kind != "tags"
+        if not task_type(model.head_specs[name].type).per_token
         for m in head.modules()
     }
     for parent in list(model.modules()):
@@ -112,7 +112,7 @@ def _batches(encoded: dict[str, EncodedSplit], kinds: dict[str, TaskType], size:
         task = names[step % len(names)]
         split = encoded[task]
         idx = rng.sample(range(len(split)), min(size, len(split)))
-        tags = kinds[task].label_kind == "tags"
+        tags = kinds[task].per_token
         yield task, collate(split, idx, pad, tags)
         step += 1
 

@@ -77,7 +77,7 @@ def scoring_batches(tasks, encoded: Encoded, per_task: int, batch_size: int, pad
     batches = []
     for name, task in tasks.items():
         split = encoded[name]["train"]
-        tags = task.kind.label_kind == "tags"
+        tags = task.kind.per_token
         for start in range(0, min(len(split), per_task * batch_size), batch_size):
             idx = list(range(start, min(start + batch_size, len(split))))
             batches.append((name, collate(split, idx, pad_id, tags)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 from collections.abc import Iterable
 from typing import Any
@@ -33,7 +32,7 @@ def resolve_builtin(name: str, cfg: TaskConfig) -> SourceConfig:
             )
         return src
     kind = task_type(cfg.type)
-    wanted = {cfg.tokens, cfg.tags} if kind.label_kind == "tags" else {cfg.text, cfg.label}
+    wanted = {cfg.tokens, cfg.tags} if kind.per_token else {cfg.text, cfg.label}
     if cfg.text_pair:
         wanted.add(cfg.text_pair)
     tables = builtin.table_for_columns(wanted)
@@ -92,7 +91,7 @@ def map_columns(
                 continue
             seen_ids[row_id] = where
         try:
-            if kind.label_kind == "tags":
+            if kind.per_token:
                 text = _column(row, cfg.tokens, where, first, name, "tokens")
                 label = _column(row, cfg.tags, where, first, name, "tags")
                 text = text.split() if isinstance(text, str) else list(text)
@@ -106,65 +105,12 @@ def map_columns(
             bad.add(where, f"missing column {e.args[0]!r}")
             continue
         first = False
-        problem = _check(kind.label_kind, text, pair, label)
+        problem = kind.check_row(text, pair, label)
         if problem:
             bad.add(where, problem)
         else:
             out.append((where, text, pair, label))
     return out
-
-
-def _check(label_kind: str, text: Any, pair: Any, label: Any) -> str | None:
-    """Why a mapped row is unusable, or None."""
-    if label_kind == "tags":
-        if not text:
-            return "empty token list"
-        if len(text) != len(label):
-            return f"{len(text)} tokens but {len(label)} tags"
-        return None
-    if not isinstance(text, str) or not text.strip():
-        return "empty text"
-    if pair is not None and (not isinstance(pair, str) or not pair.strip()):
-        return "empty text_pair"
-    if label is None or (isinstance(label, str) and not label.strip()):
-        return "empty label"
-    if label_kind == "score":
-        try:
-            value = float(label)
-        except (TypeError, ValueError):
-            return f"label {label!r} is not a number"
-        if not math.isfinite(value):
-            return f"label {label!r} is not finite"
-    return None
-
-
-def _split_labels(label_kind: str, label: Any, sep: str) -> list[str]:
-    if label_kind == "classes":
-        return [p.strip() for p in label.split(sep)] if isinstance(label, str) else [str(x) for x in label]
-    if label_kind == "tags":
-        return [str(t) for t in label]
-    return [str(label).strip()]
-
-
-def label_set(label_kind: str, train: list[Raw], sep: str) -> list[str]:
-    """Sorted labels seen in train ('O' first for tags, so index 0 is 'outside')."""
-    if label_kind == "score":
-        return []
-    seen = {lab for *_, y in train for lab in _split_labels(label_kind, y, sep)}
-    return sorted(seen, key=lambda s: (s != "O", s))
-
-
-def encode(label_kind: str, label: Any, index: dict[str, int], sep: str) -> Any:
-    if label_kind == "score":
-        return float(label)
-    names = _split_labels(label_kind, label, sep)
-    if label_kind == "classes":
-        hot = [0] * len(index)
-        for n in names:
-            hot[index[n]] = 1
-        return hot
-    ids = [index[n] for n in names]
-    return ids if label_kind == "tags" else ids[0]
 
 
 def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskData:
@@ -186,7 +132,7 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
             n = max(1, int(len(mapped["train"]) * frac))
             mapped[s], train = train[:n], train[n:]
     mapped["train"] = train
-    labels = label_set(kind.label_kind, train, cfg.label_separator)
+    labels = kind.label_set([y for *_, y in train], cfg.label_separator)
     index = {lab: i for i, lab in enumerate(labels)}
     splits: dict[str, list[Example]] = {}
     for s in SPLITS:
@@ -196,11 +142,11 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
             rows = rng.sample(rows, cap) if s != "train" else rows[:cap]
         examples = []
         for where, text, pair, label in rows:
-            unseen = [x for x in _split_labels(kind.label_kind, label, cfg.label_separator) if x not in index]
-            if kind.label_kind != "score" and unseen:
+            unseen = [x for x in kind.label_names(label, cfg.label_separator) if x not in index]
+            if not kind.numeric and unseen:
                 bad[s].add(where, f"label {unseen[0]!r} never seen in train (known: {', '.join(labels[:12])})")
                 continue
-            examples.append(Example(text, encode(kind.label_kind, label, index, cfg.label_separator), pair))
+            examples.append(Example(text, kind.encode_label(label, index, cfg.label_separator), pair))
         if not examples:
             raise DataError(f"tasks.{name}: the {s} split has no usable rows")
         splits[s] = examples

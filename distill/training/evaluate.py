@@ -46,7 +46,7 @@ def predict(forward: Forward, task: TaskData, split: str, enc: EncodedSplit, bat
     ``forward`` may be a PyTorch model or any runtime (ONNX Runtime, TensorRT): metrics are
     always computed by this same code, through the runtime that serves the model.
     """
-    tags = task.kind.label_kind == "tags"
+    tags = task.kind.per_token
     mine = range(distributed.rank(), len(enc), distributed.world_size())  # every example under one process
     order = sorted(mine, key=lambda i: len(enc.input_ids[i]))  # less padding
     preds: dict[int, Any] = {}
@@ -77,7 +77,7 @@ def score_predictions(task: TaskData, split: str, preds: list[Any]) -> dict[str,
     examples = task.splits[split]
     golds = [ex.target for ex in examples]
     scores = task.kind.score(preds, golds, task.labels)
-    if task.kind.label_kind == "score" and examples and examples[0].text_pair is not None:
+    if task.kind.numeric and examples and examples[0].text_pair is not None:
         scores["ndcg@10"] = grouped_ndcg(preds, golds, [ex.text for ex in examples])  # ranking per query
     train_golds = [ex.target for ex in task.splits["train"]]
     return {

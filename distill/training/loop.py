@@ -218,7 +218,7 @@ def train(
         )
     distributed.broadcast_parameters(trainable)  # ranks start equal (and stay so: same averaged steps)
     writer = _tensorboard(out_dir / "tensorboard") if distributed.is_main() else None
-    tags = {t for t in tasks if tasks[t].kind.label_kind == "tags"}
+    tags = {t for t in tasks if tasks[t].kind.per_token}
     token_counts = {t: _labelled_tokens(train_splits[t]) if t in tags else None for t in tasks}
     lengths = {t: [len(x) for x in train_splits[t].input_ids] for t in tasks} if cfg.group_by_length else None
     started = time.perf_counter() - progress["seconds"]

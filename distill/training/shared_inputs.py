@@ -40,7 +40,7 @@ def shared_input_groups(
     lead_of: dict[tuple[int, str], str] = {}
     for t in tasks:
         split = train_splits[t]
-        if tasks[t].kind.label_kind == "tags" or split.synthetic:
+        if tasks[t].kind.per_token or split.synthetic:
             units[t] = [t]
             continue
         key = (len(split), _fingerprint(split))
