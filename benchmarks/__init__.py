@@ -6,14 +6,8 @@ sweeps the grid, reports and plots, the history of runs, and ``mtkd doctor``. Th
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from distill.registry import lazy_exports
 
 _PUBLIC = {"bench": "benchmarks.api", "BenchConfig": "benchmarks.config", "diagnose": "benchmarks.doctor"}
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'benchmarks' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_exports(__name__, _PUBLIC)

@@ -8,8 +8,7 @@ Names load on first use (TensorRT and ONNX Runtime only where a verb needs them)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from distill.registry import lazy_exports
 
 _PUBLIC = {
     "prune": "compress.prune.api",
@@ -29,9 +28,4 @@ _PUBLIC = {
     "IMPORTANCES": "compress.prune.importance",
 }
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'compress' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_exports(__name__, _PUBLIC)

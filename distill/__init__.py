@@ -8,8 +8,7 @@ Names load on first use, so ``import distill`` stays cheap for the command line.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .registry import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -35,9 +34,4 @@ _PUBLIC = {
     "RelationKD": "distill.config",
 }
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'distill' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_exports(__name__, _PUBLIC)

@@ -40,3 +40,16 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
+
+
+def lazy_exports(package: str, names: dict[str, str]) -> Callable[[str], object]:
+    """A module ``__getattr__`` that imports ``names`` (name → module) on first use: a package can offer its
+    public verbs at the top (``from distill import distil``) without importing torch for the command line."""
+    import importlib
+
+    def __getattr__(name: str) -> object:
+        if name not in names:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(names[name]), name)
+
+    return __getattr__
