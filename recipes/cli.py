@@ -11,7 +11,7 @@ from pathlib import Path
 
 from distill.errors import DataUnavailable, MtkdError, RecipeError
 
-from .run_lock import run_lock
+from .run_lock import new_directory_lock, run_lock
 
 EXIT_USER_ERROR = 2
 
@@ -258,7 +258,8 @@ def _bench(args: argparse.Namespace) -> int:
         return 0
     from recipes.stages.bench import bench_target
 
-    out = bench_target(args.target, args.recipe, args.overrides, args.out)
+    with run_lock(args.out) if args.out else contextlib.nullcontext():  # the default folder is new each time
+        out = bench_target(args.target, args.recipe, args.overrides, args.out)
     print(f"done: {out}/report.md")
     return 0
 
@@ -283,7 +284,8 @@ def _deploy(args: argparse.Namespace) -> int:
     from .commands import export as export_cmd
 
     if args.command == "export":
-        print(export_cmd.export_run(args.run, args.format, args.out, args.artifact, args.task, not args.no_verify))
+        with new_directory_lock(args.out):
+            print(export_cmd.export_run(args.run, args.format, args.out, args.artifact, args.task, not args.no_verify))
         return 0
     if args.command == "predict":
         return export_cmd.run_predict(args.bundle, args.texts, args.tasks)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from recipes.cli import main
-from recipes.run_lock import LOCK_FILE, RunLocked, run_lock
+from recipes.run_lock import LOCK_FILE, RunLocked, new_directory_lock, run_lock
 
 
 def test_a_second_writer_is_refused_with_the_holder_named_and_the_lock_is_reusable(tmp_path):
@@ -60,3 +60,15 @@ def test_a_killed_writer_leaves_no_stale_lock(tmp_path):
         except RunLocked:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_bench_and_export_into_a_directory_being_written_exit_2_naming_the_writer(tmp_path, capsys):
+    model = tmp_path / "model"  # never read: the lock is taken before anything else
+    with run_lock(tmp_path / "bench"):
+        assert main(["bench", str(model), "--out", str(tmp_path / "bench")]) == 2
+    assert "bench is being written by process" in capsys.readouterr().err
+    with new_directory_lock(tmp_path / "bundle"):
+        assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")]) == 2
+        assert not (tmp_path / "bundle").exists()  # nothing touched
+    assert "bundle is being written by process" in capsys.readouterr().err
+    assert list(tmp_path.glob(".bundle*")) == []  # the export lock file goes with its writer
