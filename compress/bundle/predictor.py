@@ -41,18 +41,31 @@ def verify_bundle(root: Path, manifest: dict[str, Any]) -> None:
             raise ArtifactError(f"{path}: SHA-256 differs from bundle.json (truncated or altered); refusing to load")
 
 
+def unusable(x: Any) -> str | None:
+    """Why one input cannot be predicted on (answered as that input's ``error``), or None."""
+    if isinstance(x, str):
+        return None if x.strip() else "empty input: nothing to predict on"
+    if isinstance(x, tuple) and len(x) == 2 and all(isinstance(s, str) for s in x):
+        return None if all(s.strip() for s in x) else "a pair with an empty text: nothing to predict on"
+    if isinstance(x, list) and all(isinstance(s, str) for s in x):
+        return None if any(s.strip() for s in x) else "no words: nothing to predict on"
+    return f"cannot predict on {x!r:.80}: give a string, a (query, title) tuple or a list of words"
+
+
+def without_surrogates(x: Input) -> Input:
+    """Lone UTF-16 surrogates (from a mis-decoded request) become U+FFFD: the tokenizer refuses them."""
+
+    def clean(text: str) -> str:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+    if isinstance(x, str):
+        return clean(x)
+    return (clean(x[0]), clean(x[1])) if isinstance(x, tuple) else [clean(w) for w in x]
+
+
 def input_kind(inputs: Sequence[Input]) -> str:
     """``text``, ``pair`` or ``tokens``: the one shape every input of a call must share."""
-    kinds = set()
-    for x in inputs:
-        if isinstance(x, str):
-            kinds.add("text")
-        elif isinstance(x, tuple) and len(x) == 2 and all(isinstance(s, str) for s in x):
-            kinds.add("pair")
-        elif isinstance(x, list) and all(isinstance(s, str) for s in x):
-            kinds.add("tokens")
-        else:
-            raise MtkdError(f"cannot predict on {x!r}: give a string, a (query, title) tuple or a list of words")
+    kinds = {"text" if isinstance(x, str) else "pair" if isinstance(x, tuple) else "tokens" for x in inputs}
     if len(kinds) != 1:
         raise MtkdError(f"mixed input shapes in one call ({', '.join(sorted(kinds))}); call once per shape")
     return kinds.pop()
@@ -139,16 +152,26 @@ class Predictor:
 
     def predict(self, inputs: Sequence[Input], tasks: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Per input, per task: ``label``/``score``/``probabilities``, ``value`` (regression),
-        ``labels`` (multi-label) or ``tags`` and ``entities`` (tag heads)."""
+        ``labels`` (multi-label) or ``tags`` and ``entities`` (tag heads). An input that cannot be predicted
+        on (empty, not a text, a pair or a word list) is answered ``{"error": why}``; the others still are."""
         inputs = list(inputs)
-        if not inputs:
-            return []
-        kind = input_kind(inputs)
-        chosen = self.tasks_for(kind, tasks)
         results: list[dict[str, Any]] = [{} for _ in inputs]
-        for start in range(0, len(inputs), self.batch_size):
-            chunk = inputs[start : start + self.batch_size]
-            out = results[start : start + self.batch_size]
+        usable = []
+        for i, x in enumerate(inputs):
+            problem = unusable(x)
+            if problem:
+                results[i]["error"] = problem
+            else:
+                usable.append(i)
+        if not usable:
+            return results
+        batch_inputs = [without_surrogates(inputs[i]) for i in usable]
+        kind = input_kind(batch_inputs)
+        chosen = self.tasks_for(kind, tasks)
+        answers: list[dict[str, Any]] = [{} for _ in batch_inputs]
+        for start in range(0, len(batch_inputs), self.batch_size):
+            chunk = batch_inputs[start : start + self.batch_size]
+            out = answers[start : start + self.batch_size]
             sequence_tasks = [t for t in chosen if self.tasks[t]["input"] != "tokens"]
             if sequence_tasks:
                 first = [x[0] for x in chunk] if kind == "pair" else chunk
@@ -157,16 +180,19 @@ class Predictor:
                 self._decode_sequences(self.backend(batch), sequence_tasks, out)
             for task in (t for t in chosen if self.tasks[t]["input"] == "tokens"):
                 self._predict_tags(chunk, kind, task, out)
+        for i, answer in zip(usable, answers, strict=True):
+            results[i] = answer
         return results
 
     def _decode_sequences(self, logits: dict[str, np.ndarray], tasks: list[str], out: list[dict]) -> None:
         for name in tasks:
             spec, raw = self.tasks[name], logits[name]
-            decoded = task_type(spec["type"]).decode(torch.from_numpy(raw))
+            kind = task_type(spec["type"])
+            decoded = kind.decode(torch.from_numpy(raw))
             for row, pred in enumerate(decoded):
-                if spec["type"] == "regression":
+                if kind.numeric:
                     out[row][name] = {"value": float(pred)}
-                elif spec["type"] == "multilabel_classification":
+                elif kind.multi_label:
                     probs = 1 / (1 + np.exp(-raw[row]))
                     out[row][name] = {
                         "labels": [lab for lab, on in zip(spec["labels"], pred, strict=True) if on],

@@ -22,6 +22,7 @@ from compress.bundle.triton import export_triton
 from distill.data.loading import load_task, load_tasks
 from distill.errors import DataUnavailable, MtkdError
 from distill.io import read_json
+from distill.tasks import task_type
 from recipes.loader import load_recipe
 from recipes.pipeline import RECIPE_FILE
 from recipes.schema import Recipe
@@ -44,7 +45,7 @@ def task_inputs(recipe: Recipe) -> dict[str, dict[str, str]]:
     """How each task's input is given, from its recipe entry."""
     out = {}
     for name, cfg in recipe.tasks.items():
-        if cfg.type == "token_classification":
+        if task_type(cfg.type).per_token:
             out[name] = {"input": "tokens", "words": word_split(recipe, name)}
         else:
             out[name] = {"input": "pair" if cfg.text_pair else "text"}
@@ -110,11 +111,8 @@ def predict_lines(bundle: Path, lines: Iterable[str], tasks: list[str] | None) -
     predictor = Predictor.load(bundle)
     inputs = [parse_line(x.rstrip("\n")) for x in lines]
     results: list[dict[str, Any]] = [{"input": x} for x in inputs]
-    for i, x in enumerate(inputs):
-        if not any(part.strip() for part in (x if isinstance(x, tuple) else (x,))):
-            results[i]["error"] = "empty input: nothing to predict on"
-    for pairs in (False, True):
-        idx = [i for i, x in enumerate(inputs) if isinstance(x, tuple) == pairs and "error" not in results[i]]
+    for pairs in (False, True):  # one call per input shape: a pair line does not fail the text lines
+        idx = [i for i, x in enumerate(inputs) if isinstance(x, tuple) == pairs]
         if not idx:
             continue
         try:
@@ -126,12 +124,18 @@ def predict_lines(bundle: Path, lines: Iterable[str], tasks: list[str] | None) -
     return results
 
 
+def stdin_lines() -> list[str]:
+    """Standard input's lines; bytes that are not UTF-8 become U+FFFD instead of stopping the command."""
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace").splitlines()
+
+
 def run_predict(bundle: Path, texts: list[str], tasks: list[str] | None) -> int:
     """Print one JSON line per input line; exit 3 when some inputs got an ``error`` instead of predictions."""
-    lines = texts or sys.stdin.read().splitlines()
+    lines = texts or stdin_lines()
     results = predict_lines(bundle, lines, tasks)
-    for result in results:
-        print(json.dumps(result, ensure_ascii=False))
+    for result in results:  # a lone surrogate in an echoed input is written escaped, not a crash
+        print(json.dumps(result, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8"))
     failed = sum("error" in r for r in results)
     if failed:
         print(f"mtkd: {failed} of {len(results)} inputs not predicted (see their error fields)", file=sys.stderr)

@@ -320,3 +320,43 @@ def test_a_tensorrt_plan_exports_to_triton_on_the_gpu_within_its_profile(quantiz
     (engine / "engine.json").unlink()
     with pytest.raises(ArtifactError, match=r"engine\.json I/O record"):
         export_triton(engine, tmp_path / "repo2", "tiny-trt")
+
+
+def test_hostile_inputs_are_answered_one_by_one_without_losing_the_good_ones(bundle):
+    predictor = Predictor.load(bundle)
+    alone = predictor.predict(["red cotton shirt"], tasks=["category"])[0]
+    hostile = [
+        "",
+        "  \t ",
+        "red cotton shirt",
+        "red shirt " * 100_000,  # 1 MB: truncated to the bundle's max_len
+        "red\x00shirt\x07\x1b[31m",  # control characters
+        "red \ud800 shirt",  # a lone surrogate: the tokenizer refuses it, the Predictor cleans it
+        "红色 shirt كبير 👕",  # mixed scripts and an emoji
+        5,
+        None,
+        {"text": "red shirt"},
+    ]
+    got = predictor.predict(hostile, tasks=["category", "attributes"])
+    assert len(got) == len(hostile)
+    errors = {i: r["error"] for i, r in enumerate(got) if "error" in r}
+    assert set(errors) == {0, 1, 7, 8, 9}
+    assert "empty input" in errors[0] and "empty input" in errors[1] and "cannot predict on 5" in errors[7]
+    # batch-mates do not change an answer (dynamic INT8 scales activations per batch: scores move a little)
+    assert got[2]["category"]["label"] == alone["category"]["label"]
+    assert got[2]["category"]["score"] == pytest.approx(alone["category"]["score"], abs=1e-3)
+    for i in (3, 4, 5, 6):
+        assert got[i]["category"]["label"] in predictor.tasks["category"]["labels"], i
+    assert got[3]["attributes"]["truncated"] is True
+    pairs = predictor.predict([("red shirt", ""), ("shirt", "red cotton shirt")], tasks=["score"])
+    assert "empty text" in pairs[0]["error"] and "value" in pairs[1]["score"]
+
+
+def test_predict_reads_stdin_bytes_that_are_not_utf8_without_stopping(bundle, capsys, monkeypatch):
+    import io
+
+    raw = b"red shirt\n" + b"\xff\xfe broken bytes\n" + b"blue pan\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8"))
+    assert main(["predict", str(bundle), "--task", "category"]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(got) == 3 and got[1]["input"] == "\ufffd\ufffd broken bytes" and "label" in got[1]["category"]
