@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from distill.errors import DataUnavailable, MtkdError, RecipeError
@@ -14,6 +16,9 @@ from distill.errors import DataUnavailable, MtkdError, RecipeError
 from .run_lock import new_directory_lock, run_lock
 
 EXIT_USER_ERROR = 2
+EXIT_BUG = 70  # EX_SOFTWARE: an internal error
+# the file system's answers a user can act on: permissions, a full disk or quota, a read-only mount
+USER_FIXABLE_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 def _set_option(p: argparse.ArgumentParser, example: str = "e.g. --set teacher.train.epochs=1") -> None:
@@ -383,7 +388,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mtkd: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in USER_FIXABLE_OS_ERRORS:
+            return _bug_report(e, args.verbose)
+        print(
+            f"mtkd: error: {e.filename or 'a file'}: {e.strerror} ({errno.errorcode[e.errno]}); the files written "
+            "before it are intact, the unfinished ones are not taken as done",
+            file=sys.stderr,
+        )
+        return EXIT_USER_ERROR
+    except Exception as e:  # anything else a user can reach is a bug in mtkd: say so in one line
+        return _bug_report(e, args.verbose)
     return 1
+
+
+def _bug_report(error: BaseException, verbose: bool) -> int:
+    """One line that says this is mtkd's fault and where it happened (the traceback with ``-v``)."""
+    if verbose:
+        raise error
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    print(
+        f"mtkd: internal error (a bug in mtkd, not in your input): {type(error).__name__}: {error}{where}; "
+        "rerun with -v for the traceback and report it",
+        file=sys.stderr,
+    )
+    return EXIT_BUG
 
 
 if __name__ == "__main__":
