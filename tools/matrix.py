@@ -195,6 +195,41 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
     )
 
 
+def second_writer(root: Path, timeout: float = 300) -> Outcome:
+    """Two ``mtkd run`` into one directory, the second started while the first writes: the second must stop
+    at once (exit 2, the holder named, nothing touched) and the first must finish as if alone."""
+    folder = root / "lock"
+    recipe = base_recipe()
+    recipe.pop("student")
+    path = _write(folder / "recipe.yaml", recipe)
+    run = folder / "run"
+    first = _mtkd(["run", str(path), "--out", str(run)])
+    lock = run / ".mtkd.lock"
+    deadline = time.time() + timeout
+    while first.poll() is None and time.time() < deadline and not (lock.is_file() and lock.read_text()):
+        time.sleep(0.02)
+    if first.poll() is not None:
+        return Outcome("lock", "second writer", False, "the first run ended before a second could start")
+    first.send_signal(signal.SIGSTOP)  # paused mid-write, lock held: the second starts for sure while it writes
+    try:
+        second = _mtkd(["run", str(path), "--out", str(run)])
+        second_log = second.communicate(timeout=timeout)[0]
+    finally:
+        first.send_signal(signal.SIGCONT)
+    first_log = first.communicate(timeout=timeout)[0]
+    refused = second.returncode == 2 and "is being written by process" in second_log and "Traceback" not in second_log
+    finished = first.returncode == 0 and (run / "teacher" / "stage.json").is_file()
+    leftovers = sorted(p.name for p in run.iterdir() if p.name.endswith(".incomplete"))
+    ok = refused and finished and not leftovers
+    detail = (
+        "the second writer exited 2 naming the first; the first finished alone"
+        if ok
+        else f"second: exit {second.returncode} {second_log[-200:]!r}; first: exit {first.returncode}; "
+        f"leftovers {leftovers}; {first_log[-200:]!r}"
+    )
+    return Outcome("lock", "second writer", ok, detail)
+
+
 def verify_artifacts(root: Path) -> Outcome:
     """Every published stage directory under ``root`` against the checksums in its stage.json."""
     stages = sorted(root.rglob("stage.json"))
@@ -213,7 +248,7 @@ def verify_artifacts(root: Path) -> Outcome:
 
 
 def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
-    """Every case, in order: recipes, data, faults, artifacts."""
+    """Every case, in order: recipes, data, faults, the writer lock, artifacts."""
     mtkd_log = logging.getLogger("mtkd")
     level = mtkd_log.level
     mtkd_log.setLevel(logging.ERROR)  # the cases' own progress lines are noise here
@@ -224,6 +259,7 @@ def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
         mtkd_log.setLevel(level)
     if faults:
         outcomes += [kill_and_resume(stage, root) for stage in ("pretrain", "teacher", "distill")]
+        outcomes.append(second_writer(root))
         outcomes.append(verify_artifacts(root / "faults"))
     return outcomes
 
@@ -240,6 +276,7 @@ def summary(outcomes: list[Outcome]) -> str:
         ("recipe", "handled: exit 2, one line naming the key, no output left"),
         ("data", "handled: a named error, or counted and reported under data.on_error: skip"),
         ("fault", "SIGKILL then --resume: metrics identical to an uninterrupted run"),
+        ("lock", "a second writer into a run being written: exit 2, holder named, the first unharmed"),
     ):
         tried, ok = count(group)
         if tried:
