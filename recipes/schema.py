@@ -69,9 +69,6 @@ class Recipe(StrictModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     """the run's name: output goes to runs/<name>/"""
-    plugins: list[str] = Field(default_factory=list)
-    """Python modules or .py files (relative to the recipe) imported before validation: your own task types,
-    KD losses, presets, importance scores or runtimes, registered by name (stage hashes do not see their code)"""
     seed: int = 0
     """seeds the splits, the initialisation and the batch order"""
     data: DataConfig = Field(default_factory=DataConfig)
@@ -94,6 +91,9 @@ class Recipe(StrictModel):
     """TensorRT engines (no compile stage when absent)"""
     bench: BenchConfig | None = None
     """the latency and accuracy grid (no bench stage when absent)"""
+    plugins: list[str] = Field(default_factory=list)
+    """Python modules or .py files (relative to the recipe) imported before validation: your own task types,
+    KD losses, presets, importance scores or runtimes, registered by name (stage hashes do not see their code)"""
 
     @model_validator(mode="before")
     @classmethod
