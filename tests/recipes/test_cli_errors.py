@@ -47,3 +47,24 @@ def test_an_internal_error_is_reported_as_a_bug_in_one_line(recipe_file, tmp_pat
     err = capsys.readouterr().err
     assert "internal error (a bug in mtkd, not in your input): ValueError: something mtkd got wrong at " in err
     assert "rerun with -v" in err and "Traceback" not in err
+
+
+def test_every_command_on_a_missing_run_or_bundle_is_one_named_line(tmp_path, capsys):
+    missing = str(tmp_path / "absent")
+    commands = [
+        ["metrics", missing],
+        ["evaluate", missing],
+        ["bench", missing],
+        ["export", missing, "--out", str(tmp_path / "bundle")],
+        ["predict", missing, "some text"],
+        ["loadtest", missing],
+        ["report", "--compare", missing, missing],
+        ["run", missing],
+        ["validate", missing],
+    ]
+    for command in commands:
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert err.startswith("mtkd: error: ") and missing in err and "Traceback" not in err, command
+        assert len(err.strip().splitlines()) == 1, command
+    assert not (tmp_path / "bundle").exists()
