@@ -32,10 +32,10 @@ from distill import (
 )
 
 
-def main(out: Path, tiny: bool) -> dict:
-    rows = {"size": 300} if tiny else {}  # built-in tables: 300 generated rows each, or the default
-    source = {"format": "builtin", **rows}
-    tasks = load_tasks(
+def quickstart_tasks(tiny: bool) -> dict:
+    """Four heads on the built-in corpus: a category, query–title relevance, review sentiment, attribute tags."""
+    source = {"format": "builtin", **({"size": 300} if tiny else {})}  # 300 generated rows per table, or the default
+    return load_tasks(
         {
             "category": TaskConfig(type="classification", source=source, text="title", label="category"),
             "relevance": TaskConfig(
@@ -47,6 +47,10 @@ def main(out: Path, tiny: bool) -> dict:
         seed=0,
         data=DataConfig(),
     )
+
+
+def main(out: Path, tiny: bool) -> dict:
+    tasks = quickstart_tasks(tiny)
     tokenizer = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=600 if tiny else 8000), tasks)
     max_len = 32 if tiny else 64
 

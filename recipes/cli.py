@@ -298,6 +298,76 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run the chosen command; its exceptions are ``main``'s to turn into one line."""
+    _register_stages()
+    if args.command == "run":
+        return _run(args, argv)
+    if args.command == "validate":
+        from .loader import load_recipe
+
+        recipe = load_recipe(args.recipe, args.overrides)
+        print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
+        return 0
+    if args.command == "ablate":
+        from recipes.commands.ablation import run_ablation, run_seed_ablation
+        from recipes.commands.teacher_ablation import run_teacher_ablation
+
+        from .loader import load_recipe
+
+        if args.seeds and args.what != "distill":
+            raise RecipeError("mtkd ablate: --seeds repeats the distill ablation (--what distill) only")
+        recipe = load_recipe(args.recipe, args.overrides)
+        out = args.out or Path("runs") / recipe.name
+        with run_lock(out):
+            if args.what == "distill" and args.seeds:
+                print(run_seed_ablation(recipe, out, args.seeds, args.device, args.resume))
+            elif args.what == "distill":
+                print(run_ablation(recipe, out, args.device, args.resume))
+            else:
+                print(run_teacher_ablation(recipe, out, args.what, args.device, args.resume))
+        return 0
+    if args.command == "bench":
+        return _bench(args)
+    if args.command == "baseline":
+        from recipes.commands.baseline import run_baseline
+
+        from .loader import load_recipe
+
+        recipe = load_recipe(args.recipe, args.overrides)
+        print(run_baseline(recipe, args.out or Path("runs") / recipe.name))
+        return 0
+    if args.command == "report":
+        return _report(args)
+    if args.command in ("export", "predict", "loadtest"):
+        return _deploy(args)
+    if args.command == "metrics":
+        print(metrics_table(args.run, args.stage))
+        return 0
+    if args.command == "evaluate":
+        from recipes.commands.evaluate import rescore
+
+        print(rescore(args.run, args.stage, args.tasks))
+        return 0
+    if args.command == "doctor":
+        from benchmarks.doctor import diagnose, doctor_table
+
+        facts = diagnose()
+        print(json.dumps(facts, indent=2) if args.json else doctor_table(facts), end="" if not args.json else "\n")
+        return 0
+    if args.command == "recipes" and args.reference:
+        from .reference import recipe_reference
+
+        print(recipe_reference(), end="")
+        return 0
+    if args.command == "recipes":
+        from .loader import packaged_recipes
+
+        print("\n".join(packaged_recipes()))
+        return 0
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtkd`` console script."""
     argv = sys.argv[1:] if argv is None else argv
@@ -314,71 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("transformers", "datasets", "urllib3", "filelock", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        _register_stages()
-        if args.command == "run":
-            return _run(args, argv)
-        if args.command == "validate":
-            from .loader import load_recipe
-
-            recipe = load_recipe(args.recipe, args.overrides)
-            print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
-            return 0
-        if args.command == "ablate":
-            from recipes.commands.ablation import run_ablation, run_seed_ablation
-            from recipes.commands.teacher_ablation import run_teacher_ablation
-
-            from .loader import load_recipe
-
-            if args.seeds and args.what != "distill":
-                raise RecipeError("mtkd ablate: --seeds repeats the distill ablation (--what distill) only")
-            recipe = load_recipe(args.recipe, args.overrides)
-            out = args.out or Path("runs") / recipe.name
-            with run_lock(out):
-                if args.what == "distill" and args.seeds:
-                    print(run_seed_ablation(recipe, out, args.seeds, args.device, args.resume))
-                elif args.what == "distill":
-                    print(run_ablation(recipe, out, args.device, args.resume))
-                else:
-                    print(run_teacher_ablation(recipe, out, args.what, args.device, args.resume))
-            return 0
-        if args.command == "bench":
-            return _bench(args)
-        if args.command == "baseline":
-            from recipes.commands.baseline import run_baseline
-
-            from .loader import load_recipe
-
-            recipe = load_recipe(args.recipe, args.overrides)
-            print(run_baseline(recipe, args.out or Path("runs") / recipe.name))
-            return 0
-        if args.command == "report":
-            return _report(args)
-        if args.command in ("export", "predict", "loadtest"):
-            return _deploy(args)
-        if args.command == "metrics":
-            print(metrics_table(args.run, args.stage))
-            return 0
-        if args.command == "evaluate":
-            from recipes.commands.evaluate import rescore
-
-            print(rescore(args.run, args.stage, args.tasks))
-            return 0
-        if args.command == "doctor":
-            from benchmarks.doctor import diagnose, doctor_table
-
-            facts = diagnose()
-            print(json.dumps(facts, indent=2) if args.json else doctor_table(facts), end="" if not args.json else "\n")
-            return 0
-        if args.command == "recipes" and args.reference:
-            from .reference import recipe_reference
-
-            print(recipe_reference(), end="")
-            return 0
-        if args.command == "recipes":
-            from .loader import packaged_recipes
-
-            print("\n".join(packaged_recipes()))
-            return 0
+        return _dispatch(args, argv)
     except DataUnavailable as e:  # real data not on this machine: a skip with its reason, not a failure
         print(f"mtkd: skipped: {e}", file=sys.stderr)
         return 0
@@ -399,7 +405,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except Exception as e:  # anything else a user can reach is a bug in mtkd: say so in one line
         return _bug_report(e, args.verbose)
-    return 1
 
 
 def _bug_report(error: BaseException, verbose: bool) -> int:

@@ -107,14 +107,7 @@ def prune(
     params, prunable = [model.num_parameters(encoder_only=True)], [prunable_parameters(model)]
     vocabulary = None
     if cfg.vocabulary:
-        tokens_before = len(tokenizer)
-        sequences = (ids for name in tasks for ids in encoded[name]["train"].input_ids)
-        tokenizer, keep = prune_vocabulary(model, tokenizer, sequences, cfg.vocabulary)
-        vocabulary = {"tokens_before": tokens_before, "tokens_after": len(keep), "min_count": cfg.vocabulary.min_count}
-        log.info("prune: vocabulary %d → %d tokens", tokens_before, len(keep))
-        # recovery distils from the unpruned model: it must read the new token ids too
-        reference = copy.deepcopy(reference)
-        prune_embeddings(reference, keep)
+        tokenizer, reference, vocabulary = shrink_vocabulary(model, reference, tokenizer, tasks, encoded, cfg)
         encoded, pad = encode_tasks(tokenizer, tasks, train_cfg.max_len), tokenizer.pad_token_id
     if cfg.layers:
         drop_layers(model, cfg.layers)
@@ -153,6 +146,29 @@ def prune(
     prunable.append(prunable_parameters(model))
     model.cpu().save_pretrained(out / "model", tokenizer)
     return Pruned(model, tokenizer, before, after, tuple(params), tuple(prunable), reference, vocabulary, masks)
+
+
+def shrink_vocabulary(
+    model: MultiTaskModel,
+    reference: MultiTaskModel,
+    tokenizer: PreTrainedTokenizerBase,
+    tasks: dict[str, TaskData],
+    encoded: Encoded,
+    cfg: PruneConfig,
+) -> tuple[PreTrainedTokenizerBase, MultiTaskModel, dict[str, int]]:
+    """Drop the embedding rows of tokens the training texts do not use, in ``model`` and in a copy of the
+    reference (recovery distils from it, so it must read the new token ids too); the smaller tokenizer."""
+    tokens_before = len(tokenizer)
+    sequences = (ids for name in tasks for ids in encoded[name]["train"].input_ids)
+    tokenizer, keep = prune_vocabulary(model, tokenizer, sequences, cfg.vocabulary)
+    log.info("prune: vocabulary %d → %d tokens", tokens_before, len(keep))
+    reference = copy.deepcopy(reference)
+    prune_embeddings(reference, keep)
+    return (
+        tokenizer,
+        reference,
+        {"tokens_before": tokens_before, "tokens_after": len(keep), "min_count": cfg.vocabulary.min_count},
+    )
 
 
 def recover(
