@@ -3,9 +3,10 @@ property.
 
 Every malformed recipe must fail with one line naming the key, exit code 2 and no output; every
 malformed data file must give a named error, or a counted and reported skip under
-``data.on_error: skip``; a run killed with SIGKILL during pretraining, teacher training or distillation must
-resume and end with exactly the metrics of an uninterrupted run; every published stage must
-verify against its checksums.
+``data.on_error: skip``; a run killed with SIGKILL during pretraining, teacher training, distillation or prune
+recovery must resume, and one killed during quantization (which keeps no checkpoints) must re-run, either
+way ending with exactly the results of an uninterrupted run; a second writer into a run being written must
+stop at once; every published stage must verify against its checksums.
 """
 
 from __future__ import annotations
@@ -155,21 +156,45 @@ def _mtkd(args: list[str]) -> subprocess.Popen:
     )
 
 
-def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
-    """SIGKILL a run once ``stage`` has checkpointed, resume it, compare with an uninterrupted run."""
-    folder = root / "faults" / stage
+FAULTS = {  # stage → (where it is killed, how it continues, the result compared with an uninterrupted run)
+    "pretrain": ("checkpoints/last/trainer.pt", "--resume", "history.json"),  # pretraining's result: its MLM history
+    "teacher": ("checkpoints/last/trainer.pt", "--resume", "metrics.json"),
+    "distill": ("checkpoints/last/trainer.pt", "--resume", "metrics.json"),
+    "prune": ("recover-1/checkpoints/last/trainer.pt", "--resume", "metrics.json"),  # during recovery training
+    "quantize": ("student-static-int8/model.onnx", "", "report.json"),  # after calibration, before QAT: no checkpoints
+}
+
+
+def fault_recipe(stage: str) -> dict[str, Any]:
+    """The matrix's base recipe with what the killed stage needs (and nothing after it)."""
     recipe = base_recipe()
     if stage in ("pretrain", "teacher"):
         recipe.pop("student")
     if stage == "pretrain":
         recipe["pretrain"] = {"epochs": 2, "batch_size": 16, "max_len": 32, "checkpoint_every": 8}
-    path = _write(folder / "recipe.yaml", recipe)
+    if stage == "prune":
+        recipe["prune"] = {"heads": 0.5, "ffn": 0.25, "recover_epochs": 2}
+    if stage == "quantize":
+        recipe["quantize"] = {
+            "presets": ["dynamic-int8", "static-int8"],
+            "calibration": {"samples": 32},
+            "qat": {"steps": 60, "batch_size": 16},
+        }
+    return recipe
+
+
+def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
+    """SIGKILL a run inside ``stage``, continue it (``--resume`` where the stage checkpoints, a plain re-run where
+    it does not), and compare its result with an uninterrupted run's."""
+    marker_in_stage, how, result = FAULTS[stage]
+    folder = root / "faults" / stage
+    path = _write(folder / "recipe.yaml", fault_recipe(stage))
     reference = _mtkd(["run", str(path), "--out", str(folder / "reference")])
     if reference.wait(timeout) != 0:
         return Outcome("fault", stage, False, f"uninterrupted run failed: {reference.stdout.read()[-300:]}")
     run = folder / "run"
     victim = _mtkd(["run", str(path), "--out", str(run)])
-    marker = run / f"{stage}.incomplete" / "checkpoints" / "last" / "trainer.pt"
+    marker = run / f"{stage}.incomplete" / marker_in_stage
     deadline = time.time() + timeout
     while not marker.exists() and victim.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -179,20 +204,22 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
     victim.wait()
     if (run / stage).exists():
         return Outcome("fault", stage, False, "a killed stage was published")
-    resumed = _mtkd(["run", str(path), "--out", str(run), "--resume"])
-    log = resumed.communicate(timeout=timeout)[0]
-    if resumed.returncode != 0 or "resuming at epoch" not in log:
-        return Outcome("fault", stage, False, f"resume failed: {log[-300:]}")
-    result = "history.json" if stage == "pretrain" else "metrics.json"  # pretraining's result is its MLM history
-    same = read_json(run / stage / result) == read_json(folder / "reference" / stage / result)
-    return Outcome(
-        "fault",
-        stage,
-        same,
-        "resumed; metrics identical to the uninterrupted run"
-        if same
-        else "resumed, but metrics differ from the uninterrupted run",
-    )
+    again = _mtkd(["run", str(path), "--out", str(run), *([how] if how else [])])
+    log = again.communicate(timeout=timeout)[0]
+    if again.returncode != 0 or (how and "resuming at epoch" not in log):
+        return Outcome("fault", stage, False, f"{'resume' if how else 're-run'} failed: {log[-300:]}")
+    same = _result(run / stage / result) == _result(folder / "reference" / stage / result)
+    verb = "resumed" if how else "re-run"
+    detail = f"{verb}; results identical to the uninterrupted run" if same else f"{verb}, but results differ"
+    return Outcome("fault", stage, same, detail)
+
+
+def _result(path: Path) -> Any:
+    """A stage's result for comparison: metrics as they are; a quantize report without sizes and paths."""
+    data = read_json(path)
+    if path.name == "report.json":
+        return {name: row.get("tasks") for name, row in data.items()}
+    return data
 
 
 def second_writer(root: Path, timeout: float = 300) -> Outcome:
@@ -258,7 +285,7 @@ def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
     finally:
         mtkd_log.setLevel(level)
     if faults:
-        outcomes += [kill_and_resume(stage, root) for stage in ("pretrain", "teacher", "distill")]
+        outcomes += [kill_and_resume(stage, root) for stage in FAULTS]
         outcomes.append(second_writer(root))
         outcomes.append(verify_artifacts(root / "faults"))
     return outcomes
@@ -275,7 +302,7 @@ def summary(outcomes: list[Outcome]) -> str:
     for group, what in (
         ("recipe", "handled: exit 2, one line naming the key, no output left"),
         ("data", "handled: a named error, or counted and reported under data.on_error: skip"),
-        ("fault", "SIGKILL then --resume: metrics identical to an uninterrupted run"),
+        ("fault", "SIGKILL, then --resume (or a re-run): results identical to an uninterrupted run"),
         ("lock", "a second writer into a run being written: exit 2, holder named, the first unharmed"),
     ):
         tried, ok = count(group)
