@@ -165,6 +165,7 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
     return TaskData(name, cfg, kind, labels, splits, report)
 
 
-def load_tasks(tasks: dict[str, TaskConfig], seed: int, data: DataConfig) -> dict[str, TaskData]:
-    """Load every task of a recipe, in recipe order."""
+def load_tasks(tasks: dict[str, TaskConfig], seed: int = 0, data: DataConfig | None = None) -> dict[str, TaskData]:
+    """Load every task of a recipe, in recipe order (``data``: file root, caps and bad-row policy; default raise)."""
+    data = data or DataConfig()
     return {name: load_task(name, cfg, seed, data) for name, cfg in tasks.items()}
