@@ -215,6 +215,12 @@ def _score_row_case(name: str, bad_row: str, expect: str) -> DataCase:
     return DataCase(name, {"train.csv": _csv("q,t,s", *SCORES, bad_row)}, task, "row", expect)
 
 
+def _conll_case(name: str, content: bytes, kind: str, expect: str) -> DataCase:
+    """A tag task reading one CoNLL training file."""
+    task = {"type": "token_classification", "source": {"format": "conll", "train": "{dir}/train.conll"}}
+    return DataCase(name, {"train.conll": content}, task, kind, expect)
+
+
 DATA_CASES: list[DataCase] = [
     DataCase(
         "wrong encoding",
@@ -262,27 +268,9 @@ DATA_CASES: list[DataCase] = [
     _score_row_case("inf regression target", "q,t,inf", "is not finite"),
     _score_row_case("non-numeric regression target", "q,t,high", "is not a number"),
     _score_row_case("empty text_pair", "q,,1.0", "empty text_pair"),
-    DataCase(
-        "CoNLL line without a tag",
-        {"train.conll": (CONLL + "lonely\n\n").encode()},
-        {"type": "token_classification", "source": {"format": "conll", "train": "{dir}/train.conll"}},
-        "row",
-        "has no tab",
-    ),
-    DataCase(
-        "CoNLL empty tag",
-        {"train.conll": (CONLL + "word\t \n\n").encode()},
-        {"type": "token_classification", "source": {"format": "conll", "train": "{dir}/train.conll"}},
-        "row",
-        "empty tag",
-    ),
-    DataCase(
-        "CoNLL empty file",
-        {"train.conll": b""},
-        {"type": "token_classification", "source": {"format": "conll", "train": "{dir}/train.conll"}},
-        "error",
-        "empty file",
-    ),
+    _conll_case("CoNLL line without a tag", (CONLL + "lonely\n\n").encode(), "row", "has no tab"),
+    _conll_case("CoNLL empty tag", (CONLL + "word\t \n\n").encode(), "row", "empty tag"),
+    _conll_case("CoNLL empty file", b"", "error", "empty file"),
     _jsonl_row_case(
         "tokens and tags of different length",
         "token_classification",
