@@ -32,6 +32,10 @@ _PUBLIC = {
     "HiddenKD": "distill.config",
     "AttentionKD": "distill.config",
     "RelationKD": "distill.config",
+    "TASK_TYPES": "distill.tasks",
+    "LOGIT_LOSSES": "distill.losses",
+    "LAYER_LOSSES": "distill.layer_transfer",
+    "LayerLoss": "distill.layer_transfer",
 }
 __all__ = sorted(_PUBLIC)
 __getattr__ = lazy_exports(__name__, _PUBLIC)

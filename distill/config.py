@@ -450,6 +450,23 @@ class DistillConfig(StrictModel):
     augment: AugmentConfig | None = None
     """teacher-labelled augmented copies of the training inputs (off when absent)"""
     cache_teacher_logits: bool = Field(True, description="compute teacher logits once, on disk")
+    layers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="more intermediate KD terms by registered name (distill.layer_transfer.LAYER_LOSSES, yours "
+        "included), each with its settings: {name: {weight: 0.5, ...}}",
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _known_layer_losses(cls, layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from .layer_transfer import LAYER_LOSSES  # here: that module imports this one
+
+        for name, settings in layers.items():
+            if name in BUILTIN_LAYER_KEYS:
+                raise ValueError(f"layers: {name!r} has its own key, student.distill.{name}")
+            registered_name(LAYER_LOSSES, "intermediate KD loss", name)
+            LAYER_LOSSES.get(name).config.model_validate(settings or {})
+        return layers
 
     @model_validator(mode="after")
     def _augment_needs_teacher_targets(self) -> DistillConfig:
@@ -457,6 +474,17 @@ class DistillConfig(StrictModel):
             raise ValueError("distill.augment needs distill.logits: augmented examples are labelled by the teacher")
         return self
 
+    def layer_terms(self) -> list[tuple[str, StrictModel]]:
+        """Every intermediate KD term that is on, as (registered name, validated settings)."""
+        from .layer_transfer import LAYER_LOSSES
+
+        builtin = [(key, getattr(self, key)) for key in BUILTIN_LAYER_KEYS if getattr(self, key) is not None]
+        extra = [(name, LAYER_LOSSES.get(name).config.model_validate(v or {})) for name, v in self.layers.items()]
+        return builtin + extra
+
     @property
     def intermediate(self) -> bool:
-        return any(x is not None for x in (self.hidden, self.attention, self.relation))
+        return bool(self.layer_terms())
+
+
+BUILTIN_LAYER_KEYS = ("hidden", "attention", "relation")  # their own recipe keys, in the order they are summed

@@ -17,9 +17,10 @@ from torch import nn
 from .config import DistillConfig
 from .data.examples import TaskData
 from .encoding import labels_of, model_inputs
-from .losses import LOGIT_LOSSES, attention_kl, hidden_mse, relation_kl
+from .layer_transfer import LAYER_LOSSES, LayerOutputs
+from .losses import LOGIT_LOSSES
 from .model import MultiTaskModel
-from .student import capture_qkv, encoder_layers, layer_map
+from .student import capture_qkv
 from .teacher_cache import TeacherLogits
 
 
@@ -41,17 +42,10 @@ class DistillationObjective(nn.Module):
         self.__dict__["teacher"] = teacher.eval().requires_grad_(False)  # not a submodule: never trained or saved
         self.tasks, self.cfg, self.cached = tasks, cfg, cached
         self.use_logits, self.use_intermediate = use_logits, use_intermediate and cfg.intermediate
-        s_layers, t_layers = len(encoder_layers(student)), len(encoder_layers(teacher))
-        s_width, t_width = student.config.hidden_size, teacher.config.hidden_size
-        self.hidden_pairs: list[tuple[int, int]] = []
-        if cfg.hidden:
-            self.hidden_pairs = layer_map(s_layers, t_layers, cfg.hidden.layer_map)
-            if cfg.hidden.embeddings and (0, 0) not in self.hidden_pairs:
-                self.hidden_pairs.insert(0, (0, 0))
-        # TinyBERT: one learned map from the student's width to the teacher's
-        self.projection = nn.Linear(s_width, t_width) if cfg.hidden and s_width != t_width else nn.Identity()
-        self.attention_pairs = layer_map(s_layers, t_layers, cfg.attention.layer_map) if cfg.attention else []
-        self.attention_pairs = [(s, t) for s, t in self.attention_pairs if s > 0 and t > 0]
+        # layer-transfer terms, by registered name; their parameters (a projection) train with the student.
+        # Built even when this phase does not use them (two-stage): the same parameters in every phase
+        terms = cfg.layer_terms()
+        self.terms = nn.ModuleDict({name: LAYER_LOSSES.get(name)(c, student, teacher) for name, c in terms})
 
     def forward(self, student: MultiTaskModel, task: str, batch: dict[str, Any]) -> torch.Tensor:
         return self.losses(student, [task], batch)[task]
@@ -61,27 +55,16 @@ class DistillationObjective(nn.Module):
         pass, and each gets the layer-transfer term, as it would on a step of its own."""
         inputs = model_inputs(batch)
         inter = self.use_intermediate
-        rel = self.cfg.relation if inter else None
-        with ExitStack() as stack:
-            s_qkv = stack.enter_context(capture_qkv(student, rel.student_layer)) if rel else None
-            s_out = student(
-                **inputs,
-                tasks=tasks,
-                output_hidden_states=inter and bool(self.hidden_pairs),
-                output_attentions=inter and bool(self.attention_pairs),
-            )
-        need_teacher_pass = inter or (self.use_logits and self.cfg.logits and self.cached is None)
-        t_out, t_qkv = None, None
-        if need_teacher_pass:
-            with torch.no_grad(), ExitStack() as stack:
-                t_qkv = stack.enter_context(capture_qkv(self.teacher, rel.teacher_layer)) if rel else None
-                t_out = self.teacher(
-                    **inputs,
-                    tasks=tasks,
-                    output_hidden_states=inter and bool(self.hidden_pairs),
-                    output_attentions=inter and bool(self.attention_pairs),
-                )
-        shared = self._intermediate(s_out, t_out, s_qkv, t_qkv, inputs["attention_mask"]) if inter else None
+        s_out, s_qkv = self._run(student, inputs, tasks, 0)
+        t_out, t_qkv = None, {}
+        if inter or (self.use_logits and self.cfg.logits and self.cached is None):
+            with torch.no_grad():
+                t_out, t_qkv = self._run(self.teacher, inputs, tasks, 1)
+        shared = None
+        if inter:
+            s_layers = LayerOutputs(s_out.hidden_states, s_out.attentions, s_qkv)
+            t_layers = LayerOutputs(t_out.hidden_states, t_out.attentions, t_qkv)
+            shared = self._intermediate(s_layers, t_layers, inputs["attention_mask"])
         out = {}
         for task in tasks:
             logits, labels = s_out.logits[task].float(), labels_of(batch, task)
@@ -102,6 +85,20 @@ class DistillationObjective(nn.Module):
                     )
             out[task] = loss + shared if shared is not None else loss
         return out
+
+    def _run(self, model: MultiTaskModel, inputs: dict[str, torch.Tensor], tasks: list[str], side: int):
+        """One forward pass exposing what the terms read; ``side`` 0 is the student, 1 the teacher."""
+        terms = list(self.terms.values()) if self.use_intermediate else []
+        layers = {t.qkv_layers()[side] for t in terms if t.qkv_layers() is not None}
+        with ExitStack() as stack:
+            qkv = {layer: stack.enter_context(capture_qkv(model, layer)) for layer in sorted(layers)}
+            out = model(
+                **inputs,
+                tasks=tasks,
+                output_hidden_states=any(t.needs_hidden_states for t in terms),
+                output_attentions=any(t.needs_attentions for t in terms),
+            )
+        return out, qkv
 
     def _prediction_loss(
         self,
@@ -127,21 +124,8 @@ class DistillationObjective(nn.Module):
         kd = kd_loss(logits[synthetic], teacher_logits[synthetic], cfg.temperature, labels[synthetic])
         return (total + synthetic.sum() * kd) / len(synthetic)
 
-    def _intermediate(self, s_out, t_out, s_qkv, t_qkv, mask: torch.Tensor) -> torch.Tensor:
+    def _intermediate(self, s: LayerOutputs, t: LayerOutputs, mask: torch.Tensor) -> torch.Tensor:
         total = mask.new_zeros((), dtype=torch.float32)
-        cfg = self.cfg
-        if cfg.hidden and self.hidden_pairs:
-            parts = [
-                hidden_mse(self.projection(s_out.hidden_states[s]), t_out.hidden_states[t], mask)
-                for s, t in self.hidden_pairs
-            ]
-            total = total + cfg.hidden.weight * torch.stack(parts).mean()
-        if cfg.attention and self.attention_pairs:
-            parts = [
-                attention_kl(s_out.attentions[s - 1], t_out.attentions[t - 1], mask) for s, t in self.attention_pairs
-            ]
-            total = total + cfg.attention.weight * torch.stack(parts).mean()
-        if cfg.relation:
-            parts = [relation_kl(s_qkv[r], t_qkv[r], mask, cfg.relation.heads) for r in cfg.relation.relations]
-            total = total + cfg.relation.weight * torch.stack(parts).mean()
+        for term in self.terms.values():
+            total = total + getattr(term.cfg, "weight", 1.0) * term(s, t, mask)
         return total

@@ -1,7 +1,8 @@
-"""Your own task types, KD losses, presets, importance scores or runtimes, from outside the package.
+"""Your own task types, KD losses (logit or intermediate), presets, importance scores or runtimes,
+from outside the package.
 
 A plugin is a Python module (an importable name) or a ``.py`` file that registers entries when it is
-imported, e.g. ``@PRESETS.register("my-preset")``. A recipe lists its plugins under ``plugins:``; they
+imported, e.g. ``@LOGIT_LOSSES.register("my-loss")``. A recipe lists its plugins under ``plugins:``; they
 are imported before the recipe is validated, so the validator accepts the names they register:
 
     plugins: [my_company.mtkd_extras, ./extras.py]     # a file path is relative to the recipe

@@ -24,6 +24,7 @@ from distill.config import (
     TrainConfig,
 )
 from distill.errors import DataUnavailable
+from distill.layer_transfer import LAYER_LOSSES
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -199,13 +200,5 @@ class Recipe(StrictModel):
                 "student.model.init: teacher_layers needs the teacher's hidden, heads and "
                 "intermediate sizes; use init: random with hidden/relation distillation instead"
             )
-        if d.attention is not None and s.heads != teacher.heads:
-            raise ValueError(
-                f"student.distill.attention needs equal head counts (teacher {teacher.heads}, "
-                f"student {s.heads}); use student.distill.relation, which works across head counts"
-            )
-        if d.relation is not None and (s.hidden % d.relation.heads or teacher.hidden % d.relation.heads):
-            raise ValueError(
-                f"student.distill.relation.heads ({d.relation.heads}) must divide both hidden sizes "
-                f"(teacher {teacher.hidden}, student {s.hidden})"
-            )
+        for name, settings in d.layer_terms():  # each term knows which shapes it can compare
+            LAYER_LOSSES.get(name).check(settings, s, teacher)

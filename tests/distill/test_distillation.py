@@ -98,7 +98,7 @@ def test_loss_is_zero_when_the_student_is_the_teacher(setup):
         logits=LogitsKD(alpha=1.0), hidden=HiddenKD(), attention=AttentionKD(), relation=RelationKD(heads=2)
     )
     objective = DistillationObjective(teacher, student, tasks, cfg)
-    assert objective.attention_pairs == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    assert objective.terms["attention"].pairs == [(1, 1), (2, 2), (3, 3), (4, 4)]
     for task in tasks:
         loss = objective(student.eval(), task, batch_of(enc, tok, task, tags=task == "attributes"))
         assert loss.abs().item() < 1e-5, task
@@ -127,8 +127,9 @@ def test_student_of_other_width_and_head_count_learns_from_the_teacher(setup, tm
     )
     cfg = DistillConfig(logits=LogitsKD(alpha=1.0), hidden=HiddenKD(), relation=RelationKD(heads=2))
     objective = DistillationObjective(teacher, student, tasks, cfg)
-    assert isinstance(objective.projection, torch.nn.Linear) and objective.projection.in_features == 16
-    before = objective.projection.weight.detach().clone()
+    projection = objective.terms["hidden"].projection
+    assert isinstance(projection, torch.nn.Linear) and projection.in_features == 16
+    before = projection.weight.detach().clone()
     batch = batch_of(enc, tok, "category")
 
     def disagreement() -> float:
@@ -153,7 +154,7 @@ def test_student_of_other_width_and_head_count_learns_from_the_teacher(setup, tm
         name="kd",
     )
     assert disagreement() < start / 2
-    assert not torch.equal(objective.projection.weight, before)  # the projection is trained with the student
+    assert not torch.equal(projection.weight, before)  # the projection is trained with the student
     saved = MultiTaskModel.from_pretrained(tmp_path / "best")  # and never saved into the student
     assert saved.config.hidden_size == 16
     assert not any(k.startswith("objective") or "projection" in k for k in saved.state_dict())

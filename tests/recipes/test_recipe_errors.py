@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from distill.errors import RecipeError
 from recipes.cli import main
+from recipes.loader import load_recipe
 from tests.conftest import tiny_recipe, write_recipe
 
 
@@ -106,3 +108,16 @@ def test_task_alpha_must_name_recipe_tasks(recipe_file):
         load_recipe(str(recipe_file), [student])
     with pytest.raises(RecipeError, match=r"task_alpha must lie in \[0, 1\]"):
         load_recipe(str(recipe_file), ["student={distill: {logits: {task_alpha: {category: 2}}}}"])
+
+
+def test_intermediate_losses_are_checked_by_name_and_settings(tmp_path):
+    cases = [
+        ({"layers": {"no-such-term": {}}}, "unknown intermediate KD loss 'no-such-term'; choose one of: attention"),
+        ({"layers": {"hidden": {}}}, "'hidden' has its own key, student.distill.hidden"),
+        ({"relation": {"heads": 3}}, r"relation.heads \(3\) must divide both hidden sizes"),
+    ]
+    for distill, message in cases:
+        student = {"model": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32}, "distill": distill}
+        path = write_recipe(tmp_path / "r.yaml", tiny_recipe(student=student))
+        with pytest.raises(RecipeError, match=message):
+            load_recipe(str(path))
