@@ -57,7 +57,7 @@ def _default(field: Any) -> str:
 
 def _section(model: type[BaseModel], path: str, seen: set[str], out: list[str]) -> None:
     """One table per config class, then the sections it contains, depth first."""
-    doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+    doc = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
     title = f"`{path}`" if path else "top level"
     out += ["", f"## {title} — {model.__name__}", ""]
     out += [doc, ""] if doc else []
@@ -79,5 +79,28 @@ def _section(model: type[BaseModel], path: str, seen: set[str], out: list[str]) 
 def recipe_reference() -> str:
     """The whole reference as Markdown: every section, key, type, default and description."""
     out = [HEADER.rstrip("\n")]
-    _section(Recipe, "", {"Recipe"}, out)
+    seen = {"Recipe"}
+    _section(Recipe, "", seen, out)
+    _registered_presets(seen, out)
     return "\n".join(out) + "\n"
+
+
+def _registered_presets(seen: set[str], out: list[str]) -> None:
+    """The packaged presets, each with its typed config and the settings a recipe may change."""
+    from compress.onnx.presets import PRESETS
+
+    out += ["", "## Quantization presets", "", "Each is a typed config; `quantize.presets` entries of the form"]
+    out += ["`{preset, name, settings}` change its settings (the tables below).", ""]
+    out += ["| preset | config | calibration | graph | peer | settings |", "|---|---|---|---|---|---|"]
+    configs = []
+    packaged = [n for n in PRESETS.names() if type(PRESETS.get(n)).__module__.startswith("compress.")]
+    for name in packaged:  # not a plugin's: the page is the same whatever a process has imported
+        cfg = PRESETS.get(name)
+        values = ", ".join(f"{k}={v!r}" for k, v in cfg.model_dump().items()) or "(none)"
+        row = [f"`{name}`", type(cfg).__name__, str(cfg.needs_calibration), cfg.graph, str(cfg.peer), values]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+        if type(cfg).model_fields and type(cfg).__name__ not in seen:
+            seen.add(type(cfg).__name__)
+            configs.append(type(cfg))
+    for config in configs:
+        _section(config, "quantize.presets[].settings", seen, out)

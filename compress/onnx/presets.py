@@ -1,9 +1,23 @@
-"""Quantization presets, registered by name: a new preset is one function.
+"""Quantization presets: typed configs with registered handlers (torchao's ``quantize_(model, config)`` shape).
 
-Each preset turns an FP32 ``model.onnx`` into another ``model.onnx`` and returns its settings;
+A preset is a ``PresetConfig`` — its settings, typed, so a recipe can change them and have them
+checked — and a handler that turns an FP32 ``model.onnx`` into another ``model.onnx`` and returns
+the settings it applied. ``PRESETS`` names ready-made configs; a new preset is a config class,
+a handler and a name::
+
+    class MatMulInt8(PresetConfig):
+        per_channel: bool = False
+
+    @preset_handler(MatMulInt8)
+    def _matmul_int8(cfg, src, dst, exclude, calibration): ...
+
+    PRESETS.register("matmul-int8")(MatMulInt8())
+
 ``exclude`` names nodes to leave in FP32 (accuracy-aware fallback); ``calibration`` carries real
-inputs for static presets. ``@needs`` marks what a preset requires: calibration data, or the
-unfused graph (TensorRT parses standard ONNX operators only, not ONNX Runtime's fused ones).
+inputs for presets whose config says ``needs_calibration``. ``graph`` says which export a preset
+starts from: the fused one, or the unfused one (TensorRT parses standard ONNX operators only);
+a ``peer`` is another tool's standard path, run as its users run it (no FP32 fallback, failures
+reported rather than raised).
 """
 
 from __future__ import annotations
@@ -14,54 +28,78 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import onnx
+from pydantic import Field
 
-from distill.errors import ArtifactError
+from distill.config import StrictModel
+from distill.errors import ArtifactError, MtkdError
 from distill.registry import Registry
 
 from .calibration import Calibration
 
-Preset = Callable[..., dict[str, Any]]  # (src, dst, exclude=(), calibration=None) -> settings
-PRESETS: Registry[Preset] = Registry("quantization preset")
 LINEAR_OPS = ["MatMul", "Gemm"]  # attention and FFN projections: where the FLOPs are
 # dynamic presets also turn the fused Attention into QAttention (int8 Q/K/V projection): faster than
 # FP32 attention at batch 1 on both packaged students (64 and 128 wide) in a side-by-side timing
 DYNAMIC_OPS = [*LINEAR_OPS, "Attention"]
 
 
-def needs(calibration: bool = False, graph: str = "fused", peer: bool = False) -> Callable[[Preset], Preset]:
-    """Mark a preset as needing calibration data and/or a graph (``fused`` or ``unfused``); a ``peer``
-    is another tool's standard path, run as its users run it (no FP32 fallback, failures reported)."""
+class PresetConfig(StrictModel):
+    """A preset's typed settings; calling it applies its handler: ``cfg(src, dst, exclude, calibration)``."""
 
-    def mark(preset: Preset) -> Preset:
-        preset.needs_calibration = calibration  # type: ignore[attr-defined]
-        preset.graph = graph  # type: ignore[attr-defined]
-        preset.peer = peer  # type: ignore[attr-defined]
-        return preset
+    needs_calibration: ClassVar[bool] = False
+    graph: ClassVar[Literal["fused", "unfused"]] = "fused"
+    peer: ClassVar[bool] = False
 
-    return mark
-
-
-def preset_needs(preset: Preset) -> tuple[bool, str]:
-    """(needs calibration, graph) of a registered preset."""
-    return getattr(preset, "needs_calibration", False), getattr(preset, "graph", "fused")
+    def __call__(
+        self, src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
+    ) -> dict[str, Any]:
+        return handler_for(self)(self, Path(src), Path(dst), exclude, calibration)
 
 
-def is_peer(preset: Preset) -> bool:
-    return getattr(preset, "peer", False)
+Preset = Callable[..., dict[str, Any]]  # a config with its calibration bound: (src, dst, exclude=()) -> settings
+Handler = Callable[[Any, Path, Path, Sequence[str], "Calibration | None"], dict[str, Any]]
+HANDLERS: dict[type[PresetConfig], Handler] = {}
+PRESETS: Registry[PresetConfig] = Registry("quantization preset")
 
 
-def _dynamic(src: Path, dst: Path, per_channel: bool, exclude: Sequence[str] = ()) -> dict[str, Any]:
+def preset_handler(config: type[PresetConfig]) -> Callable[[Handler], Handler]:
+    """Register the function that applies presets of type ``config`` (and of its subclasses)."""
+
+    def add(handler: Handler) -> Handler:
+        HANDLERS[config] = handler
+        return handler
+
+    return add
+
+
+def handler_for(cfg: PresetConfig) -> Handler:
+    for cls in type(cfg).__mro__:  # a subclass without a handler of its own uses its parent's
+        if cls in HANDLERS:
+            return HANDLERS[cls]
+    raise MtkdError(f"no handler registered for {type(cfg).__name__} (decorate one with @preset_handler)")
+
+
+class DynamicInt8(PresetConfig):
+    """ONNX Runtime dynamic INT8: weights quantized offline, activations scaled per call."""
+
+    per_channel: bool = False
+    """one weight scale per output channel (usually more accurate, same speed)"""
+    op_types: list[str] = Field(default_factory=lambda: list(DYNAMIC_OPS))
+    """operators quantized"""
+
+
+@preset_handler(DynamicInt8)
+def _dynamic(cfg: DynamicInt8, src: Path, dst: Path, exclude: Sequence[str], calibration) -> dict[str, Any]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # fused graphs hold contrib ops that ONNX shape inference cannot type: say the default is float
     quantize_dynamic(
         str(src),
         str(dst),
-        op_types_to_quantize=DYNAMIC_OPS,
-        per_channel=per_channel,
+        op_types_to_quantize=cfg.op_types,
+        per_channel=cfg.per_channel,
         weight_type=QuantType.QInt8,
         nodes_to_exclude=list(exclude),
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -70,24 +108,14 @@ def _dynamic(src: Path, dst: Path, per_channel: bool, exclude: Sequence[str] = (
         "mode": "dynamic",
         "weights": "int8 symmetric",
         "activations": "uint8, scale computed per call",
-        "per_channel": per_channel,
-        "op_types": DYNAMIC_OPS,
+        "per_channel": cfg.per_channel,
+        "op_types": cfg.op_types,
         "precision": "int8",
     }
 
 
-@PRESETS.register("dynamic-int8")
-def dynamic_int8(src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None) -> dict:
-    """ONNX Runtime dynamic INT8: weights quantized offline per tensor, activations at run time."""
-    return _dynamic(src, dst, per_channel=False, exclude=exclude)
-
-
-@PRESETS.register("dynamic-int8-per-channel")
-def dynamic_int8_per_channel(
-    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
-) -> dict[str, Any]:
-    """Dynamic INT8 with one weight scale per output channel (usually more accurate, same speed)."""
-    return _dynamic(src, dst, per_channel=True, exclude=exclude)
+PRESETS.register("dynamic-int8")(DynamicInt8())
+PRESETS.register("dynamic-int8-per-channel")(DynamicInt8(per_channel=True))
 
 
 def shape_inferred(src: Path, dst: Path) -> Path:
@@ -106,10 +134,27 @@ def shape_inferred(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _static(
-    src: Path, dst: Path, exclude: Sequence[str], calibration: Calibration | None, symmetric_activations: bool
-) -> dict[str, Any]:
+class StaticInt8(PresetConfig):
+    """Static INT8 Q/DQ for ONNX Runtime's CPU provider: activation ranges fixed from calibration
+    batches (uint8 asymmetric), weights int8 per channel, int32 biases; on the fused graph."""
+
+    needs_calibration: ClassVar[bool] = True
+    symmetric_activations: ClassVar[bool] = False
+
+
+class TensorRTInt8(StaticInt8):
+    """Q/DQ by TensorRT's rules: symmetric int8 activations and per-channel symmetric int8 weights,
+    float biases, on the unfused graph of standard operators (TensorRT does its own fusions)."""
+
+    graph: ClassVar[Literal["fused", "unfused"]] = "unfused"
+    symmetric_activations: ClassVar[bool] = True
+
+
+@preset_handler(StaticInt8)
+def _static(cfg: StaticInt8, src: Path, dst: Path, exclude: Sequence[str], calibration) -> dict[str, Any]:
     from onnxruntime.quantization import QuantType
+
+    symmetric_activations = cfg.symmetric_activations
 
     if calibration is None or not calibration.feeds:
         raise ArtifactError(f"static INT8 of {src} needs calibration batches (quantize.calibration in the recipe)")
@@ -162,35 +207,24 @@ def _static_quantize(
         )
 
 
-@PRESETS.register("static-int8")
-@needs(calibration=True)
-def static_int8(src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None) -> dict:
-    """Static INT8 Q/DQ for ONNX Runtime's CPU provider: activation ranges fixed from calibration
-    batches (uint8 asymmetric), weights int8 per channel; on the fused graph."""
-    return _static(src, dst, exclude, calibration, symmetric_activations=False)
+PRESETS.register("static-int8")(StaticInt8())
+PRESETS.register("qdq-int8-tensorrt")(TensorRTInt8())
 
 
-@PRESETS.register("qdq-int8-tensorrt")
-@needs(calibration=True, graph="unfused")
-def qdq_int8_tensorrt(
-    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
-) -> dict:
-    """Q/DQ by TensorRT's rules: symmetric int8 activations and per-channel symmetric int8 weights,
-    on the unfused graph of standard operators (TensorRT does its own fusions)."""
-    return _static(src, dst, exclude, calibration, symmetric_activations=True)
-
-
-@PRESETS.register("qdq-fp8-tensorrt")
-@needs(calibration=True, graph="unfused")
-def qdq_fp8_tensorrt(
-    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
-) -> dict[str, Any]:
+class TensorRTFp8(PresetConfig):
     """FP8 (E4M3) Q/DQ for TensorRT on Hopper/Ada GPUs: weights per channel, activations per tensor, on
     the unfused graph (opset 19, which FP8 Q/DQ needs). Activation scales are amax/448 over the
     calibration batches (TensorRT Model Optimizer's default): ONNX Runtime's only float-8 calibration
     ("distribution", from the standard deviation) clipped outliers and cost the quickstart's
     regression head 23% RMSE, amax 1.3%. ONNX Runtime's CPU provider runs the graph with reference
     Q/DQ kernels, so accuracy is measured here even though FP8 speed needs a GPU."""
+
+    needs_calibration: ClassVar[bool] = True
+    graph: ClassVar[Literal["fused", "unfused"]] = "unfused"
+
+
+@preset_handler(TensorRTFp8)
+def _fp8(cfg: TensorRTFp8, src: Path, dst: Path, exclude: Sequence[str], calibration) -> dict[str, Any]:
     from onnxruntime.quantization import CalibrationMethod, QuantType
 
     if calibration is None or not calibration.feeds:
@@ -216,6 +250,7 @@ def qdq_fp8_tensorrt(
     }
 
 
+PRESETS.register("qdq-fp8-tensorrt")(TensorRTFp8())
 FP8_E4M3_MAX = 448.0
 
 
@@ -249,11 +284,23 @@ def _fp8_amax_scales(typed: Path, dst: Path, calibration: Calibration, scratch: 
     onnx.save(model, str(dst))
 
 
-def _optimum_dynamic(src: Path, dst: Path, optimization: str | None) -> dict[str, Any]:
-    """Optimum's ``ORTQuantizer`` with ``AutoQuantizationConfig.avx512_vnni`` dynamic INT8, after
-    ``ORTOptimizer`` at ``optimization`` (``O1``..``O4``) or straight on the export (``None``)."""
+class OptimumDynamicInt8(PresetConfig):
+    """Peer: Optimum's ``ORTQuantizer`` with ``AutoQuantizationConfig.avx512_vnni`` dynamic INT8, from the
+    unfused export, after ``ORTOptimizer`` at ``optimization`` or straight on the export (``None``, as
+    ``optimum-cli onnxruntime quantize --avx512_vnni`` does)."""
+
+    graph: ClassVar[Literal["fused", "unfused"]] = "unfused"
+    peer: ClassVar[bool] = True
+    optimization: Literal["O1", "O2", "O3", "O4"] | None = None
+    """ORTOptimizer level applied first (None: the quantizer straight on the export)"""
+
+
+@preset_handler(OptimumDynamicInt8)
+def _optimum_dynamic(cfg: OptimumDynamicInt8, src: Path, dst: Path, exclude, calibration) -> dict[str, Any]:
     from optimum.onnxruntime import ORTOptimizer, ORTQuantizer
     from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
+
+    optimization = cfg.optimization
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
@@ -273,24 +320,8 @@ def _optimum_dynamic(src: Path, dst: Path, optimization: str | None) -> dict[str
     return {"mode": "dynamic", "peer": f"Optimum: {steps}AutoQuantizationConfig.avx512_vnni", "precision": "int8"}
 
 
-@PRESETS.register("optimum-o2-dynamic-int8")
-@needs(graph="unfused", peer=True)
-def optimum_o2_dynamic_int8(
-    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
-) -> dict[str, Any]:
-    """Peer: Optimum's own standard path, ``ORTOptimizer`` O2 then ``ORTQuantizer`` with
-    ``AutoQuantizationConfig.avx512_vnni`` dynamic INT8, from the unfused export."""
-    return _optimum_dynamic(src, dst, "O2")
-
-
-@PRESETS.register("optimum-dynamic-int8")
-@needs(graph="unfused", peer=True)
-def optimum_dynamic_int8(
-    src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None
-) -> dict[str, Any]:
-    """Peer: Optimum's quantizer straight on the export, as ``optimum-cli onnxruntime quantize
-    --avx512_vnni`` does (the path left when O2's fused graph cannot be quantized)."""
-    return _optimum_dynamic(src, dst, None)
+PRESETS.register("optimum-o2-dynamic-int8")(OptimumDynamicInt8(optimization="O2"))
+PRESETS.register("optimum-dynamic-int8")(OptimumDynamicInt8())
 
 
 # LayerNorm and softmax overflow or lose precision in FP16 (users' recurring complaint): keep them FP32
@@ -306,23 +337,32 @@ FP32_OPS = [
 ]
 
 
-@PRESETS.register("fp16")
-def fp16(src: Path, dst: Path, exclude: Sequence[str] = (), calibration: Calibration | None = None) -> dict[str, Any]:
+class Fp16(PresetConfig):
     """FP16 weights and activations with LayerNorm, softmax and their reductions kept in FP32.
 
     Inputs and outputs stay as they were (int64 ids in, float32 logits out), so callers do not
     change. Meant for GPUs; ONNX Runtime's CPU provider runs many FP16 operators slowly.
     """
+
+    keep_fp32: list[str] = Field(default_factory=lambda: list(FP32_OPS))
+    """operator types left in FP32"""
+
+
+@preset_handler(Fp16)
+def _fp16(cfg: Fp16, src: Path, dst: Path, exclude: Sequence[str], calibration) -> dict[str, Any]:
     from onnxruntime.transformers.onnx_model import OnnxModel
 
     # the wrapper types fused com.microsoft ops with symbolic shape inference and re-sorts the graph
     wrapper = OnnxModel(onnx.load(str(src)))
-    wrapper.convert_float_to_float16(keep_io_types=True, op_block_list=FP32_OPS, node_block_list=list(exclude))
+    wrapper.convert_float_to_float16(keep_io_types=True, op_block_list=cfg.keep_fp32, node_block_list=list(exclude))
     _drop_repeated_casts(wrapper.model)
     wrapper.topological_sort()
     onnx.checker.check_model(wrapper.model)
     onnx.save(wrapper.model, str(dst))
-    return {"mode": "fp16", "kept_fp32": FP32_OPS, "precision": "fp16"}
+    return {"mode": "fp16", "kept_fp32": cfg.keep_fp32, "precision": "fp16"}
+
+
+PRESETS.register("fp16")(Fp16())
 
 
 def _drop_repeated_casts(model: onnx.ModelProto) -> None:

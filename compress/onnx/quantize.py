@@ -9,8 +9,9 @@ stage calls.
     # runs/api/onnx/student-fp32, student-dynamic-int8, student-static-int8: each a model.onnx with its
     # tokenizer, mtkd.json and onnx.json, scored per task through ONNX Runtime on the test split
 
-A preset is looked up by name in ``PRESETS`` (register your own with ``@PRESETS.register``); presets
-that need calibration data get it from the training split, and with ``accuracy_aware`` the most
+``presets`` names registered presets (``PRESETS``), or maps artifact names to typed configs —
+``{"int8-matmul": DynamicInt8(op_types=["MatMul"])}``; presets that need calibration data get it
+from the training split, and with ``accuracy_aware`` the most
 sensitive layers go back to FP32 until every task is within ``tolerance`` of the FP32 export.
 """
 
@@ -30,11 +31,11 @@ from distill.io import read_json, write_json
 from distill.training.evaluate import retention
 
 from .calibration import Calibration, calibration_batches
-from .config import QuantizeConfig
+from .config import PresetChoice, QuantizeConfig, preset_configs
 from .export import MANIFEST, copy_sidecars, export_onnx
 from .fusion import UNFUSED, fuse
 from .notices import summarised_quantizer_notices
-from .presets import PRESETS, Preset, is_peer, preset_needs
+from .presets import Preset, PresetConfig
 from .qat import qat_artifact
 from .sensitivity import accuracy_aware
 
@@ -52,25 +53,25 @@ def export_fp32(name: str, model_dir: Path, out: Path, cfg: QuantizeConfig) -> P
     return fp32
 
 
-def bound_preset(name: str, calibration: Calibration | None) -> tuple[Preset, str]:
+def bound_preset(config: PresetConfig, calibration: Calibration | None) -> tuple[Preset, str]:
     """The preset with its calibration bound, and the graph file it starts from."""
-    preset = PRESETS.get(name)
-    wants_calibration, graph = preset_needs(preset)
-    bound = functools.partial(preset, calibration=calibration) if wants_calibration else preset
-    return bound, UNFUSED if graph == "unfused" else "model.onnx"
+    bound = functools.partial(config, calibration=calibration) if config.needs_calibration else config
+    return bound, UNFUSED if config.graph == "unfused" else "model.onnx"
 
 
-def apply_preset(preset: str, fp32: Path, target: Path, calibration: Calibration | None = None) -> dict[str, Any]:
+def apply_preset(
+    label: str, config: PresetConfig, fp32: Path, target: Path, calibration: Calibration | None = None
+) -> dict[str, Any]:
     """The preset applied to the whole graph, with the sidecars and a manifest saying what it is."""
     target.mkdir(parents=True, exist_ok=True)
-    fn, graph = bound_preset(preset, calibration)
+    fn, graph = bound_preset(config, calibration)
     source = fp32 / graph if (fp32 / graph).is_file() else fp32 / "model.onnx"
     settings = fn(source, target / "model.onnx")
     copy_sidecars(fp32, target)
     manifest = {
         **read_json(fp32 / MANIFEST),
         "precision": settings["precision"],
-        "preset": preset,
+        "preset": label,
         "quantization": settings,
         "source": str(fp32),
         "source_graph": source.name,  # model.onnx (fused) or model.unfused.onnx
@@ -108,10 +109,11 @@ def quantize(
     *,
     name: str = "model",
     max_len: int = 128,
-    presets: list[str] | None = None,
+    presets: list[str | PresetChoice] | dict[str, PresetConfig] | None = None,
     qat: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """``<out>/<name>-fp32`` and one ``<out>/<name>-<preset>`` per preset (default ``cfg.presets``), plus
+    """``<out>/<name>-fp32`` and one ``<out>/<name>-<preset>`` per preset (default ``cfg.presets``: names,
+    choices with settings, or a mapping of artifact name → typed config), plus
     ``<name>-qat-int8`` when ``cfg.qat`` and ``qat``; each scored per task through ONNX Runtime. Returns a
     row per artifact (precision, size, metrics, drop against the FP32 export, layers kept in FP32)."""
     with summarised_quantizer_notices(name):  # ONNX Runtime logs a line per unquantized tensor: one count instead
@@ -120,6 +122,7 @@ def quantize(
 
 def _quantize(model_dir, out, tasks, cfg, name, max_len, presets, qat) -> dict[str, dict[str, Any]]:
     presets = cfg.presets if presets is None else presets
+    configs = presets if isinstance(presets, dict) else preset_configs(presets)
     accuracy = onnx_accuracy(tasks, max_len)
     fp32 = export_fp32(name, model_dir, out, cfg)
     reference = accuracy(fp32)
@@ -130,11 +133,11 @@ def _quantize(model_dir, out, tasks, cfg, name, max_len, presets, qat) -> dict[s
     write_json(fp32 / "metrics.json", reference)
     rows = {fp32.name: artifact_row(fp32, reference, dict.fromkeys(reference, 0.0), cfg.tolerance)}
     calibration = None
-    if any(preset_needs(PRESETS.get(p))[0] for p in presets):
+    if any(c.needs_calibration for c in configs.values()):
         calibration = calibration_batches(fp32, tasks, cfg.calibration, max_len)
-    for preset in presets:
-        target = out / f"{name}-{preset}"
-        if is_peer(PRESETS.get(preset)):
+    for label, config in configs.items():
+        target, preset = out / f"{name}-{label}", (label, config)
+        if config.peer:
             rows[target.name] = peer_row(preset, fp32, target, calibration, accuracy, drops_of, cfg.tolerance)
         else:
             rows[target.name] = preset_row(preset, fp32, target, calibration, accuracy, drops_of, cfg)
@@ -147,12 +150,14 @@ def _quantize(model_dir, out, tasks, cfg, name, max_len, presets, qat) -> dict[s
     return rows
 
 
-def preset_row(preset, fp32: Path, target: Path, calibration, accuracy, drops_of, cfg: QuantizeConfig) -> dict:
+def preset_row(
+    preset: tuple[str, PresetConfig], fp32: Path, target: Path, calibration, accuracy, drops_of, cfg: QuantizeConfig
+) -> dict:
     """One of our presets: applied, layers returned to FP32 until within tolerance, scored."""
-    manifest = apply_preset(preset, fp32, target, calibration)
+    manifest = apply_preset(*preset, fp32, target, calibration)
     fallback: dict[str, Any] = {}
     if cfg.accuracy_aware:
-        fn, _ = bound_preset(preset, calibration)
+        fn, _ = bound_preset(preset[1], calibration)
         source = fp32 / manifest["source_graph"]
         fallback = accuracy_aware(fn, source, target, lambda art: drops_of(accuracy(art)), cfg.tolerance)
         manifest = read_json(target / MANIFEST)
@@ -169,10 +174,12 @@ def preset_row(preset, fp32: Path, target: Path, calibration, accuracy, drops_of
     return row
 
 
-def peer_row(preset, fp32: Path, target: Path, calibration, accuracy, drops_of, tolerance: float) -> dict:
+def peer_row(
+    preset: tuple[str, PresetConfig], fp32: Path, target: Path, calibration, accuracy, drops_of, tolerance: float
+) -> dict:
     """Another tool's path, run as its users would: measured when it works, its error kept when not."""
     try:
-        apply_preset(preset, fp32, target, calibration)
+        apply_preset(*preset, fp32, target, calibration)
     except Exception as e:  # a peer failing on this model is a finding for the report, not our crash
         shutil.rmtree(target, ignore_errors=True)
         log.warning("quantize %s (peer) failed: %s: %s", target.name, type(e).__name__, str(e)[:300])

@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.config import BenchConfig
 from benchmarks.harness import candidates_for, discover_artifacts
+from compress.onnx.config import preset_configs
 from compress.runtime import TensorRTBackend
 from compress.tensorrt import tensorrt_unavailable
 from distill.errors import ArtifactError, DataUnavailable, RecipeError
@@ -93,7 +94,7 @@ def test_packaged_recipes_build_engines_from_graphs_their_quantize_stage_makes()
             recipe = load_recipe(name, [])
         except DataUnavailable as e:  # ecommerce-large reads ../shared/data
             pytest.skip(str(e))
-        presets = set(recipe.quantize.presets) | ({"qat-int8"} if recipe.quantize.qat else set())
+        presets = set(preset_configs(recipe.quantize.presets)) | ({"qat-int8"} if recipe.quantize.qat else set())
         for variant in recipe.compile.precisions:
             made_by = ENGINE_PRECISIONS[variant].format(name="").lstrip("-")
             assert made_by == "fp32" or made_by in presets, (name, variant)
