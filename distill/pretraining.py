@@ -11,14 +11,12 @@ from __future__ import annotations
 import logging
 import math
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 from transformers import AutoModelForMaskedLM, BertForMaskedLM, PreTrainedTokenizerBase
 
 from .checkpoints import describe_failure, resolve_checkpoint
@@ -29,9 +27,8 @@ from .model import encoder_config
 from .tasks import IGNORE_INDEX
 from .tokenization import training_texts
 from .training import distributed
-from .training.checkpoint import load_checkpoint, save_checkpoint
-from .training.loop import autocast_for
-from .training.optim import backward_and_step, build_optimizer, build_scheduler
+from .training.engine import Engine, Progress, Schedule, Step
+from .training.optim import build_optimizer, build_scheduler
 from .training.sampling import length_grouped
 
 log = logging.getLogger("mtkd")
@@ -151,6 +148,29 @@ def mlm_eval(model, corpus: MlmCorpus, tokenizer, cfg: PretrainConfig, device: t
     return {"loss": loss_sum / max(1, total), "accuracy": correct / max(1, total), "tokens": total}
 
 
+class MaskedBatches:
+    """Length-grouped batches in a seeded order per epoch, masked anew per step: masks depend on (seed,
+    epoch, step) only, so a resumed run, or N processes, mask as one unbroken run."""
+
+    def __init__(self, corpus: MlmCorpus, tokenizer: PreTrainedTokenizerBase, cfg: PretrainConfig, seed: int) -> None:
+        self.corpus, self.tokenizer, self.cfg, self.seed = corpus, tokenizer, cfg, seed
+        self.batches: list[list[int]] = []
+
+    def steps(self, epoch: int, progress: Progress) -> int:
+        rng = random.Random(f"mlm:{self.seed}:{epoch}")
+        order = rng.sample(range(len(self.corpus)), len(self.corpus))
+        lengths = [len(x) for x in self.corpus.input_ids]
+        self.batches = length_grouped(order, lengths, self.cfg.batch_size, rng)
+        return len(self.batches)
+
+    def step(self, epoch: int, i: int) -> Step:
+        rng = random.Random(f"mask:{self.seed}:{epoch}:{i}")
+        full = mask_batch(self.corpus, self.batches[i], self.tokenizer, self.cfg.mask_prob, self.cfg.whole_word, rng)
+        masked = (full["labels"] != IGNORE_INDEX).sum(1).tolist()
+        rows, share = distributed.shard(list(range(len(self.batches[i]))), masked)
+        return Step(["mlm"], {k: v[rows] for k, v in full.items()}, share)
+
+
 def pretrain_mlm(
     cfg: PretrainConfig,
     model_cfg: ModelConfig,
@@ -170,85 +190,36 @@ def pretrain_mlm(
         tokenize_corpus(tokenizer, dev_texts, cfg.max_len),
     )
     model = build_mlm(model_cfg, tokenizer).to(device)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = min(steps_per_epoch * cfg.epochs, cfg.max_steps or math.inf)
-    optimizer, ckpt = build_optimizer(model, cfg), out_dir / "checkpoints" / "last"
-    scheduler = build_scheduler(optimizer, cfg, int(total))
-    autocast, fp16 = autocast_for(device, cfg.amp)
-    scaler = torch.amp.GradScaler("cuda") if fp16 else None
-    progress: dict[str, Any] = {
-        "epoch": 0,
-        "step": 0,
-        "global_step": 0,
-        "history": [],
-        "seconds": 0.0,
-        "loss_sum": 0.0,  # this epoch's, checkpointed: a resumed epoch reports the loss of all its steps
-        "loss_n": 0,
-    }
-    if resume and ckpt.is_dir():
-        progress = load_checkpoint(ckpt, model, optimizer, scheduler, scaler)
-        log.info("pretrain: resuming at epoch %d, step %d", progress["epoch"] + 1, progress["step"])
-    distributed.broadcast_parameters(model)
-    started = time.perf_counter() - progress["seconds"]
+    total = min(math.ceil(len(train) / cfg.batch_size) * cfg.epochs, cfg.max_steps or math.inf)
+    optimizer = build_optimizer(model, cfg)
+    schedule = Schedule(cfg.epochs, cfg.max_steps, cfg.checkpoint_every, cfg.grad_clip, cfg.amp, name="pretrain")
+    ckpt = out_dir / "checkpoints" / "last"
+    engine = Engine(model, optimizer, build_scheduler(optimizer, cfg, int(total)), schedule, device, ckpt)
+    if resume and engine.resume():
+        log.info("pretrain: resuming at epoch %d, step %d", engine.progress.epoch + 1, engine.progress.step)
     log.info("pretrain: %d texts (%d held out), %d steps", len(train), len(dev), total)
 
-    def checkpoint() -> None:
-        progress["seconds"] = time.perf_counter() - started
-        if distributed.is_main():
-            save_checkpoint(ckpt, model, optimizer, scheduler, scaler, progress)
+    def mlm_loss(_: list[str], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        logits, targets = masked_logits(model, batch)
+        return {"mlm": F.cross_entropy(logits.float(), targets)}
 
-    while progress["epoch"] < cfg.epochs and progress["global_step"] < total:
-        epoch = progress["epoch"]
-        rng = random.Random(f"mlm:{seed}:{epoch}")
-        order = rng.sample(range(len(train)), len(train))
-        batches = length_grouped(order, [len(x) for x in train.input_ids], cfg.batch_size, rng)
-        model.train()
-        recent: list[float] = []
-        desc = f"pretrain epoch {epoch + 1}/{cfg.epochs}"
-        bar = tqdm(total=len(batches), initial=progress["step"], desc=desc, mininterval=1.0, leave=False, disable=None)
-        for i in range(progress["step"], len(batches)):
-            # masks depend on (seed, epoch, step) only: a resumed run, or N processes, mask as one unbroken run
-            rng = random.Random(f"mask:{seed}:{epoch}:{i}")
-            full = mask_batch(train, batches[i], tokenizer, cfg.mask_prob, cfg.whole_word, rng)
-            masked = (full["labels"] != IGNORE_INDEX).sum(1).tolist()
-            rows, share = distributed.shard(list(range(len(batches[i]))), masked)
-            batch = {k: v[rows].to(device) for k, v in full.items()}
-            with autocast:
-                logits, targets = masked_logits(model, batch)
-                loss = F.cross_entropy(logits.float(), targets)
-            backward_and_step(loss * share, model, optimizer, scheduler, scaler, cfg.grad_clip)
-            value = float(loss.detach())
-            recent = [*recent[-49:], value]
-            progress["loss_sum"] += value
-            progress["loss_n"] += 1
-            progress["step"], progress["global_step"] = i + 1, progress["global_step"] + 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}", refresh=False)
-            if progress["global_step"] % cfg.checkpoint_every == 0:
-                checkpoint()
-            if progress["global_step"] >= total:
-                break
-        bar.close()
+    def held_out(epoch: int, progress: Progress) -> bool:
         scores = mlm_eval(model, dev, tokenizer, cfg, device) if distributed.is_main() else {}
         scores = distributed.broadcast(scores)
-        mean = progress["loss_sum"] / max(1, progress["loss_n"])
-        train_loss = distributed.mean_over_ranks({"loss": mean})["loss"]
-        row = {"epoch": epoch + 1, "global_step": progress["global_step"], "train_loss": train_loss, "dev": scores}
-        progress["history"].append(row)
+        train_loss = distributed.mean_over_ranks(progress.epoch_losses()).get("mlm", 0.0)
+        progress.history.append(
+            {"epoch": epoch + 1, "global_step": progress.global_step, "train_loss": train_loss, "dev": scores}
+        )
         log.info(
             "pretrain epoch %d/%d (step %d, %.0f s): train loss %.3f | held-out MLM loss %.3f, accuracy %.3f",
-            epoch + 1,
-            cfg.epochs,
-            progress["global_step"],
-            time.perf_counter() - started,
-            train_loss,
-            scores["loss"],
-            scores["accuracy"],
+            *(epoch + 1, cfg.epochs, progress.global_step, engine.elapsed(), train_loss),
+            *(scores["loss"], scores["accuracy"]),
         )
-        progress.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_n=0)
-        checkpoint()
+        return False
+
+    progress = engine.run(MaskedBatches(train, tokenizer, cfg, seed), mlm_loss, end_epoch=held_out)
     if distributed.is_main():
         model.base_model.save_pretrained(out_dir / "encoder")
         tokenizer.save_pretrained(out_dir / "encoder")
         model.save_pretrained(out_dir / "mlm")  # with its head: distillation's data augmentation proposes words with it
-    return {"history": progress["history"], "steps": progress["global_step"], "seconds": time.perf_counter() - started}
+    return {"history": progress.history, "steps": progress.global_step, "seconds": engine.elapsed()}

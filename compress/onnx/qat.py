@@ -19,7 +19,6 @@ import torch
 from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 from transformers import AutoTokenizer
 
 from distill.config import StrictModel
@@ -29,6 +28,7 @@ from distill.io import write_json
 from distill.losses import LOGIT_LOSSES
 from distill.model import MultiTaskModel
 from distill.tasks import TaskType, task_type
+from distill.training.engine import Engine, Progress, Schedule, Step
 
 from .export import MANIFEST, export_model
 
@@ -117,6 +117,33 @@ def _batches(encoded: dict[str, EncodedSplit], kinds: dict[str, TaskType], size:
         step += 1
 
 
+class RoundRobinBatches:
+    """``steps`` batches in one epoch, drawn in order from the round-robin stream (QAT is not resumed)."""
+
+    def __init__(self, stream, steps: int) -> None:
+        self.stream, self.n = stream, steps
+
+    def steps(self, epoch: int, progress: Progress) -> int:
+        return self.n
+
+    def step(self, epoch: int, i: int) -> Step:
+        task, batch = next(self.stream)
+        return Step([task], batch)
+
+
+def _observe_ranges(student: MultiTaskModel, fakes: list[FakeQuantLinear], batches, n: int) -> None:
+    """Each fake-quant input's range over ``n`` batches, in eval mode."""
+    student.eval()
+    for m in fakes:
+        m.observing = True
+    with torch.no_grad():
+        for _ in range(n):
+            _, batch = next(batches)
+            student(**model_inputs(batch))
+    for m in fakes:
+        m.observing = False
+
+
 def quantization_aware_distill(
     fp32: MultiTaskModel, encoded: dict[str, EncodedSplit], kinds: dict[str, TaskType], pad_id: int, cfg: QatConfig
 ) -> tuple[MultiTaskModel, dict[str, Any]]:
@@ -127,31 +154,24 @@ def quantization_aware_distill(
     student = with_fake_quant(fp32)
     fakes = [m for m in student.modules() if isinstance(m, FakeQuantLinear)]
     batches = _batches(encoded, kinds, cfg.batch_size, rng, pad_id)
-    student.eval()
-    for m in fakes:
-        m.observing = True
-    with torch.no_grad():
-        for _ in range(cfg.calibration_batches * len(encoded)):
-            _, batch = next(batches)
-            student(**model_inputs(batch))
-    for m in fakes:
-        m.observing = False
-    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.lr)
-    # dropout stays off: it scales kept activations by 1/(1-p) past the ranges observed in eval mode,
-    # so training would learn around clipping that never happens at inference
-    student.eval()
-    losses = []
-    for _ in tqdm(range(cfg.steps), desc="QAT", unit="step", disable=cfg.steps < 10):
-        task, batch = next(batches)
-        inputs = model_inputs(batch)
+    _observe_ranges(student, fakes, batches, cfg.calibration_batches * len(encoded))
+
+    def kd_loss(tasks: list[str], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        task, inputs = tasks[0], model_inputs(batch)
         with torch.no_grad():
             target = teacher(**inputs, tasks=[task]).logits[task]
         out = student(**inputs, tasks=[task]).logits[task]
-        loss = LOGIT_LOSSES.get(kinds[task].label_kind)(out, target, cfg.temperature, batch["labels"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        return {task: LOGIT_LOSSES.get(kinds[task].label_kind)(out, target, cfg.temperature, batch["labels"])}
+
+    losses: list[float] = []
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.lr)
+    # dropout stays off: it scales kept activations by 1/(1-p) past the ranges observed in eval mode,
+    # so training would learn around clipping that never happens at inference
+    schedule = Schedule(epochs=1, train_mode=False, name="qat")
+    engine = Engine(
+        student, optimizer, None, schedule, torch.device("cpu"), on_step=lambda v: losses.extend(v.values())
+    )
+    engine.run(RoundRobinBatches(batches, cfg.steps), kd_loss)
     student.eval()
     for m in fakes:
         m.freeze()

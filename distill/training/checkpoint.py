@@ -37,7 +37,7 @@ def save_checkpoint(
     torch.save(
         {
             "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "scaler": scaler.state_dict() if scaler is not None else None,
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -64,7 +64,8 @@ def load_checkpoint(
         raise ArtifactError(f"{path / WEIGHTS}: weights do not match the model ({(missing or unexpected)[:3]})")
     state = torch.load(path / STATE, map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["rng_cpu"])

@@ -60,5 +60,6 @@ def backward_and_step(
         scaler.update()
     else:
         optimizer.step()
-    scheduler.step()
+    if scheduler is not None:  # None: a constant learning rate
+        scheduler.step()
     optimizer.zero_grad(set_to_none=True)
