@@ -109,45 +109,18 @@ def run_grid(
     for s in skipped:
         log.info("bench: skipped %s: %s", s["candidate"], s["reason"])
     env = environment()
+    default_threads = cfg.threads[0] if cfg.threads and len(cfg.threads) == 1 else torch.get_num_threads()
     loaded: dict[Candidate, Backend] = {}
     extra: dict[Candidate, dict] = {}
-    default_threads = torch.get_num_threads()
-    if cfg.threads and len(cfg.threads) == 1:
-        default_threads = cfg.threads[0]
     for cand in cands:
         torch.set_num_threads(cand.threads or default_threads)  # ONNX Runtime sessions take torch's count
-        before = rss_mb()
-        if cand.device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
         try:
-            backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device, max(cfg.batch_sizes))
-            config = backend.model_config
-            vocab = config.vocab_size if config is not None else 1000
-            backend(synthetic_batch(max(cfg.batch_sizes), max(cfg.seq_lens), vocab))  # largest shape, once
+            loaded[cand], extra[cand] = _load(cand, cfg, tasks, max_len)
         except MtkdError as e:
             skipped.append({"candidate": cand.label, "reason": str(e)})
-            continue
         except Exception as e:  # a GPU provider refusing a graph or a shape is a finding of the sweep, not its end
             log.warning("bench: %s failed to load or run: %s: %s", cand.label, type(e).__name__, e)
             skipped.append({"candidate": cand.label, "reason": f"failed to load or run: {type(e).__name__}: {e}"})
-            continue
-        info: dict[str, Any] = {
-            "memory_mb": rss_mb() - before,
-            "size_mb": backend.size_mb(),
-            "vocab": vocab,
-            "params": backend.num_parameters(),
-            "config": config,
-            "provider": getattr(backend, "provider", None),  # what an ONNX Runtime session really ran on
-        }
-        if cand.device == "cuda":  # what torch allocated on the GPU (ONNX Runtime's arena is not seen here)
-            info["gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 1e6
-        if tasks is not None and cfg.accuracy:
-            started = time.perf_counter()
-            info["tasks"] = backend_accuracy(backend, tasks, max_len)
-            log.info(
-                "bench: %s accuracy through %s in %.1f s", cand.artifact, cand.runtime, time.perf_counter() - started
-            )
-        loaded[cand], extra[cand] = backend, info
     rows = []
     grid = [(b, s) for b in cfg.batch_sizes for s in cfg.seq_lens]
     for batch, seq in tqdm(grid, desc="bench grid", unit="shape", disable=None):
@@ -160,38 +133,68 @@ def run_grid(
         timer = cuda_timer() if on_gpu and not any(hasattr(b, "engine_ms") for b in loaded.values()) else None
         stats = interleaved(calls, warmup=cfg.warmup, iters=cfg.iters, rounds=cfg.rounds, timer=timer)
         for cand, st in stats.items():
-            info = extra[cand]
-            heads = loaded[cand].heads
-            flops = encoder_flops(info["config"], seq, heads) if info["config"] is not None else None
-            throughput = batch / (st.p50 / 1e3)
-            rows.append(
-                {
-                    "artifact": cand.artifact,
-                    "runtime": cand.runtime_label,
-                    "precision": cand.precision,
-                    "device": cand.device,
-                    **({"provider": info["provider"]} if info["provider"] else {}),
-                    "threads": cand.threads or default_threads,
-                    "batch_size": batch,
-                    "seq_len": seq,
-                    "latency_ms": st.as_dict(),
-                    "throughput": throughput,
-                    **engine_timing(loaded[cand], inputs[cand], cfg.iters),
-                    "memory_mb": info["memory_mb"],
-                    "gpu_memory_mb": info.get("gpu_memory_mb"),
-                    "size_mb": info["size_mb"],
-                    "params": info.get("params"),
-                    "flops_per_sample": flops,
-                    "achieved_flops": flops * throughput if flops else None,
-                    "tasks": {
-                        t: {k: m[k] for k in ("metric", "value", "baseline", "higher_is_better")}
-                        for t, m in info.get("tasks", {}).items()
-                    },
-                    "env": env,
-                }
-            )
+            timing = engine_timing(loaded[cand], inputs[cand], cfg.iters)
+            rows.append(_row(cand, extra[cand], loaded[cand].heads, (batch, seq), st, timing, default_threads, env))
     torch.set_num_threads(env["torch_threads"])
     return rows, skipped
+
+
+def _load(cand: Candidate, cfg: BenchConfig, tasks: dict[str, TaskData] | None, max_len: int):
+    """The candidate's backend, run once at the grid's largest shape, and what is known of it before timing:
+    memory, size, parameters, the provider it really ran on, and its accuracy per task."""
+    before = rss_mb()
+    if cand.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device, max(cfg.batch_sizes))
+    config = backend.model_config
+    vocab = config.vocab_size if config is not None else 1000
+    backend(synthetic_batch(max(cfg.batch_sizes), max(cfg.seq_lens), vocab))  # largest shape, once
+    info: dict[str, Any] = {
+        "memory_mb": rss_mb() - before,
+        "size_mb": backend.size_mb(),
+        "vocab": vocab,
+        "params": backend.num_parameters(),
+        "config": config,
+        "provider": getattr(backend, "provider", None),  # what an ONNX Runtime session really ran on
+    }
+    if cand.device == "cuda":  # what torch allocated on the GPU (ONNX Runtime's arena is not seen here)
+        info["gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 1e6
+    if tasks is not None and cfg.accuracy:
+        started = time.perf_counter()
+        info["tasks"] = backend_accuracy(backend, tasks, max_len)
+        log.info("bench: %s accuracy through %s in %.1f s", cand.artifact, cand.runtime, time.perf_counter() - started)
+    return backend, info
+
+
+def _row(cand: Candidate, info: dict, heads, shape: tuple[int, int], st, timing: dict, threads: int, env: dict) -> dict:
+    """One result row: the candidate at one (batch, seq), its latency, throughput, FLOPs and accuracy."""
+    batch, seq = shape
+    flops = encoder_flops(info["config"], seq, heads) if info["config"] is not None else None
+    throughput = batch / (st.p50 / 1e3)
+    return {
+        "artifact": cand.artifact,
+        "runtime": cand.runtime_label,
+        "precision": cand.precision,
+        "device": cand.device,
+        **({"provider": info["provider"]} if info["provider"] else {}),
+        "threads": cand.threads or threads,
+        "batch_size": batch,
+        "seq_len": seq,
+        "latency_ms": st.as_dict(),
+        "throughput": throughput,
+        **timing,
+        "memory_mb": info["memory_mb"],
+        "gpu_memory_mb": info.get("gpu_memory_mb"),
+        "size_mb": info["size_mb"],
+        "params": info.get("params"),
+        "flops_per_sample": flops,
+        "achieved_flops": flops * throughput if flops else None,
+        "tasks": {
+            t: {k: m[k] for k in ("metric", "value", "baseline", "higher_is_better")}
+            for t, m in info.get("tasks", {}).items()
+        },
+        "env": env,
+    }
 
 
 def engine_timing(backend: Backend, batch: dict[str, np.ndarray], iters: int) -> dict[str, float]:

@@ -80,7 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         "and a mean ± sd table",
     )
     _run_options(abl)
+    _measure_commands(sub)
+    _deploy_commands(sub)
+    return p
 
+
+def _measure_commands(sub: argparse._SubParsersAction) -> None:
+    """``bench``, ``report``, ``baseline``, ``doctor``, ``evaluate``, ``metrics``: measuring and reading runs."""
     bench = sub.add_parser("bench", help="measure latency and per-task accuracy of a run's models or one model")
     bench.add_argument("target", type=Path, nargs="?", help="a run directory or a model directory")
     bench.add_argument("--recipe", help="recipe for the tasks and grid (default: the run's recipe.yaml)")
@@ -124,8 +130,6 @@ def _parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="a run's per-task test metrics (or --stage quantize: its artifacts)")
     met.add_argument("run", type=Path, help="a run directory (e.g. runs/quickstart)")
     met.add_argument("--stage", default="teacher")
-    _deploy_commands(sub)
-    return p
 
 
 def _deploy_commands(sub: argparse._SubParsersAction) -> None:
@@ -298,74 +302,98 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from .loader import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
+    return 0
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from recipes.commands.ablation import run_ablation, run_seed_ablation
+    from recipes.commands.teacher_ablation import run_teacher_ablation
+
+    from .loader import load_recipe
+
+    if args.seeds and args.what != "distill":
+        raise RecipeError("mtkd ablate: --seeds repeats the distill ablation (--what distill) only")
+    recipe = load_recipe(args.recipe, args.overrides)
+    out = args.out or Path("runs") / recipe.name
+    with run_lock(out):
+        if args.what == "distill" and args.seeds:
+            print(run_seed_ablation(recipe, out, args.seeds, args.device, args.resume))
+        elif args.what == "distill":
+            print(run_ablation(recipe, out, args.device, args.resume))
+        else:
+            print(run_teacher_ablation(recipe, out, args.what, args.device, args.resume))
+    return 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from recipes.commands.baseline import run_baseline
+
+    from .loader import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    print(run_baseline(recipe, args.out or Path("runs") / recipe.name))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from recipes.commands.evaluate import rescore
+
+    print(rescore(args.run, args.stage, args.tasks))
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from benchmarks.doctor import diagnose, doctor_table
+
+    facts = diagnose()
+    print(json.dumps(facts, indent=2) if args.json else doctor_table(facts), end="" if not args.json else "\n")
+    return 0
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    if args.reference:
+        from .reference import recipe_reference
+
+        print(recipe_reference(), end="")
+        return 0
+    from .loader import packaged_recipes
+
+    print("\n".join(packaged_recipes()))
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    print(metrics_table(args.run, args.stage))
+    return 0
+
+
+COMMANDS = {  # `run` is handled apart: it needs the raw command line (torchrun relaunches it)
+    "validate": _validate,
+    "ablate": _ablate,
+    "bench": _bench,
+    "baseline": _baseline,
+    "report": _report,
+    "export": _deploy,
+    "predict": _deploy,
+    "loadtest": _deploy,
+    "metrics": _metrics,
+    "evaluate": _evaluate,
+    "doctor": _doctor,
+    "recipes": _recipes,
+}
+
+
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     """Run the chosen command; its exceptions are ``main``'s to turn into one line."""
     _register_stages()
     if args.command == "run":
         return _run(args, argv)
-    if args.command == "validate":
-        from .loader import load_recipe
-
-        recipe = load_recipe(args.recipe, args.overrides)
-        print(f"ok: recipe {recipe.name} ({len(recipe.tasks)} tasks: {', '.join(recipe.tasks)})")
-        return 0
-    if args.command == "ablate":
-        from recipes.commands.ablation import run_ablation, run_seed_ablation
-        from recipes.commands.teacher_ablation import run_teacher_ablation
-
-        from .loader import load_recipe
-
-        if args.seeds and args.what != "distill":
-            raise RecipeError("mtkd ablate: --seeds repeats the distill ablation (--what distill) only")
-        recipe = load_recipe(args.recipe, args.overrides)
-        out = args.out or Path("runs") / recipe.name
-        with run_lock(out):
-            if args.what == "distill" and args.seeds:
-                print(run_seed_ablation(recipe, out, args.seeds, args.device, args.resume))
-            elif args.what == "distill":
-                print(run_ablation(recipe, out, args.device, args.resume))
-            else:
-                print(run_teacher_ablation(recipe, out, args.what, args.device, args.resume))
-        return 0
-    if args.command == "bench":
-        return _bench(args)
-    if args.command == "baseline":
-        from recipes.commands.baseline import run_baseline
-
-        from .loader import load_recipe
-
-        recipe = load_recipe(args.recipe, args.overrides)
-        print(run_baseline(recipe, args.out or Path("runs") / recipe.name))
-        return 0
-    if args.command == "report":
-        return _report(args)
-    if args.command in ("export", "predict", "loadtest"):
-        return _deploy(args)
-    if args.command == "metrics":
-        print(metrics_table(args.run, args.stage))
-        return 0
-    if args.command == "evaluate":
-        from recipes.commands.evaluate import rescore
-
-        print(rescore(args.run, args.stage, args.tasks))
-        return 0
-    if args.command == "doctor":
-        from benchmarks.doctor import diagnose, doctor_table
-
-        facts = diagnose()
-        print(json.dumps(facts, indent=2) if args.json else doctor_table(facts), end="" if not args.json else "\n")
-        return 0
-    if args.command == "recipes" and args.reference:
-        from .reference import recipe_reference
-
-        print(recipe_reference(), end="")
-        return 0
-    if args.command == "recipes":
-        from .loader import packaged_recipes
-
-        print("\n".join(packaged_recipes()))
-        return 0
-    return 1
+    return COMMANDS[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:

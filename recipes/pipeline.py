@@ -206,41 +206,13 @@ def run_pipeline(
                 log.info("%s: up to date (%s), skipped", name, final)
                 done[name] = read_json(final / STAGE_FILE)
                 continue
-            work = final.with_name(f"{final.name}.incomplete")
+            ctx = Context(recipe, run_dir, final.with_name(f"{final.name}.incomplete"), dev, resume, cache)
             if not distributed.is_main():  # a helper rank: join the training, write nothing
-                if stage.distributed:
-                    distributed.barrier()  # rank 0 has prepared the work directory
-                    stage.run(Context(recipe, run_dir, work, dev, resume, cache))
-                distributed.barrier()
+                _help_rank(stage, ctx)
                 continue
-            _prepare_work_dir(name, work, expected, resume)
-            if stage.distributed:
-                distributed.barrier()
-            log.info("%s: running -> %s", name, final)
-            started = time.perf_counter()
-            ctx = Context(recipe, run_dir, work, dev, resume, cache)
-            try:
-                summary = stage.run(ctx)
-            except BaseException:
-                _discard(work, keep_checkpoints=True)
-                raise
-            meta = {
-                "stage": name,
-                "hash": expected,
-                "recipe": recipe.name,
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "seconds": round(time.perf_counter() - started, 2),
-                "device": str(dev),
-                "summary": summary,
-                "files": directory_checksums(work, skip=(STAGE_FILE, PENDING_FILE)),
-            }
-            (work / PENDING_FILE).unlink()
-            write_json(work / STAGE_FILE, meta)
-            replace_directory(work, final)
+            done[name] = _run_stage(stage, ctx, final, expected)
             if save_recipe:  # what produced this run, for later commands (bench, export)
                 write_yaml(run_dir / RECIPE_FILE, recipe.model_dump(mode="json"))
-            log.info("%s: done in %.0f s", name, meta["seconds"])
-            done[name] = meta
             distributed.barrier()
     except BaseException:
         for d in created:  # innermost first: a failed first run leaves no empty directories behind
@@ -248,3 +220,41 @@ def run_pipeline(
                 d.rmdir()
         raise
     return done
+
+
+def _help_rank(stage: Stage, ctx: Context) -> None:
+    """A rank other than 0 joins a distributed stage's training and writes nothing."""
+    if stage.distributed:
+        distributed.barrier()  # rank 0 has prepared the work directory
+        stage.run(ctx)
+    distributed.barrier()
+
+
+def _run_stage(stage: Stage, ctx: Context, final: Path, expected: str) -> dict[str, Any]:
+    """Build the stage in its ``.incomplete`` directory, then rename it into place with its ``stage.json``."""
+    name, work = stage.name, ctx.out
+    _prepare_work_dir(name, work, expected, ctx.resume)
+    if stage.distributed:
+        distributed.barrier()
+    log.info("%s: running -> %s", name, final)
+    started = time.perf_counter()
+    try:
+        summary = stage.run(ctx)
+    except BaseException:
+        _discard(work, keep_checkpoints=True)
+        raise
+    meta = {
+        "stage": name,
+        "hash": expected,
+        "recipe": ctx.recipe.name,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 2),
+        "device": str(ctx.device),
+        "summary": summary,
+        "files": directory_checksums(work, skip=(STAGE_FILE, PENDING_FILE)),
+    }
+    (work / PENDING_FILE).unlink()
+    write_json(work / STAGE_FILE, meta)
+    replace_directory(work, final)
+    log.info("%s: done in %.0f s", name, meta["seconds"])
+    return meta
