@@ -15,39 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from compress.runtime.cpu import ISA_FLAGS, cpu_flags
+
 from .env import cpu_model
 
-ISA_FLAGS = (
-    "avx2",
-    "avx512f",
-    "avx512_vnni",
-    "avx_vnni",
-    "avx512_bf16",
-    "avx512_fp16",
-    "amx_tile",
-    "amx_int8",
-    "amx_bf16",
-)
 ORT_PROVIDERS = (
     "CPUExecutionProvider",
     "CUDAExecutionProvider",
     "TensorrtExecutionProvider",
     "OpenVINOExecutionProvider",
 )
-
-
-def cpu_flags(cpuinfo: str | None = None) -> list[str]:
-    """The ISA flags of interest that the first CPU in ``/proc/cpuinfo`` reports, in ``ISA_FLAGS`` order."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return []
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            have = set(line.split(":", 1)[1].split())
-            return [f for f in ISA_FLAGS if f in have]
-    return []
 
 
 def _torch_facts() -> dict[str, Any]:

@@ -80,6 +80,14 @@ def synthetic_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str
     return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
 
 
+def precisions_to_try(built: str | None, requested: list[str]) -> list[str]:
+    """A built artifact runs at its own precision, and an FP32 graph also at bf16 when asked (a runtime that
+    computes in bf16 from FP32 weights: OpenVINO, torch autocast); a model directory at every precision asked."""
+    if not built:
+        return list(requested)
+    return [built] + (["bf16"] if built == "fp32" and "bf16" in requested else [])
+
+
 def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[Candidate], list[dict]]:
     """Every artifact × runtime × precision that can run here, and the ones that cannot (with why)."""
     device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device.replace("auto", "cpu")
@@ -91,7 +99,7 @@ def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[C
             backend = RUNTIMES.get(runtime)
             if not backend.accepts(path):  # e.g. torch and an ONNX artifact: not a combination
                 continue
-            for precision in [built] if built else cfg.precisions:
+            for precision in precisions_to_try(built, cfg.precisions):
                 reason = backend.unavailable(path, precision, device)
                 if precision == "fp8" and runtime == "onnxruntime":  # reference Q/DQ kernels: accuracy, not speed
                     reason = "ONNX Runtime simulates FP8 Q/DQ (accuracy in the quantize report); time it via tensorrt"

@@ -2,6 +2,7 @@
 
 from .base import RUNTIMES, Backend, load_backend
 from .onnxruntime_backend import OnnxRuntimeBackend, OnnxRuntimeTensorRTBackend
+from .openvino_backend import OpenVinoBackend
 from .tensorrt_backend import TensorRTBackend
 from .torch_backend import TorchBackend, TorchCompileBackend
 
@@ -10,6 +11,7 @@ __all__ = [
     "Backend",
     "OnnxRuntimeBackend",
     "OnnxRuntimeTensorRTBackend",
+    "OpenVinoBackend",
     "TensorRTBackend",
     "TorchBackend",
     "TorchCompileBackend",

@@ -1,4 +1,5 @@
-"""PyTorch runtimes: eager (fp32; fp16/bf16 autocast on CUDA) and ``torch.compile`` (CPU or CUDA)."""
+"""PyTorch runtimes: eager (fp32; fp16/bf16 autocast on CUDA, bf16 autocast on CPUs with bf16 instructions)
+and ``torch.compile`` (CPU or CUDA)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from distill.model import MultiTaskModel
 
 from .base import RUNTIMES, Backend, Batch
+from .cpu import no_native_bf16
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -44,8 +46,10 @@ class TorchBackend(Backend):
         if not cls.accepts(artifact):
             return "not an mtkd model directory"
         # what a precision can never do on a device first; what this machine lacks after
-        if precision in DTYPES and device != "cuda":
-            return f"{precision} autocast is measured on CUDA only"
+        if precision == "fp16" and device != "cuda":
+            return "fp16 autocast is measured on CUDA only"
+        if precision == "bf16" and device == "cpu" and no_native_bf16():
+            return no_native_bf16()
         if precision == "int8" and device != "cpu":
             return "torch.ao dynamic INT8 runs on CPU only"
         if device == "cuda" and not torch.cuda.is_available():
@@ -65,7 +69,7 @@ class TorchBackend(Backend):
 
     def _autocast(self):
         if self.precision in DTYPES:
-            return torch.autocast("cuda", dtype=DTYPES[self.precision])
+            return torch.autocast(self.device, dtype=DTYPES[self.precision])
         return contextlib.nullcontext()
 
     def __call__(self, batch: Batch) -> dict[str, np.ndarray]:

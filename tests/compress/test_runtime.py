@@ -63,3 +63,21 @@ def test_torch_int8_is_torch_ao_dynamic_quantization_close_to_fp32(model_dir):
     x = synthetic_batch(4, 10, fp32.model_config.vocab_size)
     a, b = fp32(x), int8(x)
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 0.2
+
+
+def test_torch_bf16_on_cpu_is_autocast_where_the_cpu_has_bf16_and_refused_where_it_would_be_emulated(
+    model_dir, monkeypatch
+):
+    from compress.runtime import cpu
+
+    assert cpu.no_native_bf16("flags\t: avx2 avx512f avx512_bf16\n") is None
+    assert "emulated" in cpu.no_native_bf16("flags\t: avx2 avx512f avx512_vnni\n")
+    monkeypatch.setattr("compress.runtime.torch_backend.no_native_bf16", lambda: "emulated here")
+    assert RUNTIMES.get("torch").unavailable(model_dir, "bf16", "cpu") == "emulated here"
+    monkeypatch.setattr("compress.runtime.torch_backend.no_native_bf16", lambda: None)
+    bf16, fp32 = load_backend("torch", model_dir, "bf16"), load_backend("torch", model_dir)
+    x = synthetic_batch(2, 9, fp32.model_config.vocab_size)
+    with torch.inference_mode(), bf16._autocast():  # the forward really computes in bf16
+        assert torch.nn.functional.linear(torch.ones(1, 4), torch.ones(2, 4)).dtype == torch.bfloat16
+    a, b = fp32(x), bf16(x)
+    assert b["cat"].dtype == np.float32 and max(float(np.abs(a[k] - b[k]).max()) for k in a) < 0.1
