@@ -62,7 +62,7 @@ def bench(
     )
     rows, skipped = run_grid(artifacts, cfg, tasks if cfg.accuracy else None, max_len)
     peak = gemm_peaks(device="cuda" if any(r["device"] == "cuda" for r in rows) else "cpu")
-    summary = write_all(out, rows, skipped, cfg.shape, peak)
+    summary = write_all(out, rows, skipped, cfg.shape, peak, cfg.tolerance)
     machine = diagnose()  # what this machine can run, beside what it measured
     write_json(out / "doctor.json", machine)
     with (out / "report.md").open("a", encoding="utf-8") as report:

@@ -53,11 +53,57 @@ def add_peak_share(rows: list[dict], peak: dict[str, float] | None) -> None:
     for r in rows:
         limit = None
         if peak and r.get("achieved_flops"):
-            limit = peak["int8_ops"] if r["precision"] == "int8" else peak["fp32_flops"]
+            limit = {"int8": peak["int8_ops"], "bf16": peak.get("bf16_flops")}.get(r["precision"], peak["fp32_flops"])
         r["peak_share"] = r["achieved_flops"] / limit if limit else None
 
 
-def markdown(rows: list[dict], skipped: list[dict], shape: tuple[int, int], peak: dict | None) -> str:
+def student_reference(rows: list[dict]) -> dict | None:
+    """The FP32 model the compressed artifacts came from, in torch (the pruned model, else the student)."""
+    for name in ("pruned", "student"):
+        refs = [r for r in rows if r["artifact"] == name and THREADS.sub("", r["runtime"]) == "torch"]
+        refs = [r for r in refs if r["precision"] == "fp32"]
+        if refs:
+            return min(refs, key=lambda r: r["latency_ms"]["p50"])
+    return None
+
+
+def worst_drop(row: dict, ref: dict) -> float:
+    """The largest relative loss on any task against ``ref`` (0 when no task is worse)."""
+    drops = [
+        1 - retention(m["value"], ref["tasks"][t]["value"], m["higher_is_better"]) for t, m in row["tasks"].items()
+    ]
+    return max([0.0, *drops])
+
+
+def fastest_within(rows: list[dict], tolerance: float) -> list[str]:
+    """Per (batch, seq): the fastest student artifact/runtime/precision whose every task is within
+    ``tolerance`` of the FP32 student, its speedup over that student in torch and its share of the peak."""
+    lines = [
+        f"## Fastest student within {100 * tolerance:g}% of the FP32 student on every task",
+        "",
+        "| batch | seq | artifact / runtime / precision | p50 ms | vs FP32 student (torch) | worst task drop "
+        "| share of its precision's peak |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for shape in sorted({(r["batch_size"], r["seq_len"]) for r in rows}):
+        here = [r for r in at_shape(rows, shape) if not r["artifact"].startswith("teacher") and r["tasks"]]
+        ref = student_reference(here)
+        if ref is None:
+            continue
+        fits = [r for r in here if worst_drop(r, ref) <= tolerance]
+        best = min(fits, key=lambda r: r["latency_ms"]["p50"])
+        share = f"{100 * best['peak_share']:.1f}%" if best.get("peak_share") else "–"
+        lines.append(
+            f"| {shape[0]} | {shape[1]} | {label(best)} | {best['latency_ms']['p50']:.2f} | "
+            f"{_x(ref['latency_ms']['p50'] / best['latency_ms']['p50'])} | {100 * worst_drop(best, ref):.2f}% | "
+            f"{share} |"
+        )
+    return lines if len(lines) > 4 else []
+
+
+def markdown(
+    rows: list[dict], skipped: list[dict], shape: tuple[int, int], peak: dict | None, tolerance: float = 0.01
+) -> str:
     """The human report: per-task accuracy against latency at one shape, then the whole grid."""
     env = rows[0]["env"] if rows else {}
     lines = [
@@ -70,8 +116,11 @@ def markdown(rows: list[dict], skipped: list[dict], shape: tuple[int, int], peak
     if peak:
         lines.append(
             f"GEMM peak on this device: fp32 {peak['fp32_flops'] / 1e9:.1f} GFLOP/s, "
-            f"INT8 {peak['int8_ops'] / 1e9:.1f} GOP/s."
+            f"INT8 {peak['int8_ops'] / 1e9:.1f} GOP/s"
+            + (f", bf16 {peak['bf16_flops'] / 1e9:.1f} GFLOP/s." if peak.get("bf16_flops") else ".")
         )
+    fastest = fastest_within(rows, tolerance)
+    lines += ["", *fastest, ""] if fastest else []
     main = at_shape(rows, shape)
     ref, alt = reference_row(main), alternative_row(main)
     if alt:
@@ -138,11 +187,13 @@ def pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> l
 
 
 def pareto_plots(rows: list[dict], shape: tuple[int, int], out_dir: Path) -> list[Path]:
-    """One PNG per task: metric against p50 latency at ``shape``, the Pareto front drawn through."""
+    """One PNG per task: metric against p50 latency at ``shape`` (log scale), the Pareto front drawn
+    through and labelled; every other point is coloured by runtime and precision, named in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     main = at_shape(rows, shape)
     paths = []
@@ -150,26 +201,30 @@ def pareto_plots(rows: list[dict], shape: tuple[int, int], out_dir: Path) -> lis
         pts = [(r["latency_ms"]["p50"], r["tasks"][task]["value"]) for r in main]
         hib = main[0]["tasks"][task]["higher_is_better"]
         front = sorted(pareto_front(pts, hib), key=lambda i: pts[i][0])
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="tab:blue", zorder=3)
-        ax.plot(
-            [pts[i][0] for i in front],
-            [pts[i][1] for i in front],
-            color="tab:orange",
-            marker="o",
-            markersize=11,
-            markerfacecolor="none",
-            label="Pareto front",
-            zorder=2,
-        )
-        for r, p in zip(main, pts, strict=True):
-            ax.annotate(label(r), p, textcoords="offset points", xytext=(4, 4), fontsize=7)
-        ax.set_xlabel(f"p50 latency, ms (batch {shape[0]}, seq {shape[1]})")
+        fig, ax = plt.subplots(figsize=(9, 4.5), dpi=120)
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(main):
+            groups.setdefault(f"{r['runtime']} {r['precision']}", []).append(i)
+        markers = "osD^v<>ph*"
+        for n, (group, idx) in enumerate(sorted(groups.items())):
+            ax.scatter([pts[i][0] for i in idx], [pts[i][1] for i in idx], marker=markers[n % len(markers)], s=28,
+                       label=group, zorder=3)  # fmt: skip
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], color="black", linewidth=1, alpha=0.6,
+                label="Pareto front", zorder=2)  # fmt: skip
+        for k, i in enumerate(front):  # the front is numbered and named in the legend: 20+ labels would overlap
+            ax.annotate(str(k + 1), pts[i], textcoords="offset points", xytext=(5, 4), fontsize=8, weight="bold")
+            ax.plot([], [], " ", label=f"{k + 1}: {label(main[i])}")
+        ax.set_xscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 3, 4, 6, 10 ms rather than 3×10⁰
+        ax.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 5.0)))  # 2 and 5 of each decade
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+        ax.set_xlabel(f"p50 latency, ms, log scale (batch {shape[0]}, seq {shape[1]})")
         metric = main[0]["tasks"][task]["metric"]
         ax.set_ylabel(f"{metric} ({'higher' if hib else 'lower'} is better)")
         ax.set_title(f"{task}: accuracy vs latency")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
         fig.tight_layout()
         path = out_dir / f"pareto-{task}.png"
         with atomic_path(path) as tmp:
@@ -180,13 +235,18 @@ def pareto_plots(rows: list[dict], shape: tuple[int, int], out_dir: Path) -> lis
 
 
 def write_all(
-    out_dir: Path, rows: list[dict], skipped: list[dict], shape: tuple[int, int], peak: dict | None
+    out_dir: Path,
+    rows: list[dict],
+    skipped: list[dict],
+    shape: tuple[int, int],
+    peak: dict | None,
+    tolerance: float = 0.01,
 ) -> dict[str, Any]:
     """Write results.jsonl, report.md and the Pareto PNGs; return what was written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     add_peak_share(rows, peak)
     write_jsonl(out_dir / "results.jsonl", rows)
     with atomic_path(out_dir / "report.md") as tmp:
-        tmp.write_text(markdown(rows, skipped, shape, peak), encoding="utf-8")
+        tmp.write_text(markdown(rows, skipped, shape, peak, tolerance), encoding="utf-8")
     plots = pareto_plots(rows, shape, out_dir)
     return {"rows": len(rows), "skipped": skipped, "plots": [p.name for p in plots]}

@@ -245,9 +245,11 @@ def _bench(args: argparse.Namespace) -> int:
         from benchmarks.peak import gemm_peaks
 
         peak = gemm_peaks()
+        bf16 = f"{peak['bf16_flops'] / 1e9:.1f} GFLOP/s" if peak["bf16_flops"] else "not native here"
         print(
             f"fp32 GEMM peak: {peak['fp32_flops'] / 1e9:.1f} GFLOP/s; INT8 GEMM peak: {peak['int8_ops'] / 1e9:.1f} "
-            f"GOP/s (best of square sizes {peak['sizes']}, {peak['threads']} threads, {peak['device']})"
+            f"GOP/s; bf16 GEMM peak: {bf16} (torch's GEMMs, best of square sizes {peak['sizes']}, "
+            f"{peak['threads']} threads, {peak['device']})"
         )
         if args.target is None and not args.fusions:
             return 0

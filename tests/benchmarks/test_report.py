@@ -1,0 +1,66 @@
+"""The bench report: the fastest student within tolerance per shape, shares of each precision's peak, and
+Pareto plots that name the front only."""
+
+from __future__ import annotations
+
+from benchmarks.report import add_peak_share, fastest_within, pareto_plots
+
+
+def row(artifact, runtime, precision, batch, p50, accuracy, flops=1e9):
+    return {
+        "artifact": artifact,
+        "runtime": runtime,
+        "precision": precision,
+        "batch_size": batch,
+        "seq_len": 128,
+        "latency_ms": {"p50": p50, "p99": p50 * 1.1},
+        "achieved_flops": flops,
+        "size_mb": 1.0,
+        "tasks": {
+            "cat": {"metric": "accuracy", "value": accuracy, "baseline": 0.1, "higher_is_better": True},
+            "score": {"metric": "rmse", "value": 0.5, "baseline": 1.0, "higher_is_better": False},
+        },
+    }
+
+
+ROWS = [
+    row("teacher", "torch", "fp32", 1, 20.0, 0.95),
+    row("teacher-optimum-dynamic-int8", "onnxruntime", "int8", 1, 1.0, 0.94),  # a teacher: never the answer
+    row("student", "torch", "fp32", 1, 8.0, 0.90),
+    row("student-dynamic-int8", "onnxruntime", "int8", 1, 2.0, 0.85),  # fastest student, but 5.6% worse
+    row("student-fp32", "openvino", "bf16", 1, 3.0, 0.895),  # within 1%
+    row("student", "torch", "fp32", 32, 80.0, 0.90),
+    row("student-fp32", "openvino", "bf16", 32, 30.0, 0.80),
+    row("student-static-int8", "openvino", "int8", 32, 40.0, 0.90),
+]
+
+
+def test_the_fastest_student_within_tolerance_is_named_per_batch_size_with_its_peak_share():
+    rows = [dict(r) for r in ROWS]
+    add_peak_share(rows, {"fp32_flops": 10e9, "int8_ops": 20e9, "bf16_flops": 40e9})
+    lines = fastest_within(rows, 0.01)
+    b1 = next(line for line in lines if line.startswith("| 1 |"))
+    b32 = next(line for line in lines if line.startswith("| 32 |"))
+    assert "student-fp32/openvino/bf16" in b1 and "| 2.67× |" in b1 and "| 0.56% |" in b1 and "2.5%" in b1
+    assert "student-static-int8/openvino/int8" in b32 and "| 2.00× |" in b32 and "5.0%" in b32  # int8 peak
+    assert fastest_within(rows, 0.10)[4].count("student-dynamic-int8") == 1  # a looser tolerance admits it
+
+
+def test_pareto_plots_number_the_front_and_legend_every_group(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    legends: list[list[str]] = []  # one per plot
+    real = matplotlib.axes.Axes.legend
+
+    def legend(self, *args, **kwargs):
+        legends.append(self.get_legend_handles_labels()[1])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "legend", legend)
+    paths = pareto_plots([dict(r) for r in ROWS], (1, 128), tmp_path)
+    assert [p.name for p in paths] == ["pareto-cat.png", "pareto-score.png"]
+    cat = legends[0]
+    assert {"torch fp32", "onnxruntime int8", "openvino bf16"} <= set(cat)
+    numbered = [label for label in cat if label[0].isdigit()]
+    # front of cat: the teacher's int8 export (fastest), then the teacher in FP32 (most accurate)
+    assert numbered == ["1: teacher-optimum-dynamic-int8/onnxruntime/int8", "2: teacher/torch/fp32"]
