@@ -60,9 +60,10 @@ def bench(
         cfg.runtimes,
         cfg.precisions,
     )
-    rows, skipped = run_grid(artifacts, cfg, tasks if cfg.accuracy else None, max_len)
+    real: list[dict] = []
+    rows, skipped = run_grid(artifacts, cfg, tasks if cfg.accuracy else None, max_len, real)
     peak = gemm_peaks(device="cuda" if any(r["device"] == "cuda" for r in rows) else "cpu")
-    summary = write_all(out, rows, skipped, cfg.shape, peak, cfg.tolerance)
+    summary = write_all(out, rows, skipped, cfg.shape, peak, cfg.tolerance, real)
     machine = diagnose()  # what this machine can run, beside what it measured
     write_json(out / "doctor.json", machine)
     with (out / "report.md").open("a", encoding="utf-8") as report:
@@ -70,4 +71,4 @@ def bench(
     summary["history_id"] = record(history, label or str(out), rows) if history is not None else None
     summary["peak"] = peak
     log.info("bench: %d results (history id %s)", len(rows), summary["history_id"])
-    return {**summary, "results": rows}
+    return {**summary, "results": rows, "real_length": real}

@@ -33,6 +33,12 @@ class BenchConfig(StrictModel):
     rounds: int = Field(3, ge=1, description="interleaved rounds; each statistic is the median over rounds")
     accuracy: bool = Field(True, description="evaluate every task on the test split through each runtime")
     report_shape: tuple[int, int] | None = Field(None, description="(batch, seq) of the report's main table")
+    real_length_examples: int = Field(
+        32,
+        ge=0,
+        description="test examples per task also timed at their own lengths, each batch padded to its longest "
+        "(examples and tokens per second on real text); 0: off",
+    )
     tolerance: float = Field(
         0.01, ge=0, lt=1, description="relative drop on any task allowed in the report's 'fastest student' table"
     )

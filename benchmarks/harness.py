@@ -24,6 +24,7 @@ from .config import BenchConfig
 from .env import environment
 from .flops import encoder_flops
 from .latency import cuda_timer, interleaved
+from .real_length import real_length_rows
 
 log = logging.getLogger("mtkd")
 ARTIFACT_NAMES = {"teacher": "teacher", "distill": "student", "prune": "pruned"}  # stage directory → artifact name
@@ -110,9 +111,14 @@ def candidates_for(artifacts: dict[str, Path], cfg: BenchConfig) -> tuple[list[C
 
 
 def run_grid(
-    artifacts: dict[str, Path], cfg: BenchConfig, tasks: dict[str, TaskData] | None = None, max_len: int = 128
+    artifacts: dict[str, Path],
+    cfg: BenchConfig,
+    tasks: dict[str, TaskData] | None = None,
+    max_len: int = 128,
+    real_length: list[dict] | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """Measure every candidate at every (batch, seq); returns result rows and skipped candidates."""
+    """Measure every candidate at every (batch, seq); returns result rows and skipped candidates. With
+    ``tasks`` and a ``real_length`` list, also time each candidate on the test split's own lengths into it."""
     cands, skipped = candidates_for(artifacts, cfg)
     for s in skipped:
         log.info("bench: skipped %s: %s", s["candidate"], s["reason"])
@@ -143,6 +149,11 @@ def run_grid(
         for cand, st in stats.items():
             timing = engine_timing(loaded[cand], inputs[cand], cfg.iters)
             rows.append(_row(cand, extra[cand], loaded[cand].heads, (batch, seq), st, timing, default_threads, env))
+    if real_length is not None and tasks is not None and cfg.real_length_examples and loaded:
+        log.info("bench: %d test examples per task at their own lengths", cfg.real_length_examples)
+        real_length += real_length_rows(
+            loaded, tasks, cfg.batch_sizes, cfg.real_length_examples, max_len, cfg.rounds, default_threads
+        )
     torch.set_num_threads(env["torch_threads"])
     return rows, skipped
 

@@ -10,6 +10,8 @@ from typing import Any
 from distill.io import atomic_path
 from distill.training.evaluate import retention
 
+from .real_length import real_length_markdown
+
 REFERENCE = ("teacher", "torch", "fp32")  # speedups and retention are relative to this
 THREADS = re.compile(r"-\d+t$")  # "onnxruntime-1t": the runtime at one thread, when the grid sweeps threads
 
@@ -102,7 +104,12 @@ def fastest_within(rows: list[dict], tolerance: float) -> list[str]:
 
 
 def markdown(
-    rows: list[dict], skipped: list[dict], shape: tuple[int, int], peak: dict | None, tolerance: float = 0.01
+    rows: list[dict],
+    skipped: list[dict],
+    shape: tuple[int, int],
+    peak: dict | None,
+    tolerance: float = 0.01,
+    real_length: list[dict] | None = None,
 ) -> str:
     """The human report: per-task accuracy against latency at one shape, then the whole grid."""
     env = rows[0]["env"] if rows else {}
@@ -121,6 +128,8 @@ def markdown(
         )
     fastest = fastest_within(rows, tolerance)
     lines += ["", *fastest, ""] if fastest else []
+    real = real_length_markdown(real_length or [])
+    lines += [*real, ""] if real else []
     main = at_shape(rows, shape)
     ref, alt = reference_row(main), alternative_row(main)
     if alt:
@@ -241,12 +250,15 @@ def write_all(
     shape: tuple[int, int],
     peak: dict | None,
     tolerance: float = 0.01,
+    real_length: list[dict] | None = None,
 ) -> dict[str, Any]:
     """Write results.jsonl, report.md and the Pareto PNGs; return what was written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     add_peak_share(rows, peak)
     write_jsonl(out_dir / "results.jsonl", rows)
     with atomic_path(out_dir / "report.md") as tmp:
-        tmp.write_text(markdown(rows, skipped, shape, peak, tolerance), encoding="utf-8")
+        tmp.write_text(markdown(rows, skipped, shape, peak, tolerance, real_length or []), encoding="utf-8")
+    if real_length:
+        write_jsonl(out_dir / "real-length.jsonl", real_length)
     plots = pareto_plots(rows, shape, out_dir)
     return {"rows": len(rows), "skipped": skipped, "plots": [p.name for p in plots]}

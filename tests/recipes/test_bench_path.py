@@ -151,3 +151,28 @@ def test_engine_time_is_reported_only_by_runtimes_that_measure_it_apart():
 
     assert engine_timing(Engine(), {}, 4) == {"engine_ms": 1.0}
     assert engine_timing(object(), {}, 4) == {}  # torch and ONNX Runtime: end to end only
+
+
+def test_real_length_latency_pads_each_batch_to_its_longest_and_counts_real_tokens(run):
+    from transformers import AutoTokenizer
+
+    from benchmarks.real_length import real_batches
+    from distill.data.loading import load_tasks
+    from recipes.loader import load_recipe
+
+    _, out = run
+    rows = rows_of(out / "bench" / "real-length.jsonl")
+    assert {(r["artifact"], r["batch_size"]) for r in rows} == {(a, b) for a in ("teacher", "student") for b in (1, 2)}
+    for r in rows:
+        assert r["tokens_per_s"] == pytest.approx(r["mean_tokens"] * r["examples_per_s"])
+        assert r["examples_per_s"] == pytest.approx(r["examples"] / r["pass_ms"] * 1e3)
+    one = next(r for r in rows if r["batch_size"] == 1)
+    assert one["padding"] == 0  # a batch of one is never padded
+    assert "## Real-length latency" in (out / "bench" / "report.md").read_text()
+    recipe = load_recipe(str(out / "recipe.yaml"))
+    tasks = load_tasks(recipe.tasks, recipe.seed, recipe.data)
+    tok = AutoTokenizer.from_pretrained(out / "distill" / "model")
+    feeds = real_batches(tok, tasks, 2, 3, 32)
+    assert len(feeds) == 2 * len(tasks)  # 3 examples per task in batches of 2: 2 batches each
+    for feed in feeds:  # padded to the batch's longest: some row has no padding
+        assert feed["attention_mask"].sum(1).max() == feed["input_ids"].shape[1]
