@@ -138,6 +138,12 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("run", type=Path, help="a finished run directory (e.g. runs/quickstart)")
     exp.add_argument("--format", choices=("bundle", "optimum", "triton"), default="bundle")
     exp.add_argument("--artifact", help="quantize-stage artifact (default: the fastest within tolerance)")
+    exp.add_argument(
+        "--runtime",
+        default="auto",
+        help="runtime the bundle is served by (default auto: the bench's fastest for the artifact within tolerance, "
+        "e.g. openvino at bf16; else the one its model file suits)",
+    )
     exp.add_argument("--task", help="the one task an Optimum directory serves")
     exp.add_argument("--out", type=Path, required=True)
     exp.add_argument("--no-verify", action="store_true", help="skip re-scoring the test split through the bundle")
@@ -296,7 +302,11 @@ def _deploy(args: argparse.Namespace) -> int:
 
     if args.command == "export":
         with new_directory_lock(args.out):
-            print(export_cmd.export_run(args.run, args.format, args.out, args.artifact, args.task, not args.no_verify))
+            print(
+                export_cmd.export_run(
+                    args.run, args.format, args.out, args.artifact, args.task, not args.no_verify, args.runtime
+                )
+            )
         return 0
     if args.command == "predict":
         return export_cmd.run_predict(args.bundle, args.texts, args.tasks)

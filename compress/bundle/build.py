@@ -74,8 +74,12 @@ def build_bundle(
     metrics: dict[str, dict[str, Any]] | None = None,
     latency: list[dict[str, Any]] | None = None,
     source: dict[str, Any] | None = None,
+    serve: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write the bundle of ``artifact`` to ``out`` (atomically) and return its manifest.
+
+    ``serve`` is the (runtime, precision) the bundle is served with (the run's fastest within tolerance,
+    e.g. OpenVINO at bf16); by default the runtime its model file suits, at the artifact's own precision.
 
     ``inputs`` maps each task to ``{"input": text|pair|tokens, "words": whitespace|chars}``;
     ``metrics`` (per task, as in ``metrics.json``) and ``latency`` (bench result rows) feed the card.
@@ -100,8 +104,9 @@ def build_bundle(
             "format_version": FORMAT_VERSION,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": name,
-            "runtime": MODEL_FILES[name],
-            "precision": onnx_manifest.get("precision", "fp32"),
+            "runtime": serve[0] if serve else MODEL_FILES[name],
+            "precision": serve[1] if serve else onnx_manifest.get("precision", "fp32"),
+            "artifact_precision": onnx_manifest.get("precision", "fp32"),
             "preset": onnx_manifest.get("preset"),
             "tasks": tasks,
             "preprocessing": {

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from distill.errors import ArtifactError
 from distill.io import read_json
+from distill.training.evaluate import retention
 
 log = logging.getLogger("mtkd")
 PRECISION_ORDER = {"int8": 0, "fp16": 1, "fp32": 2}  # the default pick: smallest precision within tolerance
@@ -53,6 +55,32 @@ def choose_artifact(run: Path, name: str | None) -> Path:
     best = min(ok, key=lambda n: (p50(n), (found[n] / "model.onnx").stat().st_size, n))
     log.info("export: artifact %s (fastest at batch 1 within the quantize tolerance; --artifact to choose)", best)
     return found[best]
+
+
+def choose_runtime(run: Path, artifact: str, tolerance: float = 0.01) -> tuple[str, str] | None:
+    """(runtime, precision) that served ``artifact`` fastest at batch 1 in the run's bench with every task
+    within ``tolerance`` of the artifact's own quantize-stage metrics (OpenVINO bf16 on an FP32 graph, say);
+    None when the bench did not measure it, and the bundle keeps the runtime its model file suits."""
+    report_path = run / "quantize" / "report.json"
+    own = read_json(report_path).get(artifact, {}).get("tasks", {}) if report_path.is_file() else {}
+    rows = [r for r in bench_rows(run, artifact) if r["batch_size"] == 1 and r.get("device", "cpu") == "cpu"]
+    longest = max((r["seq_len"] for r in rows), default=0)
+
+    def close(r: dict[str, Any]) -> bool:
+        for task, m in r.get("tasks", {}).items():
+            if task in own and 1 - retention(m["value"], own[task], m["higher_is_better"]) > tolerance:
+                return False
+        return True
+
+    fits = [r for r in rows if r["seq_len"] == longest and close(r)]
+    if not fits:
+        return None
+    best = min(fits, key=lambda r: r["latency_ms"]["p50"])
+    runtime = re.sub(r"-\d+t$", "", best["runtime"])  # "openvino-2t": the grid swept thread counts
+    log.info(
+        "export: runtime %s at %s (fastest for %s at batch 1 within tolerance)", runtime, best["precision"], artifact
+    )
+    return runtime, best["precision"]
 
 
 def bench_rows(run: Path, artifact: str) -> list[dict[str, Any]]:

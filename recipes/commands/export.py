@@ -17,8 +17,9 @@ from typing import Any
 from compress.bundle import MANIFEST, Predictor, build_bundle
 from compress.bundle.optimum_export import export_optimum
 from compress.bundle.scoring import score_bundle
-from compress.bundle.selection import bench_rows, choose_artifact
+from compress.bundle.selection import bench_rows, choose_artifact, choose_runtime
 from compress.bundle.triton import export_triton
+from compress.runtime import RUNTIMES
 from distill.data.loading import load_task, load_tasks
 from distill.errors import DataUnavailable, MtkdError
 from distill.io import read_json
@@ -63,7 +64,13 @@ def verification_table(bench: dict[str, dict[str, Any]], served: dict[str, dict[
 
 
 def export_run(
-    run: Path, fmt: str, out: Path, artifact: str | None = None, task: str | None = None, verify: bool = True
+    run: Path,
+    fmt: str,
+    out: Path,
+    artifact: str | None = None,
+    task: str | None = None,
+    verify: bool = True,
+    runtime: str = "auto",
 ) -> str:
     """Export a run's artifact as a bundle, an Optimum directory (one task) or a Triton repository."""
     if not (run / RECIPE_FILE).is_file():
@@ -79,6 +86,7 @@ def export_run(
         folder = export_triton(src, out, f"{recipe.name}-{src.name}")
         return f"{folder}: Triton model ({folder / 'config.pbtxt'})"
     metrics_path = src / "metrics.json"
+    serve = serving_runtime(run, recipe, src, runtime)
     manifest = build_bundle(
         src,
         out,
@@ -87,14 +95,29 @@ def export_run(
         metrics=read_json(metrics_path) if metrics_path.is_file() else None,
         latency=bench_rows(run, src.name),
         source={"run": str(run), "recipe": recipe.name, "artifact": str(src), "artifact_name": src.name},
+        serve=serve,
     )
-    done = f"{out}: bundle of {src.name} ({manifest['precision']}, {len(manifest['tasks'])} tasks, {MANIFEST})"
+    served = f"{manifest['runtime']} {manifest['precision']}"
+    done = f"{out}: bundle of {src.name} (served by {served}, {len(manifest['tasks'])} tasks, {MANIFEST})"
     if not verify:
         return done
     predictor = Predictor.load(out)
     tasks = load_tasks({n: recipe.tasks[n] for n in predictor.tasks}, recipe.seed, recipe.data)
     table = verification_table(manifest["metrics"], score_bundle(predictor, tasks))
     return f"{done}\n\nTest metrics re-computed through the bundle's Predictor:\n\n{table}"
+
+
+def serving_runtime(run: Path, recipe: Recipe, src: Path, runtime: str) -> tuple[str, str] | None:
+    """``auto``: the runtime and precision the run's bench found fastest for ``src`` within the quantize
+    tolerance; a runtime's name: that runtime at the artifact's own precision."""
+    if runtime == "auto":
+        return choose_runtime(run, src.name, recipe.quantize.tolerance) if (src / "model.onnx").is_file() else None
+    backend = RUNTIMES.get(runtime)
+    precision = read_json(src / "onnx.json").get("precision", "fp32") if (src / "onnx.json").is_file() else "fp32"
+    reason = backend.unavailable(src, precision, "cpu")
+    if reason:
+        raise MtkdError(f"--runtime {runtime} cannot serve {src.name}: {reason}")
+    return runtime, precision
 
 
 def parse_line(line: str) -> str | tuple[str, str]:
