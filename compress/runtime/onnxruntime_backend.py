@@ -45,8 +45,33 @@ def artifact_precision(artifact: Path) -> str | None:
     return read_json(manifest).get("precision") if manifest.is_file() else None
 
 
+class OnnxArtifact(Backend):
+    """What every runtime of an exported ``model.onnx`` (with its ``mtkd.json`` and config) knows alike."""
+
+    @classmethod
+    def accepts(cls, artifact: Path) -> bool:
+        return (Path(artifact) / "model.onnx").is_file()
+
+    @property
+    def heads(self):
+        if not hasattr(self, "_heads"):
+            self._heads = heads_of(self.artifact)
+        return self._heads
+
+    @property
+    def model_config(self):
+        return AutoConfig.from_pretrained(self.artifact)
+
+    def num_parameters(self) -> int:
+        graph = onnx.load(str(self.artifact / "model.onnx"), load_external_data=False).graph
+        return int(sum(np.prod(t.dims) for t in graph.initializer))
+
+    def size_mb(self) -> float:
+        return (self.artifact / "model.onnx").stat().st_size / 1e6
+
+
 @RUNTIMES.register("onnxruntime")
-class OnnxRuntimeBackend(Backend):
+class OnnxRuntimeBackend(OnnxArtifact):
     """``model.onnx`` through an InferenceSession; threads match torch's for fair comparisons."""
 
     name = "onnxruntime"
@@ -75,7 +100,6 @@ class OnnxRuntimeBackend(Backend):
         self.provider = check_provider(providers, self.session.get_providers(), self.artifact)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
-        self._heads = heads_of(self.artifact)
 
     def providers(self) -> list:
         return PROVIDERS[self.device]
@@ -84,10 +108,6 @@ class OnnxRuntimeBackend(Backend):
     def graph_path(artifact: Path) -> Path:
         """The graph this runtime loads from the artifact."""
         return Path(artifact) / "model.onnx"
-
-    @classmethod
-    def accepts(cls, artifact: Path) -> bool:
-        return (Path(artifact) / "model.onnx").is_file()
 
     @classmethod
     def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
@@ -102,21 +122,6 @@ class OnnxRuntimeBackend(Backend):
             if not torch.cuda.is_available() or "CUDAExecutionProvider" not in ort.get_available_providers():
                 return "no CUDA device or CUDA execution provider"
         return super().unavailable(artifact, precision, device)
-
-    @property
-    def heads(self):
-        return self._heads
-
-    @property
-    def model_config(self):
-        return AutoConfig.from_pretrained(self.artifact)
-
-    def num_parameters(self) -> int:
-        graph = onnx.load(str(self.artifact / "model.onnx"), load_external_data=False).graph
-        return int(sum(np.prod(t.dims) for t in graph.initializer))
-
-    def size_mb(self) -> float:
-        return (self.artifact / "model.onnx").stat().st_size / 1e6
 
     def __call__(self, batch: Batch) -> dict[str, np.ndarray]:
         feed = {k: v for k, v in batch.items() if k in self.inputs}

@@ -18,11 +18,10 @@ from typing import ClassVar
 import numpy as np
 import onnx
 import torch
-from transformers import AutoConfig
 
-from .base import RUNTIMES, Backend, Batch, heads_of
+from .base import RUNTIMES, Batch
 from .cpu import no_native_bf16
-from .onnxruntime_backend import INTEGER_OPS, artifact_precision
+from .onnxruntime_backend import INTEGER_OPS, OnnxArtifact, artifact_precision
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: the Q/DQ nodes run int8, the rest f32
 
@@ -58,7 +57,7 @@ def layer_precisions(compiled) -> str:
 
 
 @RUNTIMES.register("openvino")
-class OpenVinoBackend(Backend):
+class OpenVinoBackend(OnnxArtifact):
     """``model.onnx`` compiled by OpenVINO's CPU plugin at an explicit inference precision."""
 
     name = "openvino"
@@ -82,11 +81,6 @@ class OpenVinoBackend(Backend):
         self.outputs = [o.get_any_name() for o in self.compiled.outputs]
         hint = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         self.provider = f"OpenVINO CPU, {hint} ({layer_precisions(self.compiled)})"
-        self._heads = heads_of(self.artifact)
-
-    @classmethod
-    def accepts(cls, artifact: Path) -> bool:
-        return (Path(artifact) / "model.onnx").is_file()
 
     @classmethod
     def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
@@ -98,17 +92,6 @@ class OpenVinoBackend(Backend):
             return "no model.onnx in the artifact"
         reason = super().unavailable(artifact, precision, device)
         return reason or openvino_unfit(Path(artifact) / "model.onnx", precision, artifact_precision(artifact))
-
-    @property
-    def heads(self):
-        return self._heads
-
-    @property
-    def model_config(self):
-        return AutoConfig.from_pretrained(self.artifact)
-
-    def size_mb(self) -> float:
-        return (self.artifact / "model.onnx").stat().st_size / 1e6
 
     def __call__(self, batch: Batch) -> dict[str, np.ndarray]:
         feed = {k: v for k, v in batch.items() if k in self.inputs}
