@@ -1,9 +1,10 @@
 """The distillation objective: one teacher teaches every head of one student at once.
 
-It plugs into the one training loop as its ``objective``. The teacher runs in eval mode without
-gradients (or not at all when only logits are distilled and they are cached). The learned
-projection from student to teacher width lives here, so it is optimised and checkpointed with
-the student but never saved into the student's model directory.
+It plugs into the training engine as its ``objective``. The teacher runs in eval mode without
+gradients (or not at all when only logits are distilled and they are cached). Layer-transfer terms
+come from ``LAYER_LOSSES`` by name; their parameters (the learned projection from student to
+teacher width) are submodules here, so they are optimised and checkpointed with the student but
+never saved into the student's model directory.
 """
 
 from __future__ import annotations
