@@ -4,7 +4,7 @@ property.
 Every malformed recipe must fail with one line naming the key, exit code 2 and no output; every
 malformed data file must give a named error, or a counted and reported skip under
 ``data.on_error: skip``; a run killed with SIGKILL during pretraining, teacher training, distillation or prune
-recovery must resume, and one killed during quantization (which keeps no checkpoints) must re-run, either
+recovery must resume, and one killed during quantization or the bench (which keep no checkpoints) must re-run, either
 way ending with exactly the results of an uninterrupted run; a second writer into a run being written must
 stop at once; every published stage must verify against its checksums.
 """
@@ -162,6 +162,7 @@ FAULTS = {  # stage → (where it is killed, how it continues, the result compar
     "distill": ("checkpoints/last/trainer.pt", "--resume", "metrics.json"),
     "prune": ("recover-1/checkpoints/last/trainer.pt", "--resume", "metrics.json"),  # during recovery training
     "quantize": ("student-static-int8/model.onnx", "", "report.json"),  # after calibration, before QAT: no checkpoints
+    "bench": ("pending.json", "", "results.jsonl"),  # while timing: no checkpoints; accuracy per row compared
 }
 
 
@@ -174,6 +175,8 @@ def fault_recipe(stage: str) -> dict[str, Any]:
         recipe["pretrain"] = {"epochs": 2, "batch_size": 16, "max_len": 32, "checkpoint_every": 8}
     if stage == "prune":
         recipe["prune"] = {"heads": 0.5, "ffn": 0.25, "recover_epochs": 2}
+    if stage == "bench":  # the student's models in torch, every task scored through it, a few timed calls
+        recipe["bench"] = {"batch_sizes": [1, 4], "seq_lens": [16], "warmup": 1, "iters": 40, "rounds": 3}
     if stage == "quantize":
         recipe["quantize"] = {
             "presets": ["dynamic-int8", "static-int8"],
@@ -215,7 +218,11 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
 
 
 def _result(path: Path) -> Any:
-    """A stage's result for comparison: metrics as they are; a quantize report without sizes and paths."""
+    """A stage's result for comparison: metrics as they are; a quantize report without sizes and paths; bench
+    rows by candidate and shape with their per-task accuracy (latencies differ from run to run)."""
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return {(r["artifact"], r["runtime"], r["precision"], r["batch_size"], r["seq_len"]): r["tasks"] for r in rows}
     data = read_json(path)
     if path.name == "report.json":
         return {name: row.get("tasks") for name, row in data.items()}

@@ -17,11 +17,12 @@ def test_matrix_handles_every_recipe_data_and_fault_case(tmp_path, capsys):
     counts = {g: (int(t), int(h)) for g, t, h in re.findall(r"(\w+) cases\s+(\d+) tried,\s+(\d+)", printed)}
     assert counts["recipe"][0] >= 20 and counts["recipe"][0] == counts["recipe"][1]
     assert counts["data"][0] >= 20 and counts["data"][0] == counts["data"][1]
-    assert counts["fault"] == (5, 5)  # pretraining, teacher, distillation, prune recovery, quantize: identical results
+    # pretraining, teacher, distillation, prune recovery, quantize, bench: identical results
+    assert counts["fault"] == (6, 6)
     assert counts["lock"] == (1, 1)  # a second writer into a run being written is refused, the first unharmed
     outcomes = json.loads((tmp_path / "matrix.json").read_text())
     faults = {o["name"]: o for o in outcomes if o["group"] == "fault"}
-    assert set(faults) == {"pretrain", "teacher", "distill", "prune", "quantize"}
+    assert set(faults) == {"pretrain", "teacher", "distill", "prune", "quantize", "bench"}
     assert all(o["ok"] for o in faults.values())
     assert "NOT HANDLED" not in printed
 
