@@ -324,6 +324,50 @@ PRESETS.register("optimum-o2-dynamic-int8")(OptimumDynamicInt8(optimization="O2"
 PRESETS.register("optimum-dynamic-int8")(OptimumDynamicInt8())
 
 
+class NncfInt8(PresetConfig):
+    """Peer: NNCF post-training INT8 (``nncf.quantize``, transformer model type: SmoothQuant and fast bias
+    correction), as OpenVINO and Optimum-Intel users run it, on the unfused export, calibrated on the same
+    training batches as the static presets; its Q/DQ graph runs on OpenVINO (int8) and ONNX Runtime."""
+
+    needs_calibration: ClassVar[bool] = True
+    graph: ClassVar[Literal["fused", "unfused"]] = "unfused"
+    peer: ClassVar[bool] = True
+    preset: Literal["performance", "mixed"] = "performance"
+    """NNCF's preset: symmetric activations (performance) or asymmetric (mixed)"""
+    subset_size: int = Field(300, ge=1)
+    """calibration samples NNCF draws from the batches"""
+
+
+@preset_handler(NncfInt8)
+def _nncf(cfg: NncfInt8, src: Path, dst: Path, exclude: Sequence[str], calibration) -> dict[str, Any]:
+    try:
+        import nncf
+    except ImportError:
+        raise ArtifactError("nncf is not installed (pip install 'mtkd[openvino]')") from None
+    if calibration is None or not calibration.feeds:
+        raise ArtifactError(f"NNCF INT8 of {src} needs calibration batches (quantize.calibration in the recipe)")
+    model = onnx.load(str(src))
+    inputs = {i.name for i in model.graph.input}
+    dataset = nncf.Dataset(calibration.feeds, lambda feed: {k: v for k, v in feed.items() if k in inputs})
+    quantized = nncf.quantize(
+        model,
+        dataset,
+        preset=nncf.QuantizationPreset(cfg.preset),
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=cfg.subset_size,
+    )
+    onnx.save(quantized, str(dst))
+    return {
+        "mode": "static",
+        "format": "QDQ",
+        "peer": f"NNCF {nncf.__version__} quantize ({cfg.preset})",
+        "precision": "int8",
+    }
+
+
+PRESETS.register("nncf-int8")(NncfInt8())
+
+
 # LayerNorm and softmax overflow or lose precision in FP16 (users' recurring complaint): keep them FP32
 FP32_OPS = [
     "LayerNormalization",

@@ -29,7 +29,7 @@ HEADS = [
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
-    """An FP32 export, its ONNX Runtime dynamic-INT8 form and a Q/DQ INT8 form (TensorRT's rules)."""
+    """An FP32 export, its ONNX Runtime dynamic-INT8 form and two Q/DQ INT8 forms (TensorRT's rules, NNCF's)."""
     root = tmp_path_factory.mktemp("ov")
     tok = train_wordpiece(["red leather boots size 9", "blue cotton shirt", "phone case black"] * 20, 80, 1)
     torch.manual_seed(0)
@@ -37,7 +37,8 @@ def artifacts(tmp_path_factory):
     model.save_pretrained(root / "model", tok)
     export_onnx(root / "model", root / "fp32")
     feeds = [sample_inputs(model.config.vocab_size, batch=4, seq=12, seed=s) for s in range(4)]
-    for name, calibration in (("dynamic-int8", None), ("qdq-int8-tensorrt", Calibration(feeds))):
+    presets = (("dynamic-int8", None), ("qdq-int8-tensorrt", Calibration(feeds)), ("nncf-int8", Calibration(feeds)))
+    for name, calibration in presets:
         (root / name).mkdir()
         settings = PRESETS.get(name)(root / "fp32" / "model.onnx", root / name / "model.onnx", calibration=calibration)
         copy_sidecars(root / "fp32", root / name)
@@ -95,3 +96,15 @@ def test_the_bench_lists_every_openvino_candidate_or_why_not(artifacts):
     assert ("fp32", "fp32") in ran and ("qdq", "int8") in ran
     assert (("fp32", "bf16") in ran) == (no_native_bf16() is None)  # FP32 graphs also at bf16 when asked
     assert any("dyn" in s["candidate"] and "MatMulInteger" in s["reason"] for s in skipped)
+
+
+def test_nncf_post_training_int8_is_a_peer_preset_whose_graph_openvino_runs_in_int8(artifacts):
+    import onnx
+
+    root, x = artifacts
+    assert PRESETS.get("nncf-int8").peer and PRESETS.get("nncf-int8").needs_calibration
+    graph = onnx.load(str(root / "nncf-int8" / "model.onnx"))
+    assert sum(n.op_type == "QuantizeLinear" for n in graph.graph.node) >= 4  # every projection's input
+    ov = load_backend("openvino", root / "nncf-int8", "int8")
+    assert "i8" in ov.provider
+    assert worst(ov(x), load_backend("onnxruntime", root / "fp32")(x)) < 0.1  # close to the FP32 model
