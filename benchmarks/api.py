@@ -29,7 +29,7 @@ from .doctor import diagnose, doctor_table
 from .harness import run_grid
 from .history import record
 from .peak import gemm_peaks
-from .report import write_all
+from .report import Measured, write_all
 
 log = logging.getLogger("mtkd")
 
@@ -63,7 +63,7 @@ def bench(
     real: list[dict] = []
     rows, skipped = run_grid(artifacts, cfg, tasks if cfg.accuracy else None, max_len, real)
     peak = gemm_peaks(device="cuda" if any(r["device"] == "cuda" for r in rows) else "cpu")
-    summary = write_all(out, rows, skipped, cfg.shape, peak, cfg.tolerance, real)
+    summary = write_all(out, Measured(rows, skipped, cfg.shape, peak, cfg.tolerance, real))
     machine = diagnose()  # what this machine can run, beside what it measured
     write_json(out / "doctor.json", machine)
     with (out / "report.md").open("a", encoding="utf-8") as report:

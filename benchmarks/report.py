@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,15 +104,22 @@ def fastest_within(rows: list[dict], tolerance: float) -> list[str]:
     return lines if len(lines) > 4 else []
 
 
-def markdown(
-    rows: list[dict],
-    skipped: list[dict],
-    shape: tuple[int, int],
-    peak: dict | None,
-    tolerance: float = 0.01,
-    real_length: list[dict] | None = None,
-) -> str:
+@dataclass
+class Measured:
+    """One bench's results as the report reads them: grid rows, what was skipped and why, the report's main
+    shape, the GEMM peak, the accuracy tolerance of the 'fastest student' table, and the real-length rows."""
+
+    rows: list[dict]
+    skipped: list[dict]
+    shape: tuple[int, int]
+    peak: dict | None = None
+    tolerance: float = 0.01
+    real_length: list[dict] = field(default_factory=list)
+
+
+def markdown(measured: Measured) -> str:
     """The human report: per-task accuracy against latency at one shape, then the whole grid."""
+    rows, skipped, shape, peak = measured.rows, measured.skipped, measured.shape, measured.peak
     env = rows[0]["env"] if rows else {}
     lines = [
         "# Benchmark report",
@@ -126,9 +134,9 @@ def markdown(
             f"INT8 {peak['int8_ops'] / 1e9:.1f} GOP/s"
             + (f", bf16 {peak['bf16_flops'] / 1e9:.1f} GFLOP/s." if peak.get("bf16_flops") else ".")
         )
-    fastest = fastest_within(rows, tolerance)
+    fastest = fastest_within(rows, measured.tolerance)
     lines += ["", *fastest, ""] if fastest else []
-    real = real_length_markdown(real_length or [])
+    real = real_length_markdown(measured.real_length)
     lines += [*real, ""] if real else []
     main = at_shape(rows, shape)
     ref, alt = reference_row(main), alternative_row(main)
@@ -243,22 +251,14 @@ def pareto_plots(rows: list[dict], shape: tuple[int, int], out_dir: Path) -> lis
     return paths
 
 
-def write_all(
-    out_dir: Path,
-    rows: list[dict],
-    skipped: list[dict],
-    shape: tuple[int, int],
-    peak: dict | None,
-    tolerance: float = 0.01,
-    real_length: list[dict] | None = None,
-) -> dict[str, Any]:
-    """Write results.jsonl, report.md and the Pareto PNGs; return what was written."""
+def write_all(out_dir: Path, measured: Measured) -> dict[str, Any]:
+    """Write results.jsonl (and real-length.jsonl), report.md and the Pareto PNGs; return what was written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    add_peak_share(rows, peak)
-    write_jsonl(out_dir / "results.jsonl", rows)
+    add_peak_share(measured.rows, measured.peak)
+    write_jsonl(out_dir / "results.jsonl", measured.rows)
     with atomic_path(out_dir / "report.md") as tmp:
-        tmp.write_text(markdown(rows, skipped, shape, peak, tolerance, real_length or []), encoding="utf-8")
-    if real_length:
-        write_jsonl(out_dir / "real-length.jsonl", real_length)
-    plots = pareto_plots(rows, shape, out_dir)
-    return {"rows": len(rows), "skipped": skipped, "plots": [p.name for p in plots]}
+        tmp.write_text(markdown(measured), encoding="utf-8")
+    if measured.real_length:
+        write_jsonl(out_dir / "real-length.jsonl", measured.real_length)
+    plots = pareto_plots(measured.rows, measured.shape, out_dir)
+    return {"rows": len(measured.rows), "skipped": measured.skipped, "plots": [p.name for p in plots]}

@@ -75,8 +75,9 @@ class LayerLoss(nn.Module):
 LAYER_LOSSES: Registry[type[LayerLoss]] = Registry("intermediate KD loss")
 
 
-def _layer_count(model: MultiTaskModel) -> int:
-    return len(encoder_layers(model))
+def _pairs(cfg: HiddenKD | AttentionKD, student: MultiTaskModel, teacher: MultiTaskModel) -> list[tuple[int, int]]:
+    """(student layer, teacher layer) pairs of ``cfg.layer_map``; 0 is the embedding layer."""
+    return layer_map(len(encoder_layers(student)), len(encoder_layers(teacher)), cfg.layer_map)
 
 
 @LAYER_LOSSES.register("hidden")
@@ -88,7 +89,7 @@ class HiddenTransfer(LayerLoss):
 
     def __init__(self, cfg: HiddenKD, student: MultiTaskModel, teacher: MultiTaskModel) -> None:
         super().__init__(cfg, student, teacher)
-        self.pairs = layer_map(_layer_count(student), _layer_count(teacher), cfg.layer_map)
+        self.pairs = _pairs(cfg, student, teacher)
         if cfg.embeddings and (0, 0) not in self.pairs:
             self.pairs.insert(0, (0, 0))
         s_width, t_width = student.config.hidden_size, teacher.config.hidden_size
@@ -108,8 +109,7 @@ class AttentionTransfer(LayerLoss):
 
     def __init__(self, cfg: AttentionKD, student: MultiTaskModel, teacher: MultiTaskModel) -> None:
         super().__init__(cfg, student, teacher)
-        pairs = layer_map(_layer_count(student), _layer_count(teacher), cfg.layer_map)
-        self.pairs = [(i, j) for i, j in pairs if i > 0 and j > 0]  # the embeddings have no attention
+        self.pairs = [(i, j) for i, j in _pairs(cfg, student, teacher) if i > 0 and j > 0]  # embeddings: no attention
 
     def forward(self, s: LayerOutputs, t: LayerOutputs, mask: torch.Tensor) -> torch.Tensor:
         parts = [attention_kl(s.attentions[i - 1], t.attentions[j - 1], mask) for i, j in self.pairs]

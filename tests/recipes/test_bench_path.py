@@ -120,7 +120,7 @@ def test_thread_sweep_measures_each_candidate_at_each_count_and_restores_torchs(
 
 
 def test_the_report_shows_each_speedup_against_the_teachers_own_int8_export_too():
-    from benchmarks.report import markdown
+    from benchmarks.report import Measured, markdown
 
     def row(artifact, runtime, precision, ms, value):
         task = {"metric": "rmse", "value": value, "baseline": 0.6, "higher_is_better": False}
@@ -136,7 +136,7 @@ def test_the_report_shows_each_speedup_against_the_teachers_own_int8_export_too(
         row("teacher-optimum-dynamic-int8", "onnxruntime-2t", "int8", 12.0, 0.47),
         row("student-dynamic-int8", "onnxruntime-1t", "int8", 1.5, 0.48),
     ]
-    text = markdown(rows, [], (1, 128), None)
+    text = markdown(Measured(rows, [], (1, 128)))
     assert "| speedup | vs teacher-optimum-dynamic-int8 | size MB |" in text
     line = next(x for x in text.splitlines() if x.startswith("| student-dynamic-int8 |"))
     assert "| 20.00× | 8.00× |" in line  # 30 ms / 1.5 ms against torch FP32 at its best threads; 12 / 1.5
