@@ -131,3 +131,41 @@ def torch_latency_ratio(teacher: MultiTaskModel, student: MultiTaskModel, seq_le
         "student_ms": stats["student"].p50,
         "speedup": stats["teacher"].p50 / stats["student"].p50,
     }
+
+
+def teachers_latency(
+    teachers: dict[str, torch.nn.Module], student: MultiTaskModel, seq_len: int, batch_sizes: tuple[int, ...] = (1, 32)
+) -> dict[str, Any]:
+    """The student against every per-task teacher it replaces (torch on CPU, interleaved in one run): each
+    teacher's latency, their sum (calling all of them is what one student call replaces) and the speedup."""
+    gen = torch.Generator().manual_seed(0)
+    models = {name: on_cpu(m).eval() for name, m in teachers.items()}
+    models["student"] = on_cpu(student).eval()
+    out: dict[str, Any] = {"device": "cpu", "seq_len": seq_len, "threads": torch.get_num_threads(), "by_batch": {}}
+    for batch in batch_sizes:
+        calls = {}
+        for name, model in models.items():
+            ids = torch.randint(5, model.config.vocab_size, (batch, seq_len), generator=gen)
+            inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            calls[name] = _inference_call(model, inputs)
+        stats = interleaved(calls, warmup=3, iters=10 if batch > 1 else 20, rounds=5)
+        teachers_ms = {name: stats[name].p50 for name in teachers}
+        total = sum(teachers_ms.values())
+        out["by_batch"][str(batch)] = {
+            "teachers_ms": teachers_ms,
+            "teachers_total_ms": total,
+            "student_ms": stats["student"].p50,
+            "speedup": total / stats["student"].p50,
+        }
+    first = out["by_batch"][str(batch_sizes[0])]
+    out.update(batch_size=batch_sizes[0], teacher_ms=first["teachers_total_ms"], student_ms=first["student_ms"])
+    out["speedup"] = first["speedup"]
+    return out
+
+
+def _inference_call(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> Callable[[], None]:
+    def call() -> None:
+        with torch.inference_mode():
+            model(**inputs)
+
+    return call

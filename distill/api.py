@@ -34,9 +34,11 @@ from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig
 from .data.examples import TaskData
 from .distillation import DistillationObjective
 from .encoding import EncodedSplit, encode_tasks
+from .errors import MtkdError
 from .model import MultiTaskModel, head_spec
 from .student import build_student
 from .teacher_cache import TeacherLogits
+from .teachers import TaskTeachers, check_vocabulary, student_targets
 from .training import distributed
 from .training.evaluate import retention
 from .training.loop import TrainResult, evaluate_all, train
@@ -66,7 +68,9 @@ class Distilled(Trained):
     def retention(self) -> dict[str, float]:
         """Per task: the student's metric as a fraction of the teacher's (direction-aware)."""
         return {
-            t: retention(m["value"], self.teacher_test[t]["value"], m["higher_is_better"]) for t, m in self.test.items()
+            t: retention(m["value"], self.teacher_test[t]["value"], m["higher_is_better"])
+            for t, m in self.test.items()
+            if t in self.teacher_test  # a task trained from its labels alone has no teacher to retain
         }
 
 
@@ -131,7 +135,7 @@ def teacher_logits(
 
 
 def distil(
-    teacher: MultiTaskModel,
+    teacher: MultiTaskModel | TaskTeachers,
     student: StudentModelConfig | MultiTaskModel,
     tasks: dict[str, TaskData],
     tokenizer: PreTrainedTokenizerBase,
@@ -146,26 +150,37 @@ def distil(
     mlm: torch.nn.Module | Callable[[], torch.nn.Module] | None = None,
     logits_cache: Path | None = None,
     data_seed: int | None = None,
+    teacher_test: dict[str, dict[str, Any]] | None = None,
 ) -> Distilled:
     """Teach ``student`` every head of ``teacher`` at once with the losses ``config`` names; the teacher is
     scored on the test split by the same code (at ``teacher_train``'s length) for the retention figures.
 
+    ``teacher``: a trained multi-task teacher, or ``TaskTeachers`` (one teacher per task, brought from
+    outside: ``distill.teachers.load_teachers``); a task without one learns from its labels alone.
     ``student``: a shape (built from the teacher as its ``init`` says) or a model you built. ``mlm``: the
     masked LM for ``config.augment.method: mlm``, or a function that loads it once the student is built (so
     a run's random draws follow the same order whether or not it augments). ``logits_cache``: a file that
     keeps the teacher's logits between runs (repeated students skip the teacher's forward pass). ``seed``:
     the student's initialisation and batch order; ``data_seed`` (default ``seed``): the augmentation's, so
-    seeded repeats see the same data.
+    seeded repeats see the same data. ``teacher_test``: the teachers' test metrics when already measured.
     """
     out, device = Path(out), torch.device(device)
-    teacher.eval()
+    per_task = isinstance(teacher, TaskTeachers)
+    layers = teacher.encoder if per_task else teacher.eval()
+    if per_task:
+        check_vocabulary(teacher, tokenizer)
+        if config.intermediate and layers is None:
+            raise MtkdError("intermediate-layer KD from per-task teachers needs teacher.encoder_from (whose layers)")
     encoded = encode_tasks(tokenizer, tasks, train_cfg.max_len)
     if isinstance(student, StudentModelConfig):
         torch.manual_seed(seed)
-        student = build_student(student, teacher, tokenizer)
-    params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
+        heads = [head_spec(td) for td in tasks.values()] if per_task else None
+        student = build_student(student, layers, tokenizer, heads)
+    teacher_params = teacher.num_parameters() if per_task else teacher.num_parameters(encoder_only=True)
     log.info(
-        "distill: student encoder %.2fM parameters = %.3f of the teacher's", params[0] / 1e6, params[0] / params[1]
+        "distill: student encoder %.2fM parameters = %.3f of the teacher's",
+        student.num_parameters(encoder_only=True) / 1e6,
+        student.num_parameters(encoder_only=True) / teacher_params,
     )
     if config.augment:  # augmented copies join the training splits: teacher soft targets only
         if mlm is not None and not isinstance(mlm, torch.nn.Module):
@@ -178,17 +193,33 @@ def distil(
     )
     test = evaluate_all(student, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
     path = _finish(student, out, ("checkpoints", "intermediate"))
-    teacher_train = teacher_train or train_cfg
-    if teacher_train.max_len != train_cfg.max_len:
-        encoded_t = encode_tasks(tokenizer, tasks, teacher_train.max_len)
-    else:
-        encoded_t = encoded
-    teacher_test = evaluate_all(teacher, tasks, encoded_t, "test", teacher_train, device, tokenizer.pad_token_id)
+    if teacher_test is None:
+        teacher_test = (
+            teacher.test_metrics()
+            if per_task
+            else _teacher_test(teacher, tasks, tokenizer, encoded, train_cfg, teacher_train, device)
+        )
     return Distilled(student, path, test, result, encoded, teacher_test)
 
 
-def _train_student(
+def _teacher_test(
     teacher: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    tokenizer: PreTrainedTokenizerBase,
+    encoded: Encoded,
+    train_cfg: TrainConfig,
+    teacher_train: TrainConfig | None,
+    device: torch.device,
+) -> dict[str, dict[str, Any]]:
+    """A multi-task teacher scored on the test split by the student's code, at its own max_len."""
+    teacher_train = teacher_train or train_cfg
+    if teacher_train.max_len != train_cfg.max_len:
+        encoded = encode_tasks(tokenizer, tasks, teacher_train.max_len)
+    return evaluate_all(teacher, tasks, encoded, "test", teacher_train, device, tokenizer.pad_token_id)
+
+
+def _train_student(
+    teacher: MultiTaskModel | TaskTeachers,
     student: MultiTaskModel,
     tasks: dict[str, TaskData],
     tokenizer: PreTrainedTokenizerBase,
@@ -202,8 +233,11 @@ def _train_student(
     logits_cache: Path | None,
 ) -> TrainResult:
     """The distillation objective through the one training loop (two phases for the TinyBERT schedule)."""
-    cached = None
-    if cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
+    cached, taught, layers = None, None, teacher
+    if isinstance(teacher, TaskTeachers):  # every answer precomputed; the encoder (if any) lends layers
+        cached = student_targets(teacher, tasks, {t: e["train"] for t, e in encoded.items()}, tokenizer)
+        taught, layers = set(teacher.teachers), teacher.encoder
+    elif cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
         pad = tokenizer.pad_token_id
         cached = teacher_logits(teacher, tasks, encoded, train_cfg.eval_batch_size, device, pad, logits_cache)
 
@@ -223,10 +257,10 @@ def _train_student(
         )
 
     if cfg.two_stage:
-        first = DistillationObjective(teacher, student, tasks, cfg, use_logits=False)
+        first = DistillationObjective(layers, student, tasks, cfg, use_logits=False, taught=taught)
         phase1 = train_cfg.model_copy(update={"epochs": cfg.two_stage.intermediate_epochs, "early_stopping": None})
         run(phase1, out / "intermediate", first, "distill (intermediate)")
-        objective = DistillationObjective(teacher, student, tasks, cfg, cached, use_intermediate=False)
+        objective = DistillationObjective(layers, student, tasks, cfg, cached, use_intermediate=False, taught=taught)
     else:
-        objective = DistillationObjective(teacher, student, tasks, cfg, cached)
+        objective = DistillationObjective(layers, student, tasks, cfg, cached, taught=taught)
     return run(train_cfg, out, objective, "distill")

@@ -156,4 +156,5 @@ def augment_split(
         targets=split.targets + [split.targets[i] for i in picked],
         word_ids=split.word_ids + [split.word_ids[i] for i in picked] if split.word_ids else [],
         synthetic=[False] * len(split) + [True] * len(jobs),
+        source=list(range(len(split))) + picked,
     )

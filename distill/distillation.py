@@ -22,6 +22,7 @@ from .layer_transfer import LAYER_LOSSES, LayerOutputs
 from .losses import LOGIT_LOSSES
 from .model import MultiTaskModel
 from .student import capture_qkv
+from .tasks import IGNORE_INDEX
 from .teacher_cache import TeacherLogits
 
 
@@ -31,17 +32,24 @@ class DistillationObjective(nn.Module):
 
     def __init__(
         self,
-        teacher: MultiTaskModel,
+        teacher: MultiTaskModel | None,
         student: MultiTaskModel,
         tasks: dict[str, TaskData],
         cfg: DistillConfig,
         cached: TeacherLogits | None = None,
         use_logits: bool = True,
         use_intermediate: bool = True,
+        taught: set[str] | None = None,
     ) -> None:
+        """``teacher``: the model whose layers (and heads, where it has them) teach; None when every answer
+        is in ``cached``. ``taught``: the tasks that have a teacher (default all); the others learn from
+        their labels alone."""
         super().__init__()
-        self.__dict__["teacher"] = teacher.eval().requires_grad_(False)  # not a submodule: never trained or saved
+        if teacher is not None:
+            teacher = teacher.eval().requires_grad_(False)
+        self.__dict__["teacher"] = teacher  # not a submodule: never trained or saved
         self.tasks, self.cfg, self.cached = tasks, cfg, cached
+        self.taught = set(tasks) if taught is None else set(taught)
         self.use_logits, self.use_intermediate = use_logits, use_intermediate and cfg.intermediate
         # layer-transfer terms, by registered name; their parameters (a projection) train with the student.
         # Built even when this phase does not use them (two-stage): the same parameters in every phase
@@ -58,9 +66,11 @@ class DistillationObjective(nn.Module):
         inter = self.use_intermediate
         s_out, s_qkv = self._run(student, inputs, tasks, 0)
         t_out, t_qkv = None, {}
-        if inter or (self.use_logits and self.cfg.logits and self.cached is None):
-            with torch.no_grad():
-                t_out, t_qkv = self._run(self.teacher, inputs, tasks, 1)
+        live = self.use_logits and self.cfg.logits and self.cached is None and not self.taught.isdisjoint(tasks)
+        if inter or live:
+            with torch.no_grad():  # the teacher's own heads, where it has them (per-task teachers are cached)
+                heads = [t for t in tasks if t in self.teacher.heads]
+                t_out, t_qkv = self._run(self.teacher, inputs, heads, 1)
         shared = None
         if inter:
             s_layers = LayerOutputs(s_out.hidden_states, s_out.attentions, s_qkv)
@@ -71,10 +81,10 @@ class DistillationObjective(nn.Module):
             logits, labels = s_out.logits[task].float(), labels_of(batch, task)
             loss = logits.new_zeros(())
             if self.use_logits:
-                if self.cfg.logits is None:
+                if self.cfg.logits is None or task not in self.taught:
                     loss = loss + student.task_loss(task, logits, labels)
                 else:
-                    if self.cached is not None and not inter:
+                    if self.cached is not None and (not inter or task not in t_out.logits):
                         teacher_logits = self.cached.batch(
                             task, batch["index"], logits.shape[1] if logits.dim() == 3 else None
                         )
@@ -109,21 +119,42 @@ class DistillationObjective(nn.Module):
         labels: torch.Tensor,
         synthetic: torch.Tensor | None,
     ) -> torch.Tensor:
-        """alpha · KD + (1 − alpha) · hard loss on real rows; KD alone on augmented rows (their
-        labels are the original example's and may no longer hold). Mean over rows."""
+        """alpha · KD + (1 − alpha) · hard loss on real rows; KD alone on augmented rows (their labels are
+        the original example's and may no longer hold); the hard loss alone on rows the teacher gave no
+        answer (NaN: a skipped line of an outputs file; for tags, a word past its max_len). Mean over rows."""
         kind, cfg = self.tasks[task].kind, self.cfg.logits
         kd_loss = LOGIT_LOSSES.get(cfg.loss_for(task, kind.label_kind))
         alpha = cfg.alpha_for(task)
-        if synthetic is None or not bool(synthetic.any()):
-            return alpha * kd_loss(logits, teacher_logits, cfg.temperature, labels) + (1 - alpha) * kind.loss(
-                logits, labels
-            )
-        real, total = ~synthetic, logits.new_zeros(())
-        if bool(real.any()):
-            kd = kd_loss(logits[real], teacher_logits[real], cfg.temperature, labels[real])
-            total = total + real.sum() * (alpha * kd + (1 - alpha) * kind.loss(logits[real], labels[real]))
-        kd = kd_loss(logits[synthetic], teacher_logits[synthetic], cfg.temperature, labels[synthetic])
-        return (total + synthetic.sum() * kd) / len(synthetic)
+        kd_labels, unanswered = labels, None
+        missing = teacher_logits.isnan()
+        if bool(missing.any()):
+            teacher_logits = teacher_logits.nan_to_num(0.0)
+            if kind.per_token:  # no KD at that word; its tag still trains it
+                kd_labels = labels.masked_fill(missing.any(-1), IGNORE_INDEX)
+            else:
+                unanswered = missing.flatten(1).any(1)
+        if (synthetic is None or not bool(synthetic.any())) and unanswered is None:
+            kd = kd_loss(logits, teacher_logits, cfg.temperature, kd_labels)
+            return alpha * kd + (1 - alpha) * kind.loss(logits, labels)
+        none = torch.zeros(len(labels), dtype=torch.bool, device=labels.device)
+        synthetic = none if synthetic is None else synthetic
+        unanswered = none if unanswered is None else unanswered
+        groups = (
+            (~synthetic & ~unanswered, alpha, 1 - alpha),  # real rows with an answer
+            (~synthetic & unanswered, 0.0, 1.0),  # real rows without one: their label alone
+            (synthetic & ~unanswered, 1.0, 0.0),  # augmented copies: the teacher alone
+        )
+        total = logits.new_zeros(())
+        for rows, w_kd, w_hard in groups:
+            if not bool(rows.any()):
+                continue
+            part = logits.new_zeros(())
+            if w_kd:
+                part = part + w_kd * kd_loss(logits[rows], teacher_logits[rows], cfg.temperature, kd_labels[rows])
+            if w_hard:
+                part = part + w_hard * kind.loss(logits[rows], labels[rows])
+            total = total + rows.sum() * part
+        return total / len(labels)
 
     def _intermediate(self, s: LayerOutputs, t: LayerOutputs, mask: torch.Tensor) -> torch.Tensor:
         total = mask.new_zeros((), dtype=torch.float32)

@@ -25,6 +25,7 @@ class EncodedSplit:
     word_ids: list[list[int | None]] = field(default_factory=list)
     truncated: int = 0  # examples longer than max_len (their tail is cut)
     synthetic: list[bool] = field(default_factory=list)  # augmented rows: teacher soft targets only
+    source: list[int] = field(default_factory=list)  # augmented splits: the example each row was copied from
 
     def __len__(self) -> int:
         return len(self.input_ids)

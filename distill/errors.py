@@ -25,3 +25,8 @@ class ArtifactError(MtkdError):
 
 class DataUnavailable(MtkdError):
     """A recipe's data folder is absent (e.g. real data not shipped to this machine): skip, do not fail."""
+
+
+class TeacherMismatch(MtkdError):
+    """A teacher brought from outside (a checkpoint, a file of outputs) does not fit its task: another model
+    class, other labels, outputs of another shape."""

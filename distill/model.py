@@ -116,7 +116,7 @@ def _head(spec: HeadSpec, hidden: int, dropout: float) -> nn.Module:
     return StandardizedHead(head, *spec.target_scale) if spec.target_scale else head
 
 
-def _load_pretrained_encoder(ref: str, trust_remote_code: bool) -> tuple[nn.Module, dict]:
+def load_pretrained_encoder(ref: str, trust_remote_code: bool) -> tuple[nn.Module, dict]:
     """The encoder of a checkpoint (local, packaged or hub) and where its weights came from."""
     resolved = resolve_checkpoint(ref)
     try:
@@ -165,7 +165,7 @@ class MultiTaskModel(nn.Module):
         """A freshly initialised model, or one whose encoder starts from ``cfg.from_pretrained``."""
         checkpoint = None
         if cfg.from_pretrained:
-            encoder, checkpoint = _load_pretrained_encoder(cfg.from_pretrained, cfg.trust_remote_code)
+            encoder, checkpoint = load_pretrained_encoder(cfg.from_pretrained, cfg.trust_remote_code)
             if encoder.config.vocab_size < len(tokenizer):
                 raise MtkdError(
                     f"encoder {cfg.from_pretrained!r} has {encoder.config.vocab_size} embeddings but the "

@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .config import StudentModelConfig
 from .errors import MtkdError
-from .model import MultiTaskModel
+from .model import HeadSpec, MultiTaskModel
 
 
 def layer_map(student_layers: int, teacher_layers: int, how: str | list[list[int]]) -> list[tuple[int, int]]:
@@ -83,10 +83,23 @@ def capture_qkv(model: MultiTaskModel, layer: int) -> Iterator[dict[str, torch.T
 
 
 def build_student(
-    cfg: StudentModelConfig, teacher: MultiTaskModel, tokenizer: PreTrainedTokenizerBase
+    cfg: StudentModelConfig,
+    teacher: MultiTaskModel | None,
+    tokenizer: PreTrainedTokenizerBase,
+    heads: list[HeadSpec] | None = None,
 ) -> MultiTaskModel:
-    """A student with every teacher head (same label sets), from its own shape or a pretrained encoder."""
-    student = MultiTaskModel.from_config(cfg, list(teacher.head_specs.values()), tokenizer)
+    """A student with every teacher head (same label sets), or with ``heads`` (per-task teachers: the tasks'
+    own), from its own shape or a pretrained encoder; ``init`` copies from ``teacher``'s layers."""
+    if heads is None:
+        if teacher is None:
+            raise MtkdError("build_student needs the heads when there is no multi-task teacher")
+        heads = list(teacher.head_specs.values())
+    student = MultiTaskModel.from_config(cfg, heads, tokenizer)
+    if cfg.init != "random" and teacher is None:
+        raise MtkdError(
+            f"student.model.init: {cfg.init} copies a teacher's layers; per-task teachers lend theirs through "
+            "teacher.encoder_from (a task whose checkpoint shares the student's vocabulary)"
+        )
     if cfg.init == "teacher_layers":
         init_from_teacher(student, teacher)
     elif cfg.init == "teacher_embeddings":
@@ -137,4 +150,5 @@ def init_from_teacher(student: MultiTaskModel, teacher: MultiTaskModel) -> None:
         student.encoder.embeddings.load_state_dict(teacher.encoder.embeddings.state_dict())
         for s_layer, t_layer in layer_map(len(s_blocks), len(t_blocks), "uniform"):
             s_blocks[s_layer - 1].load_state_dict(t_blocks[t_layer - 1].state_dict())
-        student.heads.load_state_dict(teacher.heads.state_dict())
+        if set(teacher.heads) == set(student.heads):  # a layers-only teacher (per-task teachers) has none
+            student.heads.load_state_dict(teacher.heads.state_dict())

@@ -20,6 +20,7 @@ from distill.config import (
     StrictModel,
     StudentModelConfig,
     TaskConfig,
+    TeacherSources,
     TokenizerConfig,
     TrainConfig,
 )
@@ -29,13 +30,14 @@ from distill.layer_transfer import LAYER_LOSSES
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-class TeacherConfig(StrictModel):
-    """The multi-task teacher: its encoder shape and how it is trained."""
+class TeacherConfig(TeacherSources):
+    """The multi-task teacher: its encoder shape and how it is trained; or teachers brought from outside,
+    one per task (``checkpoints``, ``outputs``), which are loaded, checked and scored instead."""
 
     model: ModelConfig = Field(default_factory=ModelConfig)
-    """the encoder's shape or checkpoint"""
+    """the encoder's shape or checkpoint (not used with checkpoints or outputs)"""
     train: TrainConfig = Field(default_factory=TrainConfig)
-    """how the teacher is trained"""
+    """how the teacher is trained (with checkpoints: max_len and eval_batch_size are how they read text)"""
 
 
 class StudentConfig(StrictModel):
@@ -137,11 +139,16 @@ class Recipe(StrictModel):
     @classmethod
     def _tokenizer_of_pretrained_teacher(cls, raw: Any) -> Any:
         """A teacher started from a checkpoint reads its ids with that checkpoint's tokenizer."""
-        if not isinstance(raw, dict) or "tokenizer" in raw:
+        if not isinstance(raw, dict) or "tokenizer" in raw or not isinstance(raw.get("teacher"), dict):
             return raw
-        model = (raw.get("teacher") or {}).get("model") if isinstance(raw.get("teacher"), dict) else None
+        teacher = raw["teacher"]
+        model, lender = teacher.get("model"), teacher.get("encoder_from")
         if isinstance(model, dict) and model.get("from_pretrained"):
             return {**raw, "tokenizer": {"from_pretrained": model["from_pretrained"]}}
+        checkpoints = teacher.get("checkpoints")
+        if isinstance(lender, str) and isinstance(checkpoints, dict) and isinstance(checkpoints.get(lender), str):
+            # the student reads the ids of the checkpoint that lends it layers
+            return {**raw, "tokenizer": {"from_pretrained": checkpoints[lender]}}
         return raw
 
     @field_validator("tasks")
@@ -168,6 +175,8 @@ class Recipe(StrictModel):
                 "vocabulary; a newly trained tokenizer would feed it wrong ids. Remove the tokenizer section "
                 "(its tokenizer is then used) or set tokenizer.from_pretrained"
             )
+        if self.teacher.external:
+            self._check_brought_teachers()
         if self.student is not None:
             logits = self.student.distill.logits
             for key in ("task_alpha", "task_loss"):
@@ -177,8 +186,34 @@ class Recipe(StrictModel):
                         f"student.distill.logits.{key} names unknown task {unknown[0]!r}; "
                         f"tasks are: {', '.join(self.tasks)}"
                     )
-            self._check_student(self.student, self.teacher.model)
+            if not self.teacher.external:
+                self._check_student(self.student, self.teacher.model)
         return self
+
+    def _check_brought_teachers(self) -> None:
+        """Per-task teachers: tasks that exist, nothing to train, layers only from ``encoder_from``."""
+        t = self.teacher
+        named = [*t.checkpoints, *t.outputs]
+        unknown = [name for name in named if name not in self.tasks]
+        if unknown:
+            raise ValueError(f"teacher names unknown task {unknown[0]!r}; tasks are: {', '.join(self.tasks)}")
+        if self.pretrain is not None:
+            raise ValueError("pretrain trains a teacher's encoder; with teacher.checkpoints or outputs none is trained")
+        if t.model.from_pretrained:
+            raise ValueError("teacher.model is not used with teacher.checkpoints or outputs; remove from_pretrained")
+        if self.student is None or t.encoder_from is not None:
+            return
+        s = self.student
+        if s.model.init != "random":
+            raise ValueError(
+                f"student.model.init: {s.model.init} copies a teacher's layers; name the checkpoint that lends "
+                "them with teacher.encoder_from"
+            )
+        if s.distill.intermediate:
+            raise ValueError(
+                "intermediate-layer KD needs one teacher's layers: set teacher.encoder_from to a task in "
+                "teacher.checkpoints (sharing the student's vocabulary)"
+            )
 
     @staticmethod
     def _check_student(student: StudentConfig, teacher: ModelConfig) -> None:

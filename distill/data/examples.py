@@ -18,12 +18,14 @@ class Example:
     """One input with its target already encoded for the task type.
 
     ``text`` is a string, or a list of words for token classification; ``target`` is a class
-    id, a multi-hot list, a float, or a list of tag ids (one per word).
+    id, a multi-hot list, a float, or a list of tag ids (one per word). ``id`` keys precomputed
+    teacher outputs to the row.
     """
 
     text: str | list[str]
     target: Any
     text_pair: str | None = None
+    id: str | None = None  # the row's ``tasks.<name>.id`` column, when the task names one
 
 
 @dataclass

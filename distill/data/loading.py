@@ -18,7 +18,7 @@ from .readers import READERS, RowError, read_hf
 
 log = logging.getLogger("mtkd.data")
 
-Raw = tuple[str, str | list[str], str | None, Any]  # where, text, text_pair, label
+Raw = tuple[str, str | list[str], str | None, Any, str | None]  # where, text, text_pair, label, row id
 
 
 def resolve_builtin(name: str, cfg: TaskConfig) -> SourceConfig:
@@ -84,6 +84,7 @@ def map_columns(
         if isinstance(row, RowError):
             bad.add(where, row.reason)
             continue
+        row_id = None
         if cfg.id is not None and cfg.id in row:
             row_id = str(row[cfg.id])
             if row_id in seen_ids:
@@ -109,7 +110,7 @@ def map_columns(
         if problem:
             bad.add(where, problem)
         else:
-            out.append((where, text, pair, label))
+            out.append((where, text, pair, label, row_id))
     return out
 
 
@@ -132,7 +133,7 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
             n = max(1, int(len(mapped["train"]) * frac))
             mapped[s], train = train[:n], train[n:]
     mapped["train"] = train
-    labels = kind.label_set([y for *_, y in train], cfg.label_separator)
+    labels = kind.label_set([raw[3] for raw in train], cfg.label_separator)
     index = {lab: i for i, lab in enumerate(labels)}
     splits: dict[str, list[Example]] = {}
     for s in SPLITS:
@@ -141,12 +142,12 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
         if cap and len(rows) > cap:
             rows = rng.sample(rows, cap) if s != "train" else rows[:cap]
         examples = []
-        for where, text, pair, label in rows:
+        for where, text, pair, label, row_id in rows:
             unseen = [x for x in kind.label_names(label, cfg.label_separator) if x not in index]
             if not kind.numeric and unseen:
                 bad[s].add(where, f"label {unseen[0]!r} never seen in train (known: {', '.join(labels[:12])})")
                 continue
-            examples.append(Example(text, kind.encode_label(label, index, cfg.label_separator), pair))
+            examples.append(Example(text, kind.encode_label(label, index, cfg.label_separator), pair, row_id))
         if not examples:
             raise DataError(f"tasks.{name}: the {s} split has no usable rows")
         splits[s] = examples

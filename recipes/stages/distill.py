@@ -9,18 +9,21 @@ from typing import Any
 
 import torch
 
-from benchmarks.latency import torch_latency_ratio
+from benchmarks.latency import teachers_latency, torch_latency_ratio
 from distill.api import distil
 from distill.augmentation import MLM_DIR, load_mlm
 from distill.errors import ArtifactError, RecipeError
 from distill.io import read_json, stable_hash, write_json
 from distill.model import MultiTaskModel
+from distill.teacher_cache import TeacherLogits
+from distill.teachers import TaskTeachers, load_teachers
 from distill.tokenization import load_tokenizer
-from distill.training.evaluate import retention
 from recipes.pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
 from .common import data_fingerprint, tasks_of
+from .distill_report import report_line, report_markdown, report_rows
+from .teacher import TARGETS
 
 log = logging.getLogger("mtkd")
 
@@ -62,8 +65,29 @@ def mlm_of(ctx: Context) -> tuple[Callable[[], torch.nn.Module] | None, dict[str
         identity["mlm"], path = source, source
     else:
         return None, identity
-    tokenizer_dir = str(ctx.input("teacher") / "model")
+    tokenizer_dir = student_tokenizer_dir(ctx)
     return (lambda: load_mlm(path, load_tokenizer(tokenizer_dir))), identity
+
+
+def student_tokenizer_dir(ctx: Context) -> str:
+    """The student reads the teacher's ids; brought teachers keep their own, so it reads the tokenizer stage's."""
+    return str(ctx.input("tokenizer") if ctx.recipe.teacher.external else ctx.input("teacher") / "model")
+
+
+def brought_teachers(ctx: Context) -> tuple[TaskTeachers, dict[str, dict[str, Any]]]:
+    """The teacher stage's per-task teachers, with their answers on the training rows and test metrics as
+    it measured them (the checkpoints are loaded again: augmented copies, layers and latency need them)."""
+    recipe, teacher_dir = ctx.recipe, ctx.input("teacher")
+    teachers = load_teachers(
+        recipe.teacher,
+        tasks_of(ctx),
+        max_len=recipe.teacher.train.max_len,
+        batch_size=recipe.teacher.train.eval_batch_size,
+        device=ctx.device,
+        on_error=recipe.data.on_error,
+    )
+    teachers.train = TeacherLogits.load(teacher_dir / TARGETS)
+    return teachers, read_json(teacher_dir / "metrics.json")
 
 
 def logits_cache_path(ctx: Context, augmented: dict[str, Any] | None) -> Path:
@@ -77,42 +101,6 @@ def logits_cache_path(ctx: Context, augmented: dict[str, Any] | None) -> Path:
         }
     )
     return ctx.run_dir / "cache" / f"teacher-logits-{key}.safetensors"
-
-
-def report_rows(student_m: dict, teacher_m: dict, params: tuple[int, int], latency: dict) -> dict[str, dict]:
-    """Per task: student and teacher metric, retention, parameter and latency ratios."""
-    return {
-        task: {
-            "metric": m["metric"],
-            "student": m["value"],
-            "teacher": teacher_m[task]["value"],
-            "baseline": m["baseline"],
-            "higher_is_better": m["higher_is_better"],
-            "retention": retention(m["value"], teacher_m[task]["value"], m["higher_is_better"]),
-            "param_ratio": params[0] / params[1],
-            "speedup_cpu_b1": latency["speedup"],
-        }
-        for task, m in student_m.items()
-    }
-
-
-def report_markdown(rows: dict[str, dict], latency: dict, params: tuple[int, int]) -> str:
-    lines = [
-        f"Student encoder: {params[0] / 1e6:.2f}M parameters, teacher {params[1] / 1e6:.2f}M "
-        f"(ratio {params[0] / params[1]:.3f}). Torch CPU latency at batch 1, seq {latency['seq_len']}, "
-        f"{latency['threads']} threads: teacher {latency['teacher_ms']:.2f} ms, student "
-        f"{latency['student_ms']:.2f} ms ({latency['speedup']:.2f}× faster), measured interleaved in one run.",
-        "",
-        "| task | metric | teacher | student | retention | baseline |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for task, r in rows.items():
-        arrow = "↑" if r["higher_is_better"] else "↓"
-        lines.append(
-            f"| {task} | {r['metric']} {arrow} | {r['teacher']:.4f} | {r['student']:.4f} | "
-            f"{100 * r['retention']:.1f}% | {r['baseline']:.4f} |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 @register_stage("distill")
@@ -133,14 +121,17 @@ class DistillStage(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe, cfg = ctx.recipe, ctx.recipe.student
-        teacher_dir = ctx.input("teacher") / "model"
-        teacher = MultiTaskModel.from_pretrained(teacher_dir, map_location=ctx.device)
+        teacher_test = None
+        if recipe.teacher.external:
+            teacher, teacher_test = brought_teachers(ctx)
+        else:
+            teacher = MultiTaskModel.from_pretrained(ctx.input("teacher") / "model", map_location=ctx.device)
         mlm, augmented = mlm_of(ctx)
         done = distil(
             teacher,
             cfg.model,
             tasks_of(ctx),
-            load_tokenizer(str(teacher_dir)),
+            load_tokenizer(student_tokenizer_dir(ctx)),
             cfg.distill,
             cfg.train,
             ctx.out,
@@ -151,29 +142,28 @@ class DistillStage(Stage):
             teacher_train=recipe.teacher.train,
             mlm=mlm,
             logits_cache=logits_cache_path(ctx, augmented),
+            teacher_test=teacher_test,
         )
         student = done.model
-        params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
-        latency = torch_latency_ratio(teacher, student, cfg.train.max_len, teacher.config.vocab_size)
+        if isinstance(teacher, TaskTeachers):  # whole models on both sides: the student replaces all of them
+            params = (student.num_parameters(), teacher.num_parameters())
+            modules = {t: m for t, tt in teacher.teachers.items() if (m := tt.latency_module()) is not None}
+            latency = teachers_latency(modules, student, cfg.train.max_len) if modules else None
+        else:
+            params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
+            latency = torch_latency_ratio(teacher, student, cfg.train.max_len, teacher.config.vocab_size)
         rows = report_rows(done.test, done.teacher_test, params, latency)
         write_json(ctx.out / "metrics.json", done.test)
         write_json(ctx.out / "history.json", done.result.history)
         write_json(ctx.out / "report.json", {"tasks": rows, "latency": latency, "encoder_params": params})
         (ctx.out / "report.md").write_text(report_markdown(rows, latency, params), encoding="utf-8")
         for task, r in rows.items():
-            log.info(
-                "distill %s: %s student %.4f teacher %.4f (retention %.1f%%)",
-                task,
-                r["metric"],
-                r["student"],
-                r["teacher"],
-                100 * r["retention"],
-            )
+            log.info("distill %s: %s", task, report_line(r))
         return {
             "encoder_params": params[0],
             "param_ratio": params[0] / params[1],
-            "speedup_cpu_b1": latency["speedup"],
+            "speedup_cpu_b1": latency["speedup"] if latency else None,
             "best_epoch": done.result.best_epoch,
             "steps": done.result.steps,
-            "retention": {t: r["retention"] for t, r in rows.items()},
+            "retention": {t: r["retention"] for t, r in rows.items() if r["retention"] is not None},
         }

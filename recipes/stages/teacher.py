@@ -1,14 +1,18 @@
-"""The ``tokenizer`` and ``teacher`` stages: a vocabulary, then the multi-task teacher trained on every task."""
+"""The ``tokenizer`` and ``teacher`` stages: a vocabulary, then the multi-task teacher trained on every task
+(or, with ``teacher.checkpoints`` / ``teacher.outputs``, teachers brought from outside, loaded and scored)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from distill.api import train_teacher
 from distill.checkpoints import resolve_checkpoint
-from distill.data.examples import SPLITS
-from distill.io import write_json
+from distill.config import TeacherSources
+from distill.data.examples import SPLITS, TaskData
+from distill.io import sha256_file, write_json
+from distill.teachers import load_teachers
 from distill.tokenization import build_tokenizer, load_tokenizer
 from distill.training import distributed
 from recipes.pipeline import Context, Stage, register_stage, settings_of
@@ -17,6 +21,7 @@ from recipes.schema import Recipe
 from .common import data_fingerprint, tasks_of
 
 log = logging.getLogger("mtkd")
+TARGETS = "targets.safetensors"  # brought teachers' answers on the training rows, per task and row
 
 
 @register_stage("tokenizer")
@@ -56,12 +61,16 @@ class TeacherStage(Stage):
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
         out = {"teacher": settings_of(recipe.teacher), "data": data_fingerprint(recipe)}
+        if recipe.teacher.external:  # a retrained checkpoint or a rewritten file is another teacher
+            out["sources"] = source_hashes(recipe.teacher)
         scaled = {n: t.standardize for n, t in recipe.tasks.items() if t.standardize is not None}
         if scaled:  # only when set: earlier runs keep their hashes
             out["standardize"] = scaled
         return out
 
     def run(self, ctx: Context) -> dict[str, Any]:
+        if ctx.recipe.teacher.external:
+            return bring_teachers(ctx)
         recipe, cfg = ctx.recipe, ctx.recipe.teacher
         tasks = tasks_of(ctx)
         model_cfg = cfg.model
@@ -76,18 +85,8 @@ class TeacherStage(Stage):
         model, test, result, encoded = done.model, done.test, done.result, done.encoded
         write_json(ctx.out / "metrics.json", test)
         write_json(ctx.out / "history.json", result.history)
-        write_json(
-            ctx.out / "data.json",
-            {
-                t: {
-                    "labels": td.labels,
-                    "type": td.config.type,
-                    **td.report,
-                    "truncated": {s: encoded[t][s].truncated for s in SPLITS},
-                }
-                for t, td in tasks.items()
-            },
-        )
+        truncated = {t: {s: encoded[t][s].truncated for s in SPLITS} for t in tasks}
+        write_json(ctx.out / "data.json", data_report(tasks, truncated))
         for t, m in test.items():
             log.info("teacher test %s: %s %.4f (baseline %.4f)", t, m["metric"], m["value"], m["baseline"])
         return {
@@ -101,3 +100,61 @@ class TeacherStage(Stage):
                 t: {"metric": m["metric"], "value": m["value"], "baseline": m["baseline"]} for t, m in test.items()
             },
         }
+
+
+def data_report(tasks: dict[str, TaskData], truncated: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``teacher/data.json``: per task its labels, type, rows read and skipped (and truncation, when known)."""
+    return {
+        t: {
+            "labels": td.labels,
+            "type": td.config.type,
+            **td.report,
+            **({"truncated": truncated[t]} if truncated else {}),
+        }
+        for t, td in tasks.items()
+    }
+
+
+def source_hashes(cfg: TeacherSources) -> dict[str, str | None]:
+    """The SHA-256 of each brought teacher's weights or outputs file (a hub id not yet fetched: None)."""
+    out: dict[str, str | None] = {t: resolve_checkpoint(ref).sha256 for t, ref in cfg.checkpoints.items()}
+    out.update({t: sha256_file(Path(path)) for t, path in cfg.outputs.items()})
+    return out
+
+
+def bring_teachers(ctx: Context) -> dict[str, Any]:
+    """The teacher stage with teachers brought from outside: load and check them, score the test split, and
+    keep their answers on the training rows (``targets.safetensors``) for the distill stage."""
+    recipe = ctx.recipe
+    tasks = tasks_of(ctx)
+    teachers = load_teachers(
+        recipe.teacher,
+        tasks,
+        max_len=recipe.teacher.train.max_len,
+        batch_size=recipe.teacher.train.eval_batch_size,
+        device=ctx.device,
+        on_error=recipe.data.on_error,
+    )
+    teachers.train_outputs().save(ctx.out / TARGETS)
+    test = teachers.test_metrics()
+    write_json(ctx.out / "metrics.json", test)
+    write_json(ctx.out / "teachers.json", teachers.describe())
+    write_json(ctx.out / "data.json", data_report(tasks))
+    for t in tasks:
+        if t in test:
+            m = test[t]
+            log.info(
+                "teacher %s (%s): test %s %.4f (baseline %.4f)",
+                t,
+                teachers.teachers[t].kind,
+                m["metric"],
+                m["value"],
+                m["baseline"],
+            )
+        elif t not in teachers.teachers:
+            log.info("task %s has no teacher: the student learns it from its labels", t)
+    return {
+        "teachers": {t: teacher.kind for t, teacher in teachers.teachers.items()},
+        "params": teachers.num_parameters(),
+        "test": {t: {"metric": m["metric"], "value": m["value"], "baseline": m["baseline"]} for t, m in test.items()},
+    }
