@@ -60,6 +60,8 @@ def discover_artifacts(run_dir: Path) -> dict[str, Path]:
         stage = extra.parent.parent.name
         if stage not in ARTIFACT_NAMES:
             found.setdefault(stage, extra.parent)
+    for brought in sorted(run_dir.glob("teacher/brought/*/brought.json")):  # per-task teachers a user brought
+        found[f"teacher.{brought.parent.name}"] = brought.parent
     for exported in sorted([*run_dir.glob("*/*/model.onnx"), *run_dir.glob("*/*/model.plan")]):
         found.setdefault(exported.parent.name, exported.parent)  # quantize/<artifact>-<preset>, compile/<engine>
     return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,31 +10,9 @@ from typing import Any
 from distill.io import atomic_path
 from distill.training.evaluate import retention
 
+from .brought import replaces_section, task_teacher_row
 from .real_length import real_length_markdown
-
-REFERENCE = ("teacher", "torch", "fp32")  # speedups and retention are relative to this
-THREADS = re.compile(r"-\d+t$")  # "onnxruntime-1t": the runtime at one thread, when the grid sweeps threads
-
-
-def key(row: dict) -> tuple[str, str, str]:
-    return row["artifact"], row["runtime"], row["precision"]
-
-
-def reference_row(rows: list[dict]) -> dict | None:
-    """The teacher in torch FP32 (at its fastest thread count when the grid sweeps threads)."""
-    refs = [r for r in rows if (r["artifact"], THREADS.sub("", r["runtime"]), r["precision"]) == REFERENCE]
-    return min(refs, key=lambda r: r["latency_ms"]["p50"], default=None)
-
-
-def alternative_row(rows: list[dict]) -> dict | None:
-    """The fastest quantized export of the teacher itself (``quantize.teacher_presets``): what a user who
-    does not distil would deploy, so every student's speed is also shown against it."""
-    alts = [r for r in rows if r["artifact"].startswith("teacher-") and r["precision"] != "fp32"]
-    return min(alts, key=lambda r: r["latency_ms"]["p50"], default=None)
-
-
-def label(row: dict) -> str:
-    return "/".join(key(row))
+from .rows import alternative_row, at_shape, label, reference_row, student_reference, task_names, worst_drop
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -47,10 +24,6 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def at_shape(rows: list[dict], shape: tuple[int, int]) -> list[dict]:
-    return [r for r in rows if (r["batch_size"], r["seq_len"]) == tuple(shape)]
-
-
 def add_peak_share(rows: list[dict], peak: dict[str, float] | None) -> None:
     """Each row's achieved FLOP/s as a share of this device's GEMM peak for its precision."""
     for r in rows:
@@ -58,24 +31,6 @@ def add_peak_share(rows: list[dict], peak: dict[str, float] | None) -> None:
         if peak and r.get("achieved_flops"):
             limit = {"int8": peak["int8_ops"], "bf16": peak.get("bf16_flops")}.get(r["precision"], peak["fp32_flops"])
         r["peak_share"] = r["achieved_flops"] / limit if limit else None
-
-
-def student_reference(rows: list[dict]) -> dict | None:
-    """The FP32 model the compressed artifacts came from, in torch (the pruned model, else the student)."""
-    for name in ("pruned", "student"):
-        refs = [r for r in rows if r["artifact"] == name and THREADS.sub("", r["runtime"]) == "torch"]
-        refs = [r for r in refs if r["precision"] == "fp32"]
-        if refs:
-            return min(refs, key=lambda r: r["latency_ms"]["p50"])
-    return None
-
-
-def worst_drop(row: dict, ref: dict) -> float:
-    """The largest relative loss on any task against ``ref`` (0 when no task is worse)."""
-    drops = [
-        1 - retention(m["value"], ref["tasks"][t]["value"], m["higher_is_better"]) for t, m in row["tasks"].items()
-    ]
-    return max([0.0, *drops])
 
 
 def fastest_within(rows: list[dict], tolerance: float) -> list[str]:
@@ -146,7 +101,11 @@ def markdown(measured: Measured) -> str:
             f"the teacher's own quantized export ({label(alt)}, {alt['latency_ms']['p50']:.2f} ms), what a user who "
             "does not distil would deploy."
         )
-    tasks = list(main[0]["tasks"]) if main and main[0]["tasks"] else []
+    replaces = replaces_section(rows)
+    lines += ["", *replaces] if replaces else []
+    if replaces and ref is None:
+        lines += ["", "retention and speedup per task: against that task's own teacher (teacher.<task>, torch FP32)."]
+    tasks = task_names(main)
     alt_head = f" vs {alt['artifact']} |" if alt else ""
     for task in tasks:
         lines += [
@@ -156,10 +115,13 @@ def markdown(measured: Measured) -> str:
             f"| artifact | runtime | precision | metric | retention | p50 ms | p99 ms | speedup |{alt_head} size MB |",
             "|---|---|---|---:|---:|---:|---:|---:|" + ("---:|" if alt else "") + "---:|",
         ]
+        own = ref if ref and task in ref["tasks"] else task_teacher_row(main, task)  # else the task's own teacher
         for r in main:
+            if task not in (r["tasks"] or {}):
+                continue
             m = r["tasks"][task]
-            rt = retention(m["value"], ref["tasks"][task]["value"], m["higher_is_better"]) if ref else None
-            speed = ref["latency_ms"]["p50"] / r["latency_ms"]["p50"] if ref else None
+            rt = retention(m["value"], own["tasks"][task]["value"], m["higher_is_better"]) if own else None
+            speed = own["latency_ms"]["p50"] / r["latency_ms"]["p50"] if own else None
             vs_alt = f" {_x(alt['latency_ms']['p50'] / r['latency_ms']['p50'])} |" if alt else ""
             lines.append(
                 f"| {r['artifact']} | {r['runtime']} | {r['precision']} | {m['metric']} {m['value']:.4f} | "
@@ -214,7 +176,9 @@ def pareto_plots(rows: list[dict], shape: tuple[int, int], out_dir: Path) -> lis
 
     main = at_shape(rows, shape)
     paths = []
-    for task in main[0]["tasks"] if main else {}:
+    shown = main
+    for task in task_names(shown):
+        main = [r for r in shown if task in (r["tasks"] or {})]  # a brought teacher answers its own task only
         pts = [(r["latency_ms"]["p50"], r["tasks"][task]["value"]) for r in main]
         hib = main[0]["tasks"][task]["higher_is_better"]
         front = sorted(pareto_front(pts, hib), key=lambda i: pts[i][0])

@@ -15,7 +15,7 @@ import argparse
 import csv
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -88,6 +88,8 @@ def finetune(name: str, task: TeacherTask, data: Path, out: Path, seed: int, max
     base = resolve_checkpoint(BASE).path
     train = read_rows(data / task.folder / "train.csv")
     dev = read_rows(data / task.folder / "dev.csv")
+    if task.max_train:  # a capped run keeps its dev pass in proportion (the full caps keep every dev row)
+        dev = dev[: max(task.max_train, 500)]
     rng = random.Random(seed)
     rng.shuffle(train)
     train = train[: task.max_train] if task.max_train else train
@@ -128,17 +130,23 @@ def finetune(name: str, task: TeacherTask, data: Path, out: Path, seed: int, max
             tokenizer.save_pretrained(out / name)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("runs/hf-teachers"))
     parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-len", type=int, default=64)
-    args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    parser.add_argument("--max-train", type=int, help="cap every task's training rows (a quick trial)")
+    parser.add_argument("--epochs", type=int, help="epochs for every task (default: each task's own)")
+    args = parser.parse_args(argv)
     for name in args.tasks:
-        finetune(name, TASKS[name], args.data, args.out, args.seed, args.max_len)
+        task = TASKS[name]
+        if args.max_train:
+            task = replace(task, max_train=min(args.max_train, task.max_train or args.max_train))
+        if args.epochs:
+            task = replace(task, epochs=args.epochs)
+        finetune(name, task, args.data, args.out, args.seed, args.max_len)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,10 @@ def backend_accuracy(backend: Backend, tasks: dict[str, TaskData], max_len: int)
     tok = load_tokenizer(str(backend.artifact if backend.artifact.is_dir() else backend.artifact.parent))
     forward = backend_forward(backend)
     out = {}
+    served = {h.name for h in backend.heads}  # a brought teacher serves its own task only
     for name, task in tasks.items():
+        if name not in served:
+            continue
         enc = encode_examples(tok, task.splits["test"], task.kind, max_len)
         out[name] = evaluate(forward, task, "test", enc, EVAL_BATCH, tok.pad_token_id)
     return out

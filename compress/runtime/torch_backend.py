@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from distill.model import MultiTaskModel
+from distill.teachers.serving import BROUGHT, BroughtTeacherModel
 
 from .base import RUNTIMES, Backend, Batch
 from .cpu import no_native_bf16
@@ -30,7 +31,10 @@ class TorchBackend(Backend):
         self, artifact: Path, precision: str = "fp32", device: str = "cpu", max_batch: int | None = None
     ) -> None:
         super().__init__(artifact, precision, device, max_batch)
-        self.model = MultiTaskModel.from_pretrained(artifact, map_location=device).eval()
+        if (Path(artifact) / BROUGHT).is_file():  # a brought teacher checkpoint, timed beside the student
+            self.model = BroughtTeacherModel.load(artifact, map_location=device).eval()
+        else:
+            self.model = MultiTaskModel.from_pretrained(artifact, map_location=device).eval()
         if precision == "int8":  # the peer users try first: torch.ao dynamic quantization of Linear layers
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.ao.quantization announces its deprecation
@@ -39,7 +43,7 @@ class TorchBackend(Backend):
 
     @classmethod
     def accepts(cls, artifact: Path) -> bool:
-        return (Path(artifact) / "model.safetensors").is_file()
+        return (Path(artifact) / "model.safetensors").is_file() or (Path(artifact) / BROUGHT).is_file()
 
     @classmethod
     def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
@@ -66,6 +70,13 @@ class TorchBackend(Backend):
 
     def num_parameters(self) -> int:
         return self.model.num_parameters()
+
+    def size_mb(self) -> float:
+        """The weights' size; a brought teacher's live in its checkpoint folder, not in the pointer."""
+        source = getattr(self.model, "source", None)
+        if source is None:
+            return super().size_mb()
+        return sum(p.stat().st_size for p in Path(source).glob("*") if p.suffix in (".safetensors", ".bin")) / 1e6
 
     def _autocast(self):
         if self.precision in DTYPES:

@@ -12,7 +12,8 @@ from distill.checkpoints import resolve_checkpoint
 from distill.config import TeacherSources
 from distill.data.examples import SPLITS, TaskData
 from distill.io import sha256_file, write_json
-from distill.teachers import load_teachers
+from distill.teachers import CheckpointTeacher, load_teachers
+from distill.teachers.serving import write_brought
 from distill.tokenization import build_tokenizer, load_tokenizer
 from distill.training import distributed
 from recipes.pipeline import Context, Stage, register_stage, settings_of
@@ -136,6 +137,9 @@ def bring_teachers(ctx: Context) -> dict[str, Any]:
         on_error=recipe.data.on_error,
     )
     teachers.train_outputs().save(ctx.out / TARGETS)
+    for name, teacher in teachers.teachers.items():  # pointers the bench times beside the student
+        if isinstance(teacher, CheckpointTeacher):
+            write_brought(ctx.out / "brought" / name, teacher)
     test = teachers.test_metrics()
     write_json(ctx.out / "metrics.json", test)
     write_json(ctx.out / "teachers.json", teachers.describe())

@@ -34,7 +34,8 @@ def brought(tmp_path_factory):
     tok = build_tokenizer(base.tokenizer, tasks)
     save_sequence_teacher(root / "category", tasks["category"], tok)
     save_token_teacher(root / "attributes", tasks["attributes"], tok)
-    recipe = tiny_recipe(student=STUDENT)
+    bench = {"batch_sizes": [1, 4], "seq_lens": [16], "warmup": 1, "iters": 2, "rounds": 1, "runtimes": ["torch"]}
+    recipe = tiny_recipe(student=STUDENT, bench=bench)
     del recipe["tokenizer"]  # the student reads the ids of the checkpoint that lends it layers
     recipe["teacher"] = {
         "checkpoints": {"category": str(root / "category"), "attributes": str(root / "attributes")},
@@ -42,7 +43,7 @@ def brought(tmp_path_factory):
         "train": dict(TINY_TRAIN),
     }
     path = write_recipe(root / "brought.yaml", recipe)
-    assert main(["run", str(path), "--out", str(root / "run"), "--stages", "tokenizer,teacher,distill"]) == 0
+    assert main(["run", str(path), "--out", str(root / "run"), "--stages", "tokenizer,teacher,distill,bench"]) == 0
     return root, path, root / "run"
 
 
@@ -108,3 +109,16 @@ def test_recipe_refuses_what_brought_teachers_cannot_do(tmp_path, capsys, teache
     assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_bench_times_each_teacher_beside_the_student_that_replaces_them(brought):
+    _, _, run = brought
+    rows = [json.loads(line) for line in (run / "bench" / "results.jsonl").read_text().splitlines()]
+    teachers = {r["artifact"]: r for r in rows if r["artifact"].startswith("teacher.")}
+    assert set(teachers) == {"teacher.category", "teacher.attributes"}
+    assert set(teachers["teacher.category"]["tasks"]) == {"category"}  # scored on its own task, by the same code
+    metrics = json.loads((run / "teacher" / "metrics.json").read_text())
+    assert teachers["teacher.category"]["tasks"]["category"]["value"] == pytest.approx(metrics["category"]["value"])
+    report = (run / "bench" / "report.md").read_text()
+    assert "## The student against the per-task teachers it replaces" in report
+    assert "| 4 | 16 |" in report.split("replaces")[1]
