@@ -3,6 +3,9 @@ that train a teacher and distil it (``distill.api``):
 
     from distill import TaskConfig, load_tasks, build_tokenizer, train_teacher, distil
 
+Teachers you already have, one per task (fine-tuned checkpoints or files of their outputs), go through
+``load_teachers(TeacherSources(checkpoints={...}), tasks)`` into ``distil`` in place of a trained teacher.
+
 Names load on first use, so ``import distill`` stays cheap for the command line.
 """
 
@@ -28,6 +31,10 @@ _PUBLIC = {
     "StudentModelConfig": "distill.config",
     "TrainConfig": "distill.config",
     "DistillConfig": "distill.config",
+    "TeacherSources": "distill.config",
+    "load_teachers": "distill.teachers",
+    "TaskTeachers": "distill.teachers",
+    "TaskTeacher": "distill.teachers",
     "LogitsKD": "distill.config",
     "HiddenKD": "distill.config",
     "AttentionKD": "distill.config",

@@ -240,8 +240,10 @@ class TeacherSources(StrictModel):
         description="task → a JSONL file of precomputed outputs keyed by the task's id column "
         "(distill.teachers.outputs_file has the format)",
     )
-    label_maps: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="task → {the teacher's label: the task's label} where the names differ"
+    label_maps: dict[str, dict[str, str | None]] = Field(
+        default_factory=dict,
+        description="task → {the teacher's label: the task's label} where the names differ; null leaves out a "
+        "label the task does not have (KD over the rest)",
     )
     encoder_from: str | None = Field(
         None,

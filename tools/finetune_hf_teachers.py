@@ -93,17 +93,16 @@ def finetune(name: str, task: TeacherTask, data: Path, out: Path, seed: int, max
     rng = random.Random(seed)
     rng.shuffle(train)
     train = train[: task.max_train] if task.max_train else train
-    names = [] if task.regression else sorted({r[task.label] for r in train})
+    test = read_rows(data / task.folder / "test.csv")  # the label set a user knows: every file's
+    names = [] if task.regression else sorted({r[task.label] for r in [*train, *dev, *test]})
     labels = {n: i for i, n in enumerate(names)}
     tokenizer = AutoTokenizer.from_pretrained(base)
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=1 if task.regression else len(names),
-        problem_type="regression" if task.regression else "single_label_classification",
-        id2label=None if task.regression else dict(enumerate(names)),
-        label2id=None if task.regression else labels,
-    )
+    head = {"num_labels": 1, "problem_type": "regression"}
+    if not task.regression:  # id2label names the classes, as a teacher brought to mtkd must
+        head = {"num_labels": len(names), "problem_type": "single_label_classification",
+                "id2label": dict(enumerate(names)), "label2id": labels}  # fmt: skip
+    model = AutoModelForSequenceClassification.from_pretrained(base, **head)
     optim = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
     steps = task.epochs * ((len(train) + 31) // 32)
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -2,7 +2,8 @@
 
 A fine-tuned checkpoint names its classes in ``id2label``; a file of precomputed outputs lists them
 with its rows. Either must name exactly the task's labels (after an optional ``label_map`` from the
-teacher's names to the task's); anything else is a ``TeacherMismatch`` that names the labels on each
+teacher's names to the task's, where null drops a teacher's label: its column is left out and the
+softmax renormalises over the rest); anything else is a ``TeacherMismatch`` that names the labels on each
 side, because a silently shifted column would teach the student the wrong class.
 """
 
@@ -17,7 +18,10 @@ GENERIC = re.compile(r"^LABEL_\d+$")  # what transformers writes when a model wa
 
 
 def label_order(
-    where: str, teacher_labels: Sequence[str], task_labels: Sequence[str], label_map: Mapping[str, str] | None = None
+    where: str,
+    teacher_labels: Sequence[str],
+    task_labels: Sequence[str],
+    label_map: Mapping[str, str | None] | None = None,
 ) -> list[int]:
     """For each task label (in task order), the column of the teacher's outputs that holds it."""
     label_map = dict(label_map or {})
@@ -27,17 +31,17 @@ def label_order(
             f"{where}: label_map names {', '.join(map(repr, unused[:5]))}, which the teacher does not have "
             f"(its labels: {_listing(teacher_labels)})"
         )
-    mapped = [label_map.get(name, name) for name in teacher_labels]
-    repeated = sorted({name for name in mapped if mapped.count(name) > 1})
+    mapped = [label_map.get(name, name) for name in teacher_labels]  # None: a column the task does not use
+    repeated = sorted({name for name in mapped if name is not None and mapped.count(name) > 1})
     if repeated:
         raise TeacherMismatch(f"{where}: two teacher labels map to {repeated[0]!r}; each column needs its own label")
-    only_teacher = [name for name in mapped if name not in set(task_labels)]
+    only_teacher = [name for name in mapped if name is not None and name not in set(task_labels)]
     only_task = [name for name in task_labels if name not in set(mapped)]
     if only_teacher or only_task:
         hint = (
             " (the checkpoint was saved without id2label: map LABEL_0… to the task's labels with teacher.label_maps)"
             if any(GENERIC.match(n) for n in teacher_labels)
-            else "; map the teacher's names to the task's with teacher.label_maps"
+            else "; map the teacher's names to the task's with teacher.label_maps (null drops a teacher's label)"
         )
         raise TeacherMismatch(
             f"{where}: the teacher's labels differ from the task's: only the teacher has "

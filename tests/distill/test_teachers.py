@@ -153,6 +153,11 @@ def test_mismatched_labels_name_both_sides_and_a_label_map_fixes_them(data, tmp_
     )
     loaded = load_teachers(fixed, tasks)
     assert loaded.teachers["category"].order == list(range(len(cat.labels)))
+    save_sequence_teacher(tmp_path / "more", cat, teacher_tok, labels=["other", *cat.labels])  # one label more
+    with pytest.raises(TeacherMismatch, match=r"only the teacher has 'other'; only the data has none"):
+        load_teachers(TeacherSources(checkpoints={"category": str(tmp_path / "more")}), tasks)
+    dropped = TeacherSources(checkpoints={"category": str(tmp_path / "more")}, label_maps={"category": {"other": None}})
+    assert load_teachers(dropped, tasks).teachers["category"].order == list(range(1, len(cat.labels) + 1))
 
 
 def test_a_wrong_model_class_is_named(data, teachers):
@@ -218,3 +223,31 @@ def test_an_augmented_copy_decodes_back_to_its_text(data):
                 assert back.text.replace(" ", "") == ex.text.lower().replace(" ", "")
                 if ex.text_pair is not None:  # a pair comes back as its two texts
                     assert back.text_pair.replace(" ", "") == ex.text_pair.lower().replace(" ", "")
+
+
+def test_augmented_copies_are_scored_afresh_by_a_checkpoint_and_keep_a_files_answer(data, teachers, tmp_path):
+    from distill.augmentation import augment_split
+    from distill.config import AugmentConfig
+
+    _, tasks, student_tok, teacher_tok = data
+    sources, seq, _ = teachers
+    cat = tasks["category"]
+    plain = encode_examples(student_tok, cat.splits["train"], cat.kind, 32)
+    split = augment_split(plain, AugmentConfig(method="mask", max_examples=4, prob=0.3), student_tok, 0, "category")
+    copies = [i for i, synthetic in enumerate(split.synthetic) if synthetic]
+    assert copies and all(split.source[i] < len(plain) for i in copies)
+
+    loaded = load_teachers(TeacherSources(checkpoints={"category": sources.checkpoints["category"]}), tasks)
+    got = student_targets(loaded, tasks, {"category": split}, student_tok).logits["category"]
+    first = copies[0]
+    text = decoded_copy(split, first, student_tok, cat.splits["train"][split.source[first]]).text
+    assert "[MASK]" in text  # the masked copy, not its original, is what the teacher reads
+    with torch.no_grad():
+        own = seq(**teacher_tok([text], return_tensors="pt")).logits[0].flip(-1)  # id2label was reversed
+    torch.testing.assert_close(got[first], own, rtol=1e-4, atol=1e-5)
+
+    answers = {ex.id: [float(i), 0.0, *[0.0] * (len(cat.labels) - 2)] for i, ex in enumerate(cat.splits["train"])}
+    write_outputs(tmp_path / "o.jsonl", [{"id": k, "logits": v} for k, v in answers.items()], cat.labels)
+    from_file = load_teachers(TeacherSources(outputs={"category": str(tmp_path / "o.jsonl")}), tasks)
+    kept = student_targets(from_file, tasks, {"category": split}, student_tok).logits["category"]
+    assert float(kept[first][0]) == float(split.source[first])  # a file cannot score new text: the original's
