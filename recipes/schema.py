@@ -201,6 +201,15 @@ class Recipe(StrictModel):
             raise ValueError("pretrain trains a teacher's encoder; with teacher.checkpoints or outputs none is trained")
         if t.model.from_pretrained:
             raise ValueError("teacher.model is not used with teacher.checkpoints or outputs; remove from_pretrained")
+        exported = self.quantize is not None and (
+            self.quantize.teacher_presets
+            or "teacher" in (self.quantize.artifacts or ([] if self.student else ["teacher"]))
+        )
+        if exported or (self.prune is not None and self.prune.artifact == "teacher"):
+            raise ValueError(
+                "brought teachers are not pruned, exported or quantized here: the student is the product (the bench "
+                "times each checkpoint beside it as teacher.<task>); drop the teacher from quantize and prune"
+            )
         if self.student is None or t.encoder_from is not None:
             return
         s = self.student

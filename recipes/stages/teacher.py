@@ -126,6 +126,8 @@ def source_hashes(cfg: TeacherSources) -> dict[str, str | None]:
 def bring_teachers(ctx: Context) -> dict[str, Any]:
     """The teacher stage with teachers brought from outside: load and check them, score the test split, and
     keep their answers on the training rows (``targets.safetensors``) for the distill stage."""
+    if not distributed.is_main():  # nothing to train: one process loads, scores and writes
+        return {}
     recipe = ctx.recipe
     tasks = tasks_of(ctx)
     teachers = load_teachers(

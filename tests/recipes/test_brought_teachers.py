@@ -96,6 +96,7 @@ def tiny_recipe_tokenizer():
         ({"checkpoints": {"category": "x"}, "encoder_from": "score"}, None, "encoder_from 'score' must name a task"),
         ({"checkpoints": {"category": "x"}}, {"model": {"init": "teacher_layers"}}, "name the checkpoint that lends"),
         ({"checkpoints": {"category": "x"}}, {"distill": {"hidden": {}}}, "intermediate-layer KD needs one teacher"),
+        ({"checkpoints": {"category": "x"}}, {"quantize": {"teacher_presets": ["dynamic-int8"]}}, "the student is"),
         (
             {"checkpoints": {"category": "x"}, "outputs": {"category": __file__}},
             None,
@@ -104,7 +105,8 @@ def tiny_recipe_tokenizer():
     ],
 )
 def test_recipe_refuses_what_brought_teachers_cannot_do(tmp_path, capsys, teacher, student, message):
-    recipe = tiny_recipe(teacher=teacher, **({"student": student} if student else {}))
+    sections = {"quantize": student.pop("quantize")} if student and "quantize" in student else {}
+    recipe = tiny_recipe(teacher=teacher, **({"student": student} if student else {}), **sections)
     path = write_recipe(tmp_path / "r.yaml", recipe)
     assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err
