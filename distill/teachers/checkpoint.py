@@ -26,6 +26,11 @@ SEQUENCE, TOKEN = "ForSequenceClassification", "ForTokenClassification"
 PROBLEM_TYPES = {"class": "single_label_classification", "classes": "multi_label_classification", "score": "regression"}
 
 
+def task_model_class(per_token: bool) -> type:
+    """The transformers auto class that loads a task checkpoint: token or sequence classification."""
+    return AutoModelForTokenClassification if per_token else AutoModelForSequenceClassification
+
+
 def _check_class(where: str, config: Any, task: TaskData) -> None:
     """The checkpoint's architecture and problem type against the task's type."""
     wanted = TOKEN if task.kind.per_token else SEQUENCE
@@ -93,7 +98,7 @@ class CheckpointTeacher(TaskTeacher):
         else:
             names = [config.id2label[i] for i in range(config.num_labels)]
             order = label_order(where, names, task.labels, label_map)
-        auto = AutoModelForTokenClassification if task.kind.per_token else AutoModelForSequenceClassification
+        auto = task_model_class(task.kind.per_token)
         try:
             with quiet_transformers():
                 model = auto.from_pretrained(resolved.path, trust_remote_code=trust_remote_code)

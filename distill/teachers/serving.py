@@ -13,13 +13,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from ..checkpoints import quiet_transformers
 from ..errors import ArtifactError
 from ..io import atomic_directory, read_json, write_json
 from ..model import HeadSpec, MultiTaskOutput
-from .checkpoint import CheckpointTeacher
+from .checkpoint import CheckpointTeacher, task_model_class
 
 BROUGHT = "brought.json"
 
@@ -59,8 +58,7 @@ class BroughtTeacherModel(nn.Module):
     def load(cls, folder: str | Path, map_location: str | torch.device = "cpu") -> BroughtTeacherModel:
         meta = read_json(Path(folder) / BROUGHT)
         head = HeadSpec.from_meta(meta["head"])
-        per_token = meta["class"].endswith("ForTokenClassification")
-        auto = AutoModelForTokenClassification if per_token else AutoModelForSequenceClassification
+        auto = task_model_class(meta["class"].endswith("ForTokenClassification"))
         if not Path(meta["checkpoint"]).is_dir():
             raise ArtifactError(f"{Path(folder) / BROUGHT}: the checkpoint {meta['checkpoint']} is gone")
         with quiet_transformers():
