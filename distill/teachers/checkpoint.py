@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
 from ..checkpoints import describe_failure, quiet_transformers, resolve_checkpoint
@@ -127,7 +128,8 @@ class CheckpointTeacher(TaskTeacher):
     def outputs(self, examples: list[Example]) -> list[torch.Tensor | None]:
         out: list[torch.Tensor | None] = [None] * len(examples)
         order = sorted(range(len(examples)), key=lambda i: len(str(examples[i].text)))  # less padding
-        for start in range(0, len(order), self.batch_size):
+        starts = range(0, len(order), self.batch_size)
+        for start in tqdm(starts, desc=f"teacher {self.task.name}", unit="batch", leave=False, disable=None):
             idx = order[start : start + self.batch_size]
             rows = self._token_rows if self.task.kind.per_token else self._sequence_rows
             for i, row in zip(idx, rows([examples[i] for i in idx]), strict=True):
