@@ -32,7 +32,7 @@ def task_model_class(per_token: bool) -> type:
     return AutoModelForTokenClassification if per_token else AutoModelForSequenceClassification
 
 
-def _check_class(where: str, config: Any, task: TaskData) -> None:
+def check_task_fit(where: str, config: Any, task: TaskData) -> None:
     """The checkpoint's architecture and problem type against the task's type."""
     wanted = TOKEN if task.kind.per_token else SEQUENCE
     archs = list(getattr(config, "architectures", None) or [])
@@ -91,7 +91,7 @@ class CheckpointTeacher(TaskTeacher):
             config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as e:
             raise MtkdError(describe_failure(resolved, e)) from None
-        _check_class(where, config, task)
+        check_task_fit(where, config, task)
         order = None
         if task.kind.numeric:
             if config.num_labels != 1:

@@ -251,3 +251,22 @@ def test_augmented_copies_are_scored_afresh_by_a_checkpoint_and_keep_a_files_ans
     from_file = load_teachers(TeacherSources(outputs={"category": str(tmp_path / "o.jsonl")}), tasks)
     kept = student_targets(from_file, tasks, {"category": split}, student_tok).logits["category"]
     assert float(kept[first][0]) == float(split.source[first])  # a file cannot score new text: the original's
+
+
+def test_a_multi_label_task_takes_a_multi_label_checkpoint_only():
+    from types import SimpleNamespace
+
+    from transformers import BertConfig
+
+    from distill.tasks import task_type
+    from distill.teachers.checkpoint import check_task_fit
+
+    kind = task_type("multilabel_classification")
+    task = SimpleNamespace(name="tags", kind=kind, config=SimpleNamespace(type="multilabel_classification"))
+    config = BertConfig(architectures=["BertForSequenceClassification"], problem_type="single_label_classification")
+    with pytest.raises(TeacherMismatch, match=r"for single_label_classification.*multi_label_classification"):
+        check_task_fit("teacher.checkpoints.tags", config, task)
+    config.problem_type = "multi_label_classification"
+    check_task_fit("teacher.checkpoints.tags", config, task)  # fits: no error
+    config.problem_type = None  # saved without one: the class alone decides
+    check_task_fit("teacher.checkpoints.tags", config, task)
