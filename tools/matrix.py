@@ -6,7 +6,8 @@ malformed data file must give a named error, or a counted and reported skip unde
 ``data.on_error: skip``; a run killed with SIGKILL during pretraining, teacher training, distillation or prune
 recovery must resume, and one killed during quantization or the bench (which keep no checkpoints) must re-run, either
 way ending with exactly the results of an uninterrupted run; a second writer into a run being written must
-stop at once; every published stage must verify against its checksums.
+stop at once; every published stage must verify against its checksums; hostile inputs to a served bundle
+must each be answered in place (``tools.matrix_inputs``).
 """
 
 from __future__ import annotations
@@ -282,7 +283,8 @@ def verify_artifacts(root: Path) -> Outcome:
 
 
 def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
-    """Every case, in order: recipes, data, faults, the writer lock, artifacts."""
+    """Every case, in order: recipes, data, faults, the writer lock, artifacts, hostile inputs (served from the
+    quantize fault's finished reference run)."""
     mtkd_log = logging.getLogger("mtkd")
     level = mtkd_log.level
     mtkd_log.setLevel(logging.ERROR)  # the cases' own progress lines are noise here
@@ -295,6 +297,9 @@ def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
         outcomes += [kill_and_resume(stage, root) for stage in FAULTS]
         outcomes.append(second_writer(root))
         outcomes.append(verify_artifacts(root / "faults"))
+        from tools.matrix_inputs import hostile_inputs  # it imports this module's Outcome
+
+        outcomes += hostile_inputs(root / "faults" / "quantize" / "reference", root)
     return outcomes
 
 
@@ -311,6 +316,7 @@ def summary(outcomes: list[Outcome]) -> str:
         ("data", "handled: a named error, or counted and reported under data.on_error: skip"),
         ("fault", "SIGKILL, then --resume (or a re-run): results identical to an uninterrupted run"),
         ("lock", "a second writer into a run being written: exit 2, holder named, the first unharmed"),
+        ("input", "hostile inputs to a served bundle: one answer each, in order, named errors, no traceback"),
     ):
         tried, ok = count(group)
         if tried:

@@ -20,6 +20,7 @@ def test_matrix_handles_every_recipe_data_and_fault_case(tmp_path, capsys):
     # pretraining, teacher, distillation, prune recovery, quantize, bench: identical results
     assert counts["fault"] == (6, 6)
     assert counts["lock"] == (1, 1)  # a second writer into a run being written is refused, the first unharmed
+    assert counts["input"] == (3, 3)  # hostile inputs to a served bundle: each answered in its place
     outcomes = json.loads((tmp_path / "matrix.json").read_text())
     faults = {o["name"]: o for o in outcomes if o["group"] == "fault"}
     assert set(faults) == {"pretrain", "teacher", "distill", "prune", "quantize", "bench"}
