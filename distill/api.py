@@ -178,9 +178,10 @@ def distil(
         student = build_student(student, layers, tokenizer, heads)
     teacher_params = teacher.num_parameters() if per_task else teacher.num_parameters(encoder_only=True)
     log.info(
-        "distill: student encoder %.2fM parameters = %.3f of the teacher's",
+        "distill: student encoder %.2fM parameters = %.3f of the %s",
         student.num_parameters(encoder_only=True) / 1e6,
         student.num_parameters(encoder_only=True) / teacher_params,
+        f"{len(teacher.teachers)} teachers' together" if per_task else "teacher's",
     )
     if config.augment:  # augmented copies join the training splits: teacher soft targets only
         if mlm is not None and not isinstance(mlm, torch.nn.Module):
