@@ -101,7 +101,7 @@ def markdown(measured: Measured) -> str:
             f"the teacher's own quantized export ({label(alt)}, {alt['latency_ms']['p50']:.2f} ms), what a user who "
             "does not distil would deploy."
         )
-    replaces = replaces_section(rows)
+    replaces = replaces_section(rows, measured.tolerance)
     lines += ["", *replaces] if replaces else []
     if replaces and ref is None:
         lines += ["", "retention and speedup per task: against that task's own teacher (teacher.<task>, torch FP32)."]
