@@ -31,7 +31,7 @@ _PUBLIC = {
     "StudentModelConfig": "distill.config",
     "TrainConfig": "distill.config",
     "DistillConfig": "distill.config",
-    "TeacherSources": "distill.config",
+    "TeacherSources": "distill.teacher_sources",
     "load_teachers": "distill.teachers",
     "TaskTeachers": "distill.teachers",
     "TaskTeacher": "distill.teachers",

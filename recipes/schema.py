@@ -20,12 +20,12 @@ from distill.config import (
     StrictModel,
     StudentModelConfig,
     TaskConfig,
-    TeacherSources,
     TokenizerConfig,
     TrainConfig,
 )
 from distill.errors import DataUnavailable
 from distill.layer_transfer import LAYER_LOSSES
+from distill.teacher_sources import TeacherSources
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from ..config import TeacherSources
 from ..data.examples import TaskData
 from ..errors import RecipeError, TeacherMismatch
 from ..model import MultiTaskModel, load_pretrained_encoder
+from ..teacher_sources import TeacherSources
 from .checkpoint import CheckpointTeacher
 from .outputs_file import OutputsTeacher
 from .targets import TaskTeachers

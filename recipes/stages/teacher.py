@@ -9,9 +9,9 @@ from typing import Any
 
 from distill.api import train_teacher
 from distill.checkpoints import resolve_checkpoint
-from distill.config import TeacherSources
 from distill.data.examples import SPLITS, TaskData
 from distill.io import sha256_file, write_json
+from distill.teacher_sources import TeacherSources
 from distill.teachers import CheckpointTeacher, load_teachers
 from distill.teachers.serving import write_brought
 from distill.tokenization import build_tokenizer, load_tokenizer
