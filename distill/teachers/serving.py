@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,7 +48,8 @@ class BroughtTeacherModel(nn.Module):
         super().__init__()
         self.model, self.order = model.eval(), order
         self.head_specs = {head.name: head}
-        self._types = "token_type_ids" in inspect.signature(model.forward).parameters  # DistilBERT takes none
+        takes = inspect.signature(model.forward).parameters  # DistilBERT takes no token_type_ids
+        self._takes = {k for k in ("input_ids", "attention_mask", "token_type_ids") if k in takes}
         self.source: Path | None = None  # the checkpoint folder whose weights this runs
 
     @property
@@ -67,16 +69,11 @@ class BroughtTeacherModel(nn.Module):
         loaded.source = Path(meta["checkpoint"])
         return loaded
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        tasks: list[str] | None = None,
-        **_: object,
-    ) -> MultiTaskOutput:
-        kwargs = {"token_type_ids": token_type_ids} if self._types and token_type_ids is not None else {}
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
+    def forward(self, **inputs: Any) -> MultiTaskOutput:
+        """Its one task's logits in the task's label order; of a multi-task call's keywords it reads the tensors
+        its model takes (``tasks`` and the like are not its concern)."""
+        taken = {k: v for k, v in inputs.items() if k in self._takes and v is not None}
+        logits = self.model(**taken).logits
         name = next(iter(self.head_specs))
         return MultiTaskOutput({name: logits[..., self.order] if self.order is not None else logits})
 
