@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from distill.training.evaluate import retention
@@ -28,13 +29,18 @@ def report_rows(
     return rows
 
 
+def _kept(share: float) -> str:
+    """A retention as a percentage; a teacher (or an RMSE) at 0 leaves it undefined, said as such."""
+    return f"{100 * share:.1f}%" if math.isfinite(share) else "undefined (a score of 0)"
+
+
 def report_line(row: dict[str, Any]) -> str:
     """One task's result for the log."""
     if row["teacher"] is None:
         return f"{row['metric']} student {row['student']:.4f} (no teacher: learnt from its labels)"
     return (
         f"{row['metric']} student {row['student']:.4f} teacher {row['teacher']:.4f} "
-        f"(retention {100 * row['retention']:.1f}%)"
+        f"(retention {_kept(row['retention'])})"
     )
 
 
@@ -80,7 +86,7 @@ def report_markdown(rows: dict[str, dict], latency: dict[str, Any] | None, param
     for task, r in rows.items():
         arrow = "↑" if r["higher_is_better"] else "↓"
         teacher = "— (labels only)" if r["teacher"] is None else f"{r['teacher']:.4f}"
-        kept = "—" if r["retention"] is None else f"{100 * r['retention']:.1f}%"
+        kept = "—" if r["retention"] is None else _kept(r["retention"])
         lines.append(
             f"| {task} | {r['metric']} {arrow} | {teacher} | {r['student']:.4f} | {kept} | {r['baseline']:.4f} |"
         )

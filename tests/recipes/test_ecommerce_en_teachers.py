@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -54,4 +55,10 @@ def test_the_small_version_fine_tunes_three_teachers_and_distils_them_into_one_s
         assert torch.allclose(s_w, t_w, atol=5e-3)
     report = json.loads((out / "distill" / "report.json").read_text())
     assert set(report["latency"]["by_batch"]["32"]["teachers_ms"]) == set(TASKS)
-    assert set(report["tasks"]) == set(TASKS) and all(r["retention"] for r in report["tasks"].values())
+    assert set(report["tasks"]) == set(TASKS)
+    for r in report["tasks"].values():  # 48 rows and one epoch can leave a teacher at 0: retention is then NaN
+        if r["teacher"]:
+            share = r["student"] / r["teacher"] if r["higher_is_better"] else r["teacher"] / r["student"]
+            assert math.isclose(r["retention"], share)
+        else:
+            assert math.isnan(r["retention"]) and "undefined" in (out / "distill" / "report.md").read_text()
