@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -113,6 +114,20 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def remove_leftover_temporaries(path: str | Path) -> list[str]:
+    """Remove the temporary folders a killed writer left beside ``path`` (``atomic_directory``'s and the bundle
+    builder's ``.<name>.XXXXXXXX``) and return their names. Only for a caller holding ``path``'s writer lock:
+    no one else can be filling them then."""
+    path = Path(path)
+    ours = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}")  # tempfile.mkdtemp's eight random characters
+    if not path.parent.is_dir():
+        return []
+    left = [p for p in path.parent.iterdir() if p.is_dir() and ours.fullmatch(p.name)]
+    for folder in left:
+        shutil.rmtree(folder)
+    return sorted(p.name for p in left)
 
 
 def stable_hash(obj: Any) -> str:

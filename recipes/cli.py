@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 from distill.errors import DataUnavailable, MtkdError, RecipeError
+from distill.io import remove_leftover_temporaries
 
 from .run_lock import new_directory_lock, run_lock
 
@@ -92,7 +93,11 @@ def _measure_commands(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--recipe", help="recipe for the tasks and grid (default: the run's recipe.yaml)")
     _set_option(bench, "e.g. --set bench.batch_sizes=[1,8]")
     bench.add_argument("--out", type=Path, help="output directory (default runs/bench/<target>-<time>)")
-    bench.add_argument("--peak", action="store_true", help="measure this device's fp32 and INT8 GEMM peak")
+    bench.add_argument(
+        "--peak",
+        action="store_true",
+        help="measure this device's fp32, INT8 and bf16 GEMM peaks, through torch and each installed runtime",
+    )
     bench.add_argument(
         "--fusions",
         action="store_true",
@@ -248,15 +253,15 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     if args.peak:
-        from benchmarks.peak import gemm_peaks
+        from benchmarks.peak import gemm_peaks, peak_lines
+        from benchmarks.runtime_peak import GRAPHS, runtime_peaks
 
         peak = gemm_peaks()
-        bf16 = f"{peak['bf16_flops'] / 1e9:.1f} GFLOP/s" if peak["bf16_flops"] else "not native here"
-        print(
-            f"fp32 GEMM peak: {peak['fp32_flops'] / 1e9:.1f} GFLOP/s; INT8 GEMM peak: {peak['int8_ops'] / 1e9:.1f} "
-            f"GOP/s; bf16 GEMM peak: {bf16} (torch's GEMMs, best of square sizes {peak['sizes']}, "
-            f"{peak['threads']} threads, {peak['device']})"
-        )
+        peak["by_runtime"] = runtime_peaks({(r, p) for r, precisions in GRAPHS.items() for p in precisions})
+        print(f"GEMM peaks (best of square products {peak['sizes']}, {peak['threads']} threads, {peak['device']}):")
+        print("\n".join(f"  {line}" for line in peak_lines(peak)))
+        if not peak["bf16_flops"]:
+            print("  bf16: not native here (no AVX-512 BF16 / AMX): not measured")
         if args.target is None and not args.fusions:
             return 0
     if args.fusions:
@@ -302,6 +307,11 @@ def _deploy(args: argparse.Namespace) -> int:
 
     if args.command == "export":
         with new_directory_lock(args.out):
+            left = remove_leftover_temporaries(args.out)
+            if left:
+                logging.getLogger("mtkd").info(
+                    "removed what a killed export into %s left unfinished: %s", args.out, ", ".join(left)
+                )
             print(
                 export_cmd.export_run(
                     args.run, args.format, args.out, args.artifact, args.task, not args.no_verify, args.runtime

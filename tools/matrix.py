@@ -4,10 +4,12 @@ property.
 Every malformed recipe must fail with one line naming the key, exit code 2 and no output; every
 malformed data file must give a named error, or a counted and reported skip under
 ``data.on_error: skip``; a run killed with SIGKILL during pretraining, teacher training, distillation or prune
-recovery must resume, and one killed during quantization or the bench (which keep no checkpoints) must re-run, either
-way ending with exactly the results of an uninterrupted run; a second writer into a run being written must
-stop at once; every published stage must verify against its checksums; hostile inputs to a served bundle
-must each be answered in place (``tools.matrix_inputs``).
+recovery must resume, and one killed during quantization, compilation (on a GPU with TensorRT; listed as not run
+elsewhere) or the bench (which keep no checkpoints) must re-run, either way ending with exactly the results of an
+uninterrupted run; a second writer into a run being written must stop at once; every published stage must verify
+against its checksums; an export killed mid-write and a disk that fills mid-stage must leave nothing half-written
+taken as finished (``tools.matrix_writes``); hostile inputs to a served bundle must each be answered in place
+(``tools.matrix_inputs``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from compress.tensorrt import tensorrt_unavailable
 from distill.config import DataConfig, TaskConfig
 from distill.data.loading import load_task
 from distill.encoding import encode_examples
@@ -164,6 +167,7 @@ FAULTS = {  # stage → (where it is killed, how it continues, the result compar
     "prune": ("recover-1/checkpoints/last/trainer.pt", "--resume", "metrics.json"),  # during recovery training
     "quantize": ("student-static-int8/model.onnx", "", "report.json"),  # after calibration, before QAT: no checkpoints
     "bench": ("pending.json", "", "results.jsonl"),  # while timing: no checkpoints; accuracy per row compared
+    "compile": ("student-trt-fp32/model.plan", "", "student-trt-fp32/metrics.json"),  # one engine built: GPU only
 }
 
 
@@ -178,6 +182,9 @@ def fault_recipe(stage: str) -> dict[str, Any]:
         recipe["prune"] = {"heads": 0.5, "ffn": 0.25, "recover_epochs": 2}
     if stage == "bench":  # the student's models in torch, every task scored through it, a few timed calls
         recipe["bench"] = {"batch_sizes": [1, 4], "seq_lens": [16], "warmup": 1, "iters": 40, "rounds": 3}
+    if stage == "compile":  # one FP32 engine from the student's graph, built afresh each time
+        recipe["quantize"] = {"presets": ["dynamic-int8"]}
+        recipe["compile"] = {"precisions": ["fp32"], "timing_cache": False}
     if stage == "quantize":
         recipe["quantize"] = {
             "presets": ["dynamic-int8", "static-int8"],
@@ -190,6 +197,8 @@ def fault_recipe(stage: str) -> dict[str, Any]:
 def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
     """SIGKILL a run inside ``stage``, continue it (``--resume`` where the stage checkpoints, a plain re-run where
     it does not), and compare its result with an uninterrupted run's."""
+    if stage == "compile" and (reason := tensorrt_unavailable()):
+        return Outcome("not run", stage, True, f"SIGKILL during compile needs TensorRT on a GPU: {reason}")
     marker_in_stage, how, result = FAULTS[stage]
     folder = root / "faults" / stage
     path = _write(folder / "recipe.yaml", fault_recipe(stage))
@@ -297,9 +306,12 @@ def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
         outcomes += [kill_and_resume(stage, root) for stage in FAULTS]
         outcomes.append(second_writer(root))
         outcomes.append(verify_artifacts(root / "faults"))
-        from tools.matrix_inputs import hostile_inputs  # it imports this module's Outcome
+        from tools.matrix_inputs import hostile_inputs  # these import this module's Outcome
+        from tools.matrix_writes import full_disk, killed_export
 
-        outcomes += hostile_inputs(root / "faults" / "quantize" / "reference", root)
+        finished = root / "faults" / "quantize" / "reference"
+        outcomes += [killed_export(finished, root), full_disk(finished, root)]
+        outcomes += hostile_inputs(finished, root)
     return outcomes
 
 
@@ -316,6 +328,7 @@ def summary(outcomes: list[Outcome]) -> str:
         ("data", "handled: a named error, or counted and reported under data.on_error: skip"),
         ("fault", "SIGKILL, then --resume (or a re-run): results identical to an uninterrupted run"),
         ("lock", "a second writer into a run being written: exit 2, holder named, the first unharmed"),
+        ("disk", "a disk full mid-stage: one line naming ENOSPC, the previous stage intact, then finished"),
         ("input", "hostile inputs to a served bundle: one answer each, in order, named errors, no traceback"),
     ):
         tried, ok = count(group)
@@ -324,6 +337,7 @@ def summary(outcomes: list[Outcome]) -> str:
     art = [o for o in outcomes if o.group == "artifacts"]
     if art:
         lines.append(f"  {'artifacts':<13}{art[0].detail} against their checksums")
+    lines += [f"  {'not run':<13}{o.name}: {o.detail}" for o in outcomes if o.group == "not run"]
     failed = [o for o in outcomes if not o.ok]
     lines += [f"  NOT HANDLED {o.group}: {o.name}: {o.detail}" for o in failed]
     return "\n".join(lines)
@@ -331,7 +345,11 @@ def summary(outcomes: list[Outcome]) -> str:
 
 def write_table(path: Path, outcomes: list[Outcome]) -> None:
     rows = ["| group | case | handled | what happened |", "|---|---|---|---|"]
-    rows += [f"| {o.group} | {o.name} | {'yes' if o.ok else 'NO'} | {o.detail.replace('|', '/')} |" for o in outcomes]
+    handled = {True: "yes", False: "NO"}
+    rows += [
+        f"| {o.group} | {o.name} | {'–' if o.group == 'not run' else handled[o.ok]} | {o.detail.replace('|', '/')} |"
+        for o in outcomes
+    ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     path.with_suffix(".json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1), encoding="utf-8")
 

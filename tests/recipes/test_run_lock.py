@@ -72,3 +72,18 @@ def test_bench_and_export_into_a_directory_being_written_exit_2_naming_the_write
         assert not (tmp_path / "bundle").exists()  # nothing touched
     assert "bundle is being written by process" in capsys.readouterr().err
     assert list(tmp_path.glob(".bundle*")) == []  # the export lock file goes with its writer
+
+
+def test_an_export_removes_what_a_killed_export_left_beside_its_folder_and_nothing_else(tmp_path, caplog):
+    killed = tmp_path / ".bundle.k1ll3d_x"  # tempfile.mkdtemp's name for a bundle being written
+    killed.mkdir()
+    (killed / "model.onnx").write_bytes(b"half a graph")
+    others = [".bundle.old", ".bundles.abcdefgh", ".bundle.abcdefghi", "bundle.abcdefgh"]  # not the export's
+    for name in others:
+        (tmp_path / name).mkdir()
+    (tmp_path / ".bundle.filefile").write_text("a file, not a folder")
+    with caplog.at_level("INFO", logger="mtkd"):
+        assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")]) == 2  # no such run
+    assert not killed.exists() and all((tmp_path / name).is_dir() for name in others)
+    assert (tmp_path / ".bundle.filefile").is_file()
+    assert "left unfinished: .bundle.k1ll3d_x" in caplog.text
