@@ -30,6 +30,7 @@ from .harness import run_grid
 from .history import record
 from .peak import gemm_peaks
 from .report import Measured, write_all
+from .runtime_peak import runtime_peaks
 
 log = logging.getLogger("mtkd")
 
@@ -63,6 +64,7 @@ def bench(
     real: list[dict] = []
     rows, skipped = run_grid(artifacts, cfg, tasks if cfg.accuracy else None, max_len, real)
     peak = gemm_peaks(device="cuda" if any(r["device"] == "cuda" for r in rows) else "cpu")
+    peak["by_runtime"] = runtime_peaks({(r["runtime"], r["precision"]) for r in rows if r["device"] == "cpu"})
     summary = write_all(out, Measured(rows, skipped, cfg.shape, peak, cfg.tolerance, real))
     machine = diagnose()  # what this machine can run, beside what it measured
     write_json(out / "doctor.json", machine)

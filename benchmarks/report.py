@@ -11,6 +11,7 @@ from distill.io import atomic_path
 from distill.training.evaluate import retention
 
 from .brought import replaces_section, task_teacher_row
+from .peak import peak_for, peak_lines
 from .real_length import real_length_markdown
 from .rows import alternative_row, at_shape, label, reference_row, student_reference, task_names, worst_drop
 
@@ -25,11 +26,9 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def add_peak_share(rows: list[dict], peak: dict[str, float] | None) -> None:
-    """Each row's achieved FLOP/s as a share of this device's GEMM peak for its precision."""
+    """Each row's achieved FLOP/s as a share of the GEMM peak of its runtime at its precision (``peak_for``)."""
     for r in rows:
-        limit = None
-        if peak and r.get("achieved_flops"):
-            limit = {"int8": peak["int8_ops"], "bf16": peak.get("bf16_flops")}.get(r["precision"], peak["fp32_flops"])
+        limit = peak_for(peak, r["runtime"], r["precision"]) if r.get("achieved_flops") else None
         r["peak_share"] = r["achieved_flops"] / limit if limit else None
 
 
@@ -40,7 +39,7 @@ def fastest_within(rows: list[dict], tolerance: float) -> list[str]:
         f"## Fastest student within {100 * tolerance:g}% of the FP32 student on every task",
         "",
         "| batch | seq | artifact / runtime / precision | p50 ms | vs FP32 student (torch) | worst task drop "
-        "| share of its precision's peak |",
+        "| share of its runtime's peak at its precision |",
         "|---:|---:|---|---:|---:|---:|---:|",
     ]
     for shape in sorted({(r["batch_size"], r["seq_len"]) for r in rows}):
@@ -85,9 +84,10 @@ def markdown(measured: Measured) -> str:
     ]
     if peak:
         lines.append(
-            f"GEMM peak on this device: fp32 {peak['fp32_flops'] / 1e9:.1f} GFLOP/s, "
-            f"INT8 {peak['int8_ops'] / 1e9:.1f} GOP/s"
-            + (f", bf16 {peak['bf16_flops'] / 1e9:.1f} GFLOP/s." if peak.get("bf16_flops") else ".")
+            f"GEMM peaks on this device (best of square products {peak['sizes']}, {peak['threads']} threads; each "
+            "result's share is of its own runtime's peak at its precision where measured, else torch's): "
+            + "; ".join(peak_lines(peak))
+            + "."
         )
     fastest = fastest_within(rows, measured.tolerance)
     lines += ["", *fastest, ""] if fastest else []

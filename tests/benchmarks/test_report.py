@@ -82,3 +82,11 @@ def test_the_student_is_set_against_the_sum_of_the_teachers_it_replaces():
     # 2 ms INT8 graph that is 5.6% worse
     assert table == ["| 1 | 128 | 12.00 | 9.00 | 21.00 | 8.00 | 2.62× | student-fp32/openvino/bf16 | 3.00 | 7.00× |"]
     assert replaces_section(ROWS, tolerance=0.01) == []  # no brought teachers: no section
+
+
+def test_a_share_is_of_its_own_runtimes_peak_where_measured_and_torchs_elsewhere():
+    rows = [dict(r) for r in ROWS if r["batch_size"] == 32]
+    by_runtime = {"openvino": {"bf16": 50e9}}  # OpenVINO's int8 peak not measured: torch's int8 stands in
+    add_peak_share(rows, {"fp32_flops": 10e9, "int8_ops": 20e9, "bf16_flops": 40e9, "by_runtime": by_runtime})
+    shares = {(r["runtime"], r["precision"]): r["peak_share"] for r in rows}
+    assert shares == {("torch", "fp32"): 0.1, ("openvino", "bf16"): 0.02, ("openvino", "int8"): 0.05}
