@@ -146,8 +146,8 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
     exp.add_argument(
         "--runtime",
         default="auto",
-        help="runtime the bundle is served by (default auto: the bench's fastest for the artifact within tolerance, "
-        "e.g. openvino at bf16; else the one its model file suits)",
+        help="runtime the bundle is served by (default auto: the bench's fastest for the artifact at batch 1 within "
+        "tolerance, on real text where it timed the test split's lengths; else the one its model file suits)",
     )
     exp.add_argument("--task", help="the one task an Optimum directory serves")
     exp.add_argument("--out", type=Path, required=True)

@@ -44,3 +44,17 @@ def test_the_fastest_runtime_within_tolerance_serves_the_bundle(tmp_path):
     assert choose_runtime(tmp_path, "student-fp32", 0.01) == ("openvino", "bf16")
     assert choose_runtime(tmp_path, "student-fp32", 0.05) == ("onnxruntime", "fp32")
     assert choose_runtime(tmp_path, "student-other", 0.01) is None  # not benched: the model file decides
+
+
+def test_where_the_bench_timed_real_text_the_real_lengths_decide(tmp_path):
+    (tmp_path / "quantize").mkdir()
+    rows = [bench_row("onnxruntime", "fp32", 2.0, 0.90), bench_row("openvino", "bf16", 1.5, 0.90)]
+    write_run(tmp_path, rows)
+    assert choose_runtime(tmp_path, "student-fp32", 0.01) == ("openvino", "bf16")  # fastest at 128 tokens
+    real = [  # but 5x slower on the test split's 13-token texts, as OpenVINO is on this Xeon
+        {"artifact": "student-fp32", "runtime": "onnxruntime", "precision": "fp32", "batch_size": 1, "pass_ms": 65.0},
+        {"artifact": "student-fp32", "runtime": "openvino", "precision": "bf16", "batch_size": 1, "pass_ms": 340.0},
+        {"artifact": "student-fp32", "runtime": "openvino", "precision": "bf16", "batch_size": 8, "pass_ms": 30.0},
+    ]
+    (tmp_path / "bench" / "real-length.jsonl").write_text("".join(json.dumps(r) + "\n" for r in real))
+    assert choose_runtime(tmp_path, "student-fp32", 0.01) == ("onnxruntime", "fp32")
