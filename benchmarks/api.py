@@ -64,7 +64,8 @@ def bench(
     real: list[dict] = []
     rows, skipped = run_grid(artifacts, cfg, tasks if cfg.accuracy else None, max_len, real)
     peak = gemm_peaks(device="cuda" if any(r["device"] == "cuda" for r in rows) else "cpu")
-    peak["by_runtime"] = runtime_peaks({(r["runtime"], r["precision"]) for r in rows if r["device"] == "cpu"})
+    cpu_pairs = {(r["runtime"], r["precision"]) for r in rows if r["device"] == "cpu"}
+    peak["by_runtime"] = runtime_peaks(cpu_pairs, torch_threads=peak["threads"] if peak["device"] == "cpu" else None)
     summary = write_all(out, Measured(rows, skipped, cfg.shape, peak, cfg.tolerance, real))
     machine = diagnose()  # what this machine can run, beside what it measured
     write_json(out / "doctor.json", machine)

@@ -64,8 +64,9 @@ PRECISION_KEYS = {"fp32": "fp32_flops", "int8": "int8_ops", "bf16": "bf16_flops"
 
 
 def peak_for(peak: dict[str, Any] | None, runtime: str, precision: str) -> float | None:
-    """The limit a result of ``runtime`` at ``precision`` is measured against: that runtime's own GEMM peak at
-    that precision where it was measured, else torch's at that precision (fp16/fp8 fall back to fp32's)."""
+    """The limit a result of ``runtime`` (its label, e.g. ``openvino-2t``) at ``precision`` is measured against:
+    that runtime's own GEMM peak at that precision and thread count where it was measured, else torch's at that
+    precision (fp16/fp8 fall back to fp32's)."""
     if not peak:
         return None
     own = (peak.get("by_runtime") or {}).get(runtime, {}).get(precision)
@@ -76,7 +77,7 @@ def peak_lines(peak: dict[str, Any]) -> list[str]:
     """One line per runtime: its GEMM peaks (GFLOP/s for fp32 and bf16, GOP/s for INT8)."""
     torch_peaks = {p: peak.get(k) for p, k in PRECISION_KEYS.items()}
     lines = []
-    for runtime, peaks in {"torch": torch_peaks, **(peak.get("by_runtime") or {})}.items():
+    for runtime, peaks in {f"torch-{peak['threads']}t": torch_peaks, **(peak.get("by_runtime") or {})}.items():
         cells = [f"{p} {v / 1e9:,.1f} {'GOP/s' if p == 'int8' else 'GFLOP/s'}" for p, v in peaks.items() if v]
         lines.append(f"{runtime}: {', '.join(cells)}")
     return lines

@@ -11,17 +11,22 @@ inference precision on the FP32 graph. A multiply-add counts 2 ops at every prec
 
 from __future__ import annotations
 
+import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
+import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from compress.runtime.base import RUNTIMES
 from distill.io import write_json
 
-from .peak import sustained_rate
+from .peak import PRECISION_KEYS, gemm_peaks, sustained_rate
 
 GRAPHS = {  # runtime → precision → graph kind
     "onnxruntime": {"fp32": "fp32", "int8": "integer"},
@@ -87,11 +92,45 @@ def runtime_gemm_peak(
     return best
 
 
-def runtime_peaks(pairs: set[tuple[str, str]], sizes: tuple[int, ...] = (1024, 2048)) -> dict[str, dict[str, float]]:
-    """``{runtime: {precision: ops/s}}`` for every (runtime, precision) pair a peak graph exists for."""
+def runtime_peaks(
+    pairs: set[tuple[str, str]], sizes: tuple[int, ...] = (1024, 2048), torch_threads: int | None = None
+) -> dict[str, dict[str, float]]:
+    """``{runtime label: {precision: ops/s}}`` for the bench's (runtime label, precision) pairs: a label such as
+    ``onnxruntime-1t`` (the grid swept thread counts) is measured on that many threads, since a one-thread
+    result is not held against a two-thread peak; torch's labels get ``gemm_peaks`` at their thread count,
+    except at ``torch_threads``, whose torch peaks the caller has measured already (``peak_for`` falls back
+    to them)."""
     peaks: dict[str, dict[str, float]] = {}
-    for runtime, precision in sorted(pairs):
-        value = runtime_gemm_peak(runtime, precision, sizes)
+    torch_at: dict[int, dict[str, Any]] = {}  # torch's three peaks, once per thread count
+    for label, precision in sorted(pairs):
+        runtime, threads = split_label(label)
+        with thread_count(threads):
+            if runtime in ("torch", "torch-compile"):
+                if torch.get_num_threads() == torch_threads:
+                    continue
+                if torch.get_num_threads() not in torch_at:
+                    torch_at[torch.get_num_threads()] = gemm_peaks(sizes)
+                value = torch_at[torch.get_num_threads()].get(PRECISION_KEYS.get(precision, ""))
+            else:
+                value = runtime_gemm_peak(runtime, precision, sizes)
         if value:
-            peaks.setdefault(runtime, {})[precision] = value
+            peaks.setdefault(label, {})[precision] = value
     return peaks
+
+
+def split_label(label: str) -> tuple[str, int | None]:
+    """``onnxruntime-2t`` → (``onnxruntime``, 2); a label without a thread count → (label, None)."""
+    found = re.fullmatch(r"(.+)-(\d+)t", label)
+    return (found[1], int(found[2])) if found else (label, None)
+
+
+@contextmanager
+def thread_count(threads: int | None) -> Iterator[None]:
+    """torch's thread count for the block (the backends size their pools from it), then back."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -56,3 +56,25 @@ def test_openvino_runs_its_int8_peak_in_int8_and_gives_no_bf16_peak_where_bf16_i
     assert runtime_gemm_peak("openvino", "int8", sizes=(64,), iters=2) > 0
     monkeypatch.setattr("compress.runtime.openvino_backend.no_native_bf16", lambda: "no AVX-512 BF16 or AMX")
     assert runtime_gemm_peak("openvino", "bf16", sizes=(64,)) is None
+
+
+def test_a_thread_swept_label_is_measured_on_its_own_thread_count(monkeypatch):
+    import torch
+
+    from benchmarks import runtime_peak
+
+    seen: list[tuple[str, str, int]] = []
+
+    def fake(runtime, precision, sizes):
+        seen.append((runtime, precision, torch.get_num_threads()))
+        return float(torch.get_num_threads())
+
+    monkeypatch.setattr(runtime_peak, "runtime_gemm_peak", fake)
+    monkeypatch.setattr(runtime_peak, "gemm_peaks", lambda sizes: {"fp32_flops": 10.0 * torch.get_num_threads()})
+    before = torch.get_num_threads()
+    pairs = {("onnxruntime-1t", "int8"), ("openvino-2t", "bf16"), ("torch-1t", "fp32"), ("torch-2t", "fp32")}
+    peaks = runtime_peak.runtime_peaks(pairs, torch_threads=2)
+    assert sorted(seen) == [("onnxruntime", "int8", 1), ("openvino", "bf16", 2)]
+    # torch at 2 threads: measured by the caller already; at 1 thread: gemm_peaks on 1 thread
+    assert peaks == {"onnxruntime-1t": {"int8": 1.0}, "openvino-2t": {"bf16": 2.0}, "torch-1t": {"fp32": 10.0}}
+    assert torch.get_num_threads() == before  # the thread count goes back
