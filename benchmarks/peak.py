@@ -17,14 +17,19 @@ def sustained_rate(fn: Callable[[], object], ops: float, warmup: int = 2, iters:
     """Ops per second that ``fn`` sustains: the 90th percentile of its per-call rates. A peak is a limit, so a
     high percentile rather than a median; not the single fastest call, which on a shared VM now and then
     lands far above what the core sustains (a bf16 product once timed 2,033 GFLOP/s between calls at 700)."""
+    return float(np.percentile([ops / seconds for seconds in call_seconds(fn, warmup, iters)], 90))
+
+
+def call_seconds(fn: Callable[[], object], warmup: int, iters: int) -> list[float]:
+    """``fn``'s wall time per call over ``iters`` calls, after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
-    rates = []
+    seconds = []
     for _ in range(iters):
         start = time.perf_counter()
         fn()
-        rates.append(ops / (time.perf_counter() - start))
-    return float(np.percentile(rates, 90))
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def gemm_peaks(

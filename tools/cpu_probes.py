@@ -10,25 +10,17 @@ Runtime per call at batch 1 on short text; then OpenVINO's per-node profile (whe
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+from benchmarks.peak import call_seconds
 
 
 def median_ms(fn: Callable[[], object], calls: int = 20, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+    return 1000 * float(np.median(call_seconds(fn, warmup, calls)))
 
 
 def feed(batch: int, seq: int) -> dict[str, np.ndarray]:
