@@ -40,34 +40,39 @@ def _bundle_files(bundle: Path) -> dict[str, str]:
     return {name: digest for name, digest in files.items() if name not in SAME_FILES_EXCEPT}
 
 
-def killed_export(run: Path, root: Path, attempts: int = 3, timeout: float = 300) -> Outcome:
+def _kill_mid_write(run: Path, out: Path, timeout: float) -> str | None:
+    """Start an export into ``out`` and SIGKILL it once its bundle is half-written: the temporary folder's name,
+    or None when the kill came too late (the export had finished or published)."""
+    shutil.rmtree(out, ignore_errors=True)
+    victim, deadline, half = _export(run, out), time.time() + timeout, None
+    while victim.poll() is None and time.time() < deadline and half is None:
+        half = _half_written(out)
+        time.sleep(0.0005)  # the write lasts about 10 ms here
+    victim.kill()
+    victim.wait()
+    return half.name if half is not None and not out.exists() else None
+
+
+def killed_export(run: Path, root: Path, attempts: int = 6, timeout: float = 300) -> Outcome:
     """SIGKILL ``mtkd export`` while its bundle is half-written, then export again into the same ``--out``."""
     folder = root / "faults" / "export"
     reference = _export(run, folder / "reference")
     if reference.wait(timeout) != 0:
         return Outcome("fault", "export", False, f"uninterrupted export failed: {reference.stdout.read()[-300:]}")
-    out = folder / "bundle"
-    for _ in range(attempts):  # the write takes milliseconds: try again if the kill came too late
-        shutil.rmtree(out, ignore_errors=True)
-        victim, deadline, half = _export(run, out), time.time() + timeout, None
-        while victim.poll() is None and time.time() < deadline and half is None:
-            half = _half_written(out)
-            time.sleep(0.001)
-        victim.kill()
-        victim.wait()
-        if half is not None and not out.exists():
-            break
-    else:
+    out, half, tries = folder / "bundle", None, 0
+    while half is None and tries < attempts:  # the write takes milliseconds: try again if the kill came too late
+        half, tries = _kill_mid_write(run, out, timeout), tries + 1
+    if half is None:
         return Outcome("fault", "export", False, f"no kill landed inside the bundle's write in {attempts} tries")
     again = _export(run, out)
     log = again.communicate(timeout=timeout)[0]
     leftovers = [p.name for p in out.parent.glob(f".{out.name}.*") if p.is_dir()]
-    said = "left unfinished" in log and half.name in log
+    said = "left unfinished" in log and half in log
     same = again.returncode == 0 and _bundle_files(out) == _bundle_files(folder / "reference")
     ok = same and said and not leftovers
     detail = (
-        f"killed with {half.name} half-written and no {out.name}/ published; the re-run removed it (and said so) "
-        "and wrote the same files as an uninterrupted export"
+        f"killed (try {tries}) with {half} half-written and no {out.name}/ published; the re-run removed it "
+        "(and said so) and wrote the same files as an uninterrupted export"
         if ok
         else f"re-run: exit {again.returncode}, same files {same}, said {said}, leftovers {leftovers}: {log[-300:]!r}"
     )
