@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.io import atomic_path
-from distill.training.evaluate import retention
+from distill.retention import kept
 
 from .brought import replaces_section, task_teacher_row
 from .peak import peak_for, peak_lines
@@ -120,7 +120,7 @@ def markdown(measured: Measured) -> str:
             if task not in (r["tasks"] or {}):
                 continue
             m = r["tasks"][task]
-            rt = retention(m["value"], own["tasks"][task]["value"], m["higher_is_better"]) if own else None
+            rt = kept(m, own["tasks"][task]["value"]) if own else None
             speed = own["latency_ms"]["p50"] / r["latency_ms"]["p50"] if own else None
             vs_alt = f" {_x(alt['latency_ms']['p50'] / r['latency_ms']['p50'])} |" if alt else ""
             lines.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from distill.training.evaluate import retention
+from distill.retention import drop
 
 REFERENCE = ("teacher", "torch", "fp32")  # speedups and retention are relative to this
 THREADS = re.compile(r"-\d+t$")  # "onnxruntime-1t": the runtime at one thread, when the grid sweeps threads
@@ -47,9 +47,7 @@ def student_reference(rows: list[dict]) -> dict | None:
 
 def worst_drop(row: dict, ref: dict) -> float:
     """The largest relative loss on any task against ``ref`` (0 when no task is worse)."""
-    drops = [
-        1 - retention(m["value"], ref["tasks"][t]["value"], m["higher_is_better"]) for t, m in row["tasks"].items()
-    ]
+    drops = [drop(m, ref["tasks"][t]["value"]) for t, m in row["tasks"].items()]
     return max([0.0, *drops])
 
 

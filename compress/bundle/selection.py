@@ -14,7 +14,7 @@ from typing import Any
 
 from distill.errors import ArtifactError
 from distill.io import read_json
-from distill.training.evaluate import retention
+from distill.retention import drop
 
 log = logging.getLogger("mtkd")
 PRECISION_ORDER = {"int8": 0, "fp16": 1, "fp32": 2}  # the default pick: smallest precision within tolerance
@@ -68,10 +68,7 @@ def choose_runtime(run: Path, artifact: str, tolerance: float = 0.01) -> tuple[s
     longest = max((r["seq_len"] for r in rows), default=0)
 
     def close(r: dict[str, Any]) -> bool:
-        for task, m in r.get("tasks", {}).items():
-            if task in own and 1 - retention(m["value"], own[task], m["higher_is_better"]) > tolerance:
-                return False
-        return True
+        return all(drop(m, own[task]) <= tolerance for task, m in r.get("tasks", {}).items() if task in own)
 
     fits = [r for r in rows if r["seq_len"] == longest and close(r)]
     if not fits:

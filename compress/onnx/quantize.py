@@ -28,7 +28,7 @@ from compress.runtime import OnnxRuntimeBackend
 from compress.runtime.accuracy import backend_accuracy
 from distill.data.examples import TaskData
 from distill.io import read_json, write_json
-from distill.training.evaluate import retention
+from distill.retention import drop
 
 from .calibration import Calibration, calibration_batches
 from .config import PresetChoice, QuantizeConfig, preset_configs
@@ -128,7 +128,7 @@ def _quantize(model_dir, out, tasks, cfg, name, max_len, presets, qat) -> dict[s
     reference = accuracy(fp32)
 
     def drops_of(metrics: Metrics) -> dict[str, float]:
-        return {t: 1 - retention(m["value"], reference[t]["value"], m["higher_is_better"]) for t, m in metrics.items()}
+        return {t: drop(m, reference[t]["value"]) for t, m in metrics.items()}
 
     write_json(fp32 / "metrics.json", reference)
     rows = {fp32.name: artifact_row(fp32, reference, dict.fromkeys(reference, 0.0), cfg.tolerance)}

@@ -29,7 +29,7 @@ from distill.data.examples import TaskData
 from distill.distillation import DistillationObjective
 from distill.encoding import EncodedSplit, collate, encode_tasks
 from distill.model import MultiTaskModel
-from distill.training.evaluate import retention
+from distill.retention import kept
 from distill.training.loop import evaluate_all, train
 
 from .importance import IMPORTANCES, head_slices, layers_of
@@ -62,7 +62,7 @@ class Pruned:
 
     @property
     def retention(self) -> dict[str, float]:
-        return {t: retention(m["value"], self.before[t]["value"], m["higher_is_better"]) for t, m in self.after.items()}
+        return {t: kept(m, self.before[t]["value"]) for t, m in self.after.items()}
 
 
 def shape_of(model: MultiTaskModel) -> list[dict[str, int]]:

@@ -27,7 +27,7 @@ from compress.runtime.accuracy import backend_accuracy
 from distill.data.examples import TaskData
 from distill.errors import ArtifactError
 from distill.io import read_json, write_json
-from distill.training.evaluate import retention
+from distill.retention import drop
 
 from .config import ENGINE_PRECISIONS, CompileConfig, variant_unsupported
 from .isolation import isolated
@@ -135,7 +135,7 @@ def build_scored_engine(
     metrics = backend_accuracy(TensorRTBackend(out, precision, "cuda"), tasks, max_len)
     write_json(out / "metrics.json", metrics)
     reference = read_json(source.parent / f"{out.name.split('-trt-')[0]}-fp32" / "metrics.json")
-    drops = {t: 1 - retention(m["value"], reference[t]["value"], m["higher_is_better"]) for t, m in metrics.items()}
+    drops = {t: drop(m, reference[t]["value"]) for t, m in metrics.items()}
     log.info(
         "compile %s: built in %.0f s, worst drop vs ONNX FP32 %.2f%%",
         out.name,

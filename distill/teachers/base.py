@@ -56,11 +56,17 @@ def decode_outputs(task: TaskData, outputs: list[torch.Tensor], examples: list[E
     return preds
 
 
-def teacher_metrics(teacher: TaskTeacher, split: str = "test") -> dict[str, Any] | None:
-    """The teacher's metrics on one split of its task, by the code that scores every model; None when it has
-    no answer for some example there (a file of outputs that holds only training rows)."""
+def teacher_predictions(teacher: TaskTeacher, split: str = "test") -> list[Any] | None:
+    """The teacher's decoded predictions on one split of its task; None when it has no answer for some
+    example there (a file of outputs that holds only training rows)."""
     examples = teacher.task.splits[split]
     outputs = teacher.outputs(examples)
     if any(o is None for o in outputs):
         return None
-    return score_predictions(teacher.task, split, decode_outputs(teacher.task, outputs, examples))
+    return decode_outputs(teacher.task, outputs, examples)
+
+
+def teacher_metrics(teacher: TaskTeacher, split: str = "test") -> dict[str, Any] | None:
+    """The teacher's metrics on one split of its task, by the code that scores every model (None as above)."""
+    preds = teacher_predictions(teacher, split)
+    return None if preds is None else score_predictions(teacher.task, split, preds)

@@ -22,7 +22,8 @@ from ..decoding import first_subtokens
 from ..encoding import EncodedSplit
 from ..model import MultiTaskModel
 from ..teacher_cache import TeacherLogits
-from .base import TaskTeacher, teacher_metrics
+from ..training.evaluate import score_predictions
+from .base import TaskTeacher, teacher_predictions
 
 log = logging.getLogger("mtkd")
 
@@ -53,13 +54,17 @@ class TaskTeachers:
 
     def test_metrics(self) -> dict[str, dict[str, Any]]:
         """Each teacher's metrics on its task's test split (teachers without test answers are left out)."""
+        return {t: score_predictions(self.teachers[t].task, "test", p) for t, p in self.test_predictions().items()}
+
+    def test_predictions(self) -> dict[str, list[Any]]:
+        """Each teacher's decoded predictions on its task's test split (those without test answers left out)."""
         out = {}
         for name, teacher in self.teachers.items():
-            metrics = teacher_metrics(teacher, "test")
-            if metrics is None:
+            preds = teacher_predictions(teacher, "test")
+            if preds is None:
                 log.info("teacher %s: no answers for the test rows, so it is not scored", name)
             else:
-                out[name] = metrics
+                out[name] = preds
         return out
 
     def num_parameters(self) -> int:

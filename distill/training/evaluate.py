@@ -100,10 +100,3 @@ def skill(row: dict[str, Any]) -> float:
     if row["higher_is_better"]:
         return (v - b) / (1 - b) if b < 1 else 0.0
     return (b - v) / b if b > 0 else 0.0
-
-
-def retention(value: float, reference: float, higher_is_better: bool) -> float:
-    """A metric as a share of a reference's (teacher / value for lower-is-better metrics such as RMSE)."""
-    if higher_is_better:
-        return value / reference if reference else float("nan")
-    return reference / value if value else float("inf")

@@ -26,7 +26,7 @@ from ..model import MultiTaskModel
 from ..tasks import IGNORE_INDEX
 from . import distributed
 from .engine import Engine, Progress, Schedule, Step
-from .evaluate import evaluate, model_forward, skill
+from .evaluate import model_forward, predict, score_predictions, skill
 from .optim import build_optimizer, build_scheduler
 from .sampling import epoch_plan
 from .shared_inputs import joint_labels, shared_input_groups
@@ -121,8 +121,22 @@ def evaluate_all(
     pad_id: int,
 ) -> dict[str, dict[str, Any]]:
     """Metrics of every task on one split (the model is left in eval mode)."""
+    preds = predict_all(model, tasks, encoded, split, cfg, device, pad_id)
+    return {t: score_predictions(tasks[t], split, p) for t, p in preds.items()}
+
+
+def predict_all(
+    model: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    encoded: Encoded,
+    split: str,
+    cfg: TrainConfig,
+    device: torch.device,
+    pad_id: int,
+) -> dict[str, list[Any]]:
+    """Decoded predictions of every task on one split (what a paired bootstrap resamples)."""
     forward = model_forward(model, device)
-    return {t: evaluate(forward, tasks[t], split, encoded[t][split], cfg.eval_batch_size, pad_id) for t in tasks}
+    return {t: predict(forward, tasks[t], split, encoded[t][split], cfg.eval_batch_size, pad_id) for t in tasks}
 
 
 def _describe(metrics: dict[str, dict[str, Any]]) -> str:

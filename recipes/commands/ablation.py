@@ -13,6 +13,7 @@ import numpy as np
 
 from distill.config import DistillConfig, HiddenKD, LogitsKD, RelationKD
 from distill.io import read_json
+from distill.retention import retention
 from recipes.pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
 from recipes.schema import Recipe, StudentConfig
 
@@ -87,8 +88,8 @@ def ablation_table(reports: dict[str, dict]) -> str:
     first, names = reports[VARIANTS[0]], [v for v in VARIANTS if v in reports]
     ratio = first["encoder_params"][0] / first["encoder_params"][1]
     lines = [
-        f"Student encoder = {ratio:.3f} of the teacher's parameters; retention = student / teacher "
-        "(teacher / student for lower-is-better metrics).",
+        f"Student encoder = {ratio:.3f} of the teacher's parameters; retention = student / teacher (for an error "
+        "metric such as RMSE: the share of the teacher's gain over the mean predictor that the student keeps).",
         "",
         "| task | metric | teacher | " + " | ".join(COLUMNS[v] for v in names) + " |",
         "|---|---|---:|" + "---:|" * len(names),
@@ -138,8 +139,8 @@ def seed_summary(reports: dict[int, dict[str, dict]]) -> str:
         cells = []
         for v in names:
             mean, sd = values[v].mean(), values[v].std(ddof=1) if len(seeds) > 1 else 0.0
-            retention = mean / row["teacher"] if row["higher_is_better"] else row["teacher"] / mean
-            cells.append(f"{mean:.4f} ± {sd:.4f} ({100 * retention:.1f}%)")
+            share = retention(float(mean), row["teacher"], row["higher_is_better"], row["baseline"])
+            cells.append(f"{mean:.4f} ± {sd:.4f} ({100 * share:.1f}%)")
         better = values[best] > values["hard"] if row["higher_is_better"] else values[best] < values["hard"]
         arrow = "↑" if row["higher_is_better"] else "↓"
         lines.append(

@@ -5,42 +5,69 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from distill.training.evaluate import retention
+from distill.retention import kept
 
 
 def report_rows(
-    student_m: dict, teacher_m: dict, params: tuple[int, int], latency: dict[str, Any] | None
+    student_m: dict,
+    teacher_m: dict,
+    params: tuple[int, int],
+    latency: dict[str, Any] | None,
+    intervals: dict[str, dict[str, dict]] | None = None,
 ) -> dict[str, dict]:
-    """Per task: student and teacher metric, retention, parameter and latency ratios (a task trained from its
-    labels alone, or whose teacher could not be scored, has no teacher figure)."""
+    """Per task: student and teacher metric, retention (an error metric's: the share of the teacher's gain over
+    the mean), its paired-bootstrap interval and, for a regression, the correlation ratios; parameter and
+    latency ratios (a task trained from its labels alone, or whose teacher could not be scored, has no teacher
+    figure)."""
     rows = {}
     for task, m in student_m.items():
         teacher = teacher_m[task]["value"] if task in teacher_m else None
+        ci = (intervals or {}).get(task, {})
         rows[task] = {
             "metric": m["metric"],
             "student": m["value"],
             "teacher": teacher,
             "baseline": m["baseline"],
             "higher_is_better": m["higher_is_better"],
-            "retention": None if teacher is None else retention(m["value"], teacher, m["higher_is_better"]),
+            "retention": None if teacher is None else kept(m, teacher),
+            "retention_ci": ci.get(m["metric"], {}).get("retention_ci"),
+            "intervals": ci,
             "param_ratio": params[0] / params[1],
             "speedup_cpu_b1": latency["speedup"] if latency else None,
         }
     return rows
 
 
-def _kept(share: float) -> str:
-    """A retention as a percentage; a teacher (or an RMSE) at 0 leaves it undefined, said as such."""
-    return f"{100 * share:.1f}%" if math.isfinite(share) else "undefined (a score of 0)"
+def _kept(share: float, ci: list[float] | None = None) -> str:
+    """A retention as a percentage with its interval; where it is undefined (a teacher at 0, or an error
+    metric's teacher no better than the mean predictor) that is said."""
+    if not math.isfinite(share):
+        return "undefined (a teacher at 0 or no better than the mean)"
+    interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci and all(map(math.isfinite, ci)) else ""
+    return f"{100 * share:.1f}%{interval}"
+
+
+def _correlations(row: dict[str, Any]) -> str:
+    """A regression's Pearson and Spearman: the student's as a share of the teacher's, with intervals."""
+    parts = []
+    for name in ("spearman", "pearson"):
+        c = row["intervals"].get(name)
+        if c:
+            parts.append(
+                f"{name} {c['student']:.4f} vs {c['reference']:.4f} = {_kept(c['retention'], c['retention_ci'])}"
+            )
+    return "; ".join(parts)
 
 
 def report_line(row: dict[str, Any]) -> str:
     """One task's result for the log."""
     if row["teacher"] is None:
         return f"{row['metric']} student {row['student']:.4f} (no teacher: learnt from its labels)"
+    share = "share of the teacher's gain over the mean " if not row["higher_is_better"] else ""
+    corr = _correlations(row)
     return (
         f"{row['metric']} student {row['student']:.4f} teacher {row['teacher']:.4f} "
-        f"(retention {_kept(row['retention'])})"
+        f"({share}kept {_kept(row['retention'], row.get('retention_ci'))}){'; ' + corr if corr else ''}"
     )
 
 
@@ -80,14 +107,24 @@ def report_markdown(rows: dict[str, dict], latency: dict[str, Any] | None, param
     lines = [
         _latency_text(latency, params),
         "",
-        "| task | metric | teacher | student | retention | baseline |",
+        "| task | metric | teacher | student | retention [95% CI] | baseline |",
         "|---|---|---:|---:|---:|---:|",
     ]
+    notes = []
     for task, r in rows.items():
         arrow = "↑" if r["higher_is_better"] else "↓"
         teacher = "— (labels only)" if r["teacher"] is None else f"{r['teacher']:.4f}"
-        kept = "—" if r["retention"] is None else _kept(r["retention"])
+        share = "—" if r["retention"] is None else _kept(r["retention"], r.get("retention_ci"))
         lines.append(
-            f"| {task} | {r['metric']} {arrow} | {teacher} | {r['student']:.4f} | {kept} | {r['baseline']:.4f} |"
+            f"| {task} | {r['metric']} {arrow} | {teacher} | {r['student']:.4f} | {share} | {r['baseline']:.4f} |"
         )
+        if r["teacher"] is not None and _correlations(r):
+            notes.append(f"- {task}: {_correlations(r)}")
+    lines += [
+        "",
+        "Retention: student / teacher; for an error metric (RMSE) the share of the teacher's gain over the "
+        "mean predictor (the baseline) that the student keeps, (baseline − student) / (baseline − teacher). "
+        "Intervals: paired bootstrap over the test rows (1,000 resamples, both models on the same rows).",
+        *(["", *notes] if notes else []),
+    ]
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -35,12 +36,19 @@ def test_distill_stage_reports_retention_params_and_latency(run):
     assert set(report["tasks"]) == set(teacher)
     for task, row in report["tasks"].items():
         assert row["teacher"] == teacher[task]["value"]
-        expected = row["student"] / row["teacher"] if row["higher_is_better"] else row["teacher"] / row["student"]
-        assert row["retention"] == pytest.approx(expected)
+        if row["higher_is_better"]:
+            expected = row["student"] / row["teacher"]
+        else:  # an error metric: the share of the teacher's gain over the mean predictor (undefined without one)
+            gain = row["baseline"] - row["teacher"]
+            expected = (row["baseline"] - row["student"]) / gain if gain > 0 else float("nan")
+        assert row["retention"] == pytest.approx(expected, nan_ok=True)
+        lo, hi = row["retention_ci"]  # the paired bootstrap's 95% interval
+        assert lo <= hi or math.isnan(lo)
     student_params, teacher_params = report["encoder_params"]
     assert student_params < teacher_params / 2
     assert report["latency"]["batch_size"] == 1 and report["latency"]["speedup"] > 0
     assert "| category | accuracy ↑ |" in (out / "distill" / "report.md").read_text()
+    assert "retention [95% CI]" in (out / "distill" / "report.md").read_text()
     student = MultiTaskModel.from_pretrained(out / "distill" / "model")
     assert student.config.hidden_size == 16 and set(student.head_specs) == set(teacher)
     assert any((out / "cache").glob("teacher-logits-*.safetensors")) is False  # full KD runs the teacher live
