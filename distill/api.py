@@ -36,12 +36,15 @@ from .distillation import DistillationObjective
 from .encoding import EncodedSplit, encode_tasks
 from .errors import MtkdError
 from .model import MultiTaskModel, head_spec
+from .retention import kept, paired_bootstrap
 from .student import build_student
 from .teacher_cache import TeacherLogits
 from .teachers import TaskTeachers, check_vocabulary, student_targets
 from .training import distributed
-from .training.evaluate import retention
-from .training.loop import TrainResult, evaluate_all, train
+from .training.evaluate import score_predictions
+from .training.loop import TrainResult, evaluate_all, predict_all, train
+from .transfer.joining import TransferJob, build_transfer
+from .transfer.scores import model_scorer, teachers_scorer, weights_hash
 
 log = logging.getLogger("mtkd")
 Encoded = dict[str, dict[str, EncodedSplit]]
@@ -63,12 +66,16 @@ class Distilled(Trained):
     """A distilled student, with the teacher scored by the same code and the student's retention."""
 
     teacher_test: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per task and metric: both models and the retention with 95% intervals (paired bootstrap, test split)
+    intervals: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    transfer: dict[str, Any] = field(default_factory=dict)  # per task: transfer inputs, where from, skipped
 
     @property
     def retention(self) -> dict[str, float]:
-        """Per task: the student's metric as a fraction of the teacher's (direction-aware)."""
+        """Per task: the student's metric as a share of the teacher's; for an error metric (RMSE) the share
+        of the teacher's gain over the mean predictor that the student keeps (``distill.retention``)."""
         return {
-            t: retention(m["value"], self.teacher_test[t]["value"], m["higher_is_better"])
+            t: kept(m, self.teacher_test[t]["value"])
             for t, m in self.test.items()
             if t in self.teacher_test  # a task trained from its labels alone has no teacher to retain
         }
@@ -151,6 +158,9 @@ def distil(
     logits_cache: Path | None = None,
     data_seed: int | None = None,
     teacher_test: dict[str, dict[str, Any]] | None = None,
+    transfer_cache: Path | None = None,
+    teacher_identity: Any = None,
+    on_error: str = "raise",
 ) -> Distilled:
     """Teach ``student`` every head of ``teacher`` at once with the losses ``config`` names; the teacher is
     scored on the test split by the same code (at ``teacher_train``'s length) for the retention figures.
@@ -163,6 +173,10 @@ def distil(
     keeps the teacher's logits between runs (repeated students skip the teacher's forward pass). ``seed``:
     the student's initialisation and batch order; ``data_seed`` (default ``seed``): the augmentation's, so
     seeded repeats see the same data. ``teacher_test``: the teachers' test metrics when already measured.
+    ``config.transfer``: the teacher's scores on the transfer inputs are kept in ``transfer_cache`` (default
+    ``<out>/cache``) under a key naming the teacher (``teacher_identity``, default a hash of its weights) and
+    the inputs, so every student of the same teacher reuses them; ``on_error``: bad transfer inputs raise or
+    are skipped and counted (``Distilled.transfer``).
     """
     out, device = Path(out), torch.device(device)
     per_task = isinstance(teacher, TaskTeachers)
@@ -189,21 +203,51 @@ def distil(
         for task, splits in encoded.items():
             aug_seed = seed if data_seed is None else data_seed
             splits["train"] = augment_split(splits["train"], config.augment, tokenizer, aug_seed, task, mlm, device)
+    job = None
+    if config.transfer is not None:
+        data = seed if data_seed is None else data_seed
+        job = _transfer_job(teacher, tasks, tokenizer, config, teacher_train or train_cfg, device, data, on_error)
+        job.cache_root, job.identity = transfer_cache or out / "cache", teacher_identity or job.identity
     result = _train_student(
-        teacher, student, tasks, tokenizer, encoded, config, train_cfg, out, seed, device, resume, logits_cache
+        teacher, student, tasks, tokenizer, encoded, config, train_cfg, out, seed, device, resume, logits_cache, job
     )
-    test = evaluate_all(student, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
+    preds = predict_all(student, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
+    test = {t: score_predictions(tasks[t], "test", p) for t, p in preds.items()}
     path = _finish(student, out, ("checkpoints", "intermediate"))
+    teacher_preds = (
+        teacher.test_predictions()
+        if per_task
+        else _teacher_predictions(teacher, tasks, tokenizer, encoded, train_cfg, teacher_train, device)
+    )
     if teacher_test is None:
-        teacher_test = (
-            teacher.test_metrics()
-            if per_task
-            else _teacher_test(teacher, tasks, tokenizer, encoded, train_cfg, teacher_train, device)
-        )
-    return Distilled(student, path, test, result, encoded, teacher_test)
+        teacher_test = {t: score_predictions(tasks[t], "test", p) for t, p in teacher_preds.items()}
+    intervals = {t: paired_bootstrap(tasks[t], "test", preds[t], teacher_preds[t], seed=seed) for t in teacher_preds}
+    return Distilled(student, path, test, result, encoded, teacher_test, intervals, job.rows.report() if job else {})
 
 
-def _teacher_test(
+def _transfer_job(
+    teacher: MultiTaskModel | TaskTeachers,
+    tasks: dict[str, TaskData],
+    tokenizer: PreTrainedTokenizerBase,
+    config: DistillConfig,
+    teacher_train: TrainConfig,
+    device: torch.device,
+    seed: int,
+    on_error: str = "raise",
+) -> TransferJob:
+    """The transfer inputs and how the teacher scores them (a brought teacher through its own tokenizer)."""
+    per_task = isinstance(teacher, TaskTeachers)
+    taught = set(teacher.teachers) if per_task else set(tasks)
+    rows = build_transfer(config.transfer, tasks, taught, seed, on_error)
+    if per_task:
+        scorer, identity = teachers_scorer(teacher), teacher.describe()
+    else:
+        scorer = model_scorer(teacher, tokenizer, teacher_train.max_len, device, teacher_train.eval_batch_size)
+        identity = {"weights": weights_hash(teacher), "max_len": teacher_train.max_len}
+    return TransferJob(rows, scorer, Path("cache"), identity, config.transfer.chunk_rows)
+
+
+def _teacher_predictions(
     teacher: MultiTaskModel,
     tasks: dict[str, TaskData],
     tokenizer: PreTrainedTokenizerBase,
@@ -211,12 +255,12 @@ def _teacher_test(
     train_cfg: TrainConfig,
     teacher_train: TrainConfig | None,
     device: torch.device,
-) -> dict[str, dict[str, Any]]:
-    """A multi-task teacher scored on the test split by the student's code, at its own max_len."""
+) -> dict[str, list[Any]]:
+    """A multi-task teacher's test predictions by the student's code, at its own max_len."""
     teacher_train = teacher_train or train_cfg
     if teacher_train.max_len != train_cfg.max_len:
         encoded = encode_tasks(tokenizer, tasks, teacher_train.max_len)
-    return evaluate_all(teacher, tasks, encoded, "test", teacher_train, device, tokenizer.pad_token_id)
+    return predict_all(teacher, tasks, encoded, "test", teacher_train, device, tokenizer.pad_token_id)
 
 
 def _train_student(
@@ -232,6 +276,7 @@ def _train_student(
     device: torch.device,
     resume: bool,
     logits_cache: Path | None,
+    transfer: TransferJob | None = None,
 ) -> TrainResult:
     """The distillation objective through the one training loop (two phases for the TinyBERT schedule)."""
     cached, taught, layers = None, None, teacher
@@ -241,6 +286,8 @@ def _train_student(
     elif cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
         pad = tokenizer.pad_token_id
         cached = teacher_logits(teacher, tasks, encoded, train_cfg.eval_batch_size, device, pad, logits_cache)
+    if transfer is not None:  # after the labelled rows' answers: transfer rows come last in each split
+        transfer.join(encoded, cached, tasks, tokenizer, train_cfg.max_len)
 
     def run(phase_cfg: TrainConfig, where: Path, objective: DistillationObjective, name: str) -> TrainResult:
         return train(

@@ -6,42 +6,14 @@ never imports ``recipes``. Unknown keys are errors everywhere (``extra="forbid"`
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from .data.builtin.noise import Noise
+from .strict import StrictModel, _existing_file, only_known, registered_name  # noqa: F401 (re-exported)
 from .tasks import TASK_TYPES
-
-
-class StrictModel(BaseModel):
-    """Base for config models: unknown keys rejected, assignments validated."""
-
-    # a field's docstring is its description: the generated recipe reference reads them
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
-
-
-def only_known(values: list[str], names: list[str], kind: str) -> list[str]:
-    """``values`` if each is one of ``names`` (a registry's); else the first stranger, with the choices."""
-    unknown = [v for v in values if v not in names]
-    if unknown:
-        raise ValueError(f"unknown {kind} {unknown[0]!r}; choose from: {', '.join(names)}")
-    return values
-
-
-def _existing_file(value: str | None) -> str | None:
-    if value is not None and not Path(value).is_file():
-        raise ValueError(f"file not found: {value} (paths are relative to the current directory)")
-    return value
-
-
-def registered_name(registry: Any, kind: str, name: str) -> str:
-    """``name`` if ``registry`` holds it, else a validation error listing the choices (your own entries
-    included: a recipe's plugins are imported before it is validated)."""
-    if name not in registry:
-        raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(registry.names())}")
-    return name
+from .transfer.config import TransferConfig
 
 
 class NoiseConfig(StrictModel):
@@ -449,6 +421,9 @@ class DistillConfig(StrictModel):
     """TinyBERT's two-phase schedule (off when absent)"""
     augment: AugmentConfig | None = None
     """teacher-labelled augmented copies of the training inputs (off when absent)"""
+    transfer: TransferConfig | None = None
+    """per task, inputs beyond the labelled rows that the teacher labels: unlabelled files, rows a cap left out,
+    generated query-title pairs (off when absent)"""
     cache_teacher_logits: bool = Field(True, description="compute teacher logits once, on disk")
     layers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -472,6 +447,8 @@ class DistillConfig(StrictModel):
     def _augment_needs_teacher_targets(self) -> DistillConfig:
         if self.augment is not None and self.logits is None:
             raise ValueError("distill.augment needs distill.logits: augmented examples are labelled by the teacher")
+        if self.transfer is not None and self.logits is None:
+            raise ValueError("distill.transfer needs distill.logits: transfer inputs are labelled by the teacher")
         return self
 
     def layer_terms(self) -> list[tuple[str, StrictModel]]:

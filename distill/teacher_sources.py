@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from .config import StrictModel, _existing_file
+from .strict import StrictModel, _existing_file
 
 
 class TeacherSources(StrictModel):

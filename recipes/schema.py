@@ -61,6 +61,24 @@ class StudentConfig(StrictModel):
         return recipe_seed if self.seed is None else self.seed
 
 
+def _transfer_under_root(student: Any, root: str | None) -> dict[str, Any]:
+    """``{"student": ...}`` with relative transfer file paths joined to ``data.root`` (nothing to change: {})."""
+    transfer = ((student or {}).get("distill") or {}).get("transfer") if isinstance(student, dict) else None
+    if root is None or not isinstance(transfer, dict) or not isinstance(transfer.get("tasks"), dict):
+        return {}
+    tasks = {}
+    for name, task in transfer["tasks"].items():
+        if isinstance(task, dict) and isinstance(task.get("files"), list):
+            files = [{"path": f} if isinstance(f, str) else dict(f) for f in task["files"]]
+            for f in files:
+                if isinstance(f.get("path"), str) and not Path(f["path"]).is_absolute():
+                    f["path"] = str(Path(root) / f["path"])
+            task = {**task, "files": files}
+        tasks[name] = task
+    distill = {**student["distill"], "transfer": {**transfer, "tasks": tasks}}
+    return {"student": {**student, "distill": distill}}
+
+
 def encoder_size(m: ModelConfig) -> int:
     """Approximate encoder parameters per layer stack (attention + FFN), for size sanity checks."""
     ffn = m.intermediate or 4 * m.hidden
@@ -133,7 +151,7 @@ class Recipe(StrictModel):
                     task["source"] = src
             tasks[name] = task
         data["root"] = None
-        return {**raw, "data": data, "tasks": tasks}
+        return {**raw, "data": data, "tasks": tasks, **_transfer_under_root(raw.get("student"), root)}
 
     @model_validator(mode="before")
     @classmethod

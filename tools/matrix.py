@@ -304,6 +304,9 @@ def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
         mtkd_log.setLevel(level)
     if faults:
         outcomes += [kill_and_resume(stage, root) for stage in FAULTS]
+        from tools.matrix_transfer import killed_transfer_scoring
+
+        outcomes.append(killed_transfer_scoring(root))
         outcomes.append(second_writer(root))
         outcomes.append(verify_artifacts(root / "faults"))
         from tools.matrix_inputs import hostile_inputs  # these import this module's Outcome

@@ -58,6 +58,7 @@ class TaskData:
     labels: list[str]
     splits: dict[str, list[Example]]
     report: dict[str, Any]
+    unused: list[Example] = field(default_factory=list)  # training rows a cap left out (inputs only, no target)
 
     def label_name(self, index: int) -> str:
         return self.labels[index]

@@ -136,10 +136,13 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
     labels = kind.label_set([raw[3] for raw in train], cfg.label_separator)
     index = {lab: i for i, lab in enumerate(labels)}
     splits: dict[str, list[Example]] = {}
+    unused: list[Example] = []  # a transfer set may have the teacher label their inputs
     for s in SPLITS:
         rows = mapped[s]
         cap = cfg.max_train if s == "train" else cfg.max_eval
         if cap and len(rows) > cap:
+            if s == "train":
+                unused = [Example(text, None, pair, row_id) for _, text, pair, _, row_id in rows[cap:]]
             rows = rng.sample(rows, cap) if s != "train" else rows[:cap]
         examples = []
         for where, text, pair, label, row_id in rows:
@@ -163,7 +166,7 @@ def load_task(name: str, cfg: TaskConfig, seed: int, data: DataConfig) -> TaskDa
     for s in SPLITS:
         if bad[s].total:
             log.warning("%s/%s: skipped %d bad rows: %s", name, s, bad[s].total, dict(bad[s].counts))
-    return TaskData(name, cfg, kind, labels, splits, report)
+    return TaskData(name, cfg, kind, labels, splits, report, unused)
 
 
 def load_tasks(tasks: dict[str, TaskConfig], seed: int = 0, data: DataConfig | None = None) -> dict[str, TaskData]:

@@ -13,7 +13,7 @@ from benchmarks.latency import teachers_latency, torch_latency_ratio
 from distill.api import distil
 from distill.augmentation import MLM_DIR, load_mlm
 from distill.errors import ArtifactError, RecipeError
-from distill.io import read_json, stable_hash, write_json
+from distill.io import read_json, sha256_file, stable_hash, write_json
 from distill.model import MultiTaskModel
 from distill.teacher_cache import TeacherLogits
 from distill.teachers import TaskTeachers, load_teachers
@@ -117,7 +117,11 @@ class DistillStage(Stage):
         return None if recipe.student else "the recipe has no student section"
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
-        return {"student": settings_of(recipe.student), "data": data_fingerprint(recipe)}
+        out = {"student": settings_of(recipe.student), "data": data_fingerprint(recipe)}
+        transfer = recipe.student.distill.transfer if recipe.student else None
+        if transfer is not None:  # only when set: earlier runs keep their hashes; a changed file re-runs
+            out["transfer_files"] = {f.path: sha256_file(f.path) for t in transfer.tasks.values() for f in t.files}
+        return out
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe, cfg = ctx.recipe, ctx.recipe.student
@@ -143,6 +147,9 @@ class DistillStage(Stage):
             mlm=mlm,
             logits_cache=logits_cache_path(ctx, augmented),
             teacher_test=teacher_test,
+            transfer_cache=ctx.run_dir / "cache",
+            teacher_identity=read_json(ctx.input("teacher") / STAGE_FILE)["hash"],
+            on_error=recipe.data.on_error,
         )
         student = done.model
         if isinstance(teacher, TaskTeachers):  # whole models on both sides: the student replaces all of them
@@ -152,10 +159,11 @@ class DistillStage(Stage):
         else:
             params = (student.num_parameters(encoder_only=True), teacher.num_parameters(encoder_only=True))
             latency = torch_latency_ratio(teacher, student, cfg.train.max_len, teacher.config.vocab_size)
-        rows = report_rows(done.test, done.teacher_test, params, latency)
+        rows = report_rows(done.test, done.teacher_test, params, latency, done.intervals)
         write_json(ctx.out / "metrics.json", done.test)
         write_json(ctx.out / "history.json", done.result.history)
-        write_json(ctx.out / "report.json", {"tasks": rows, "latency": latency, "encoder_params": params})
+        report = {"tasks": rows, "latency": latency, "encoder_params": params}
+        write_json(ctx.out / "report.json", {**report, **({"transfer": done.transfer} if done.transfer else {})})
         (ctx.out / "report.md").write_text(report_markdown(rows, latency, params), encoding="utf-8")
         for task, r in rows.items():
             log.info("distill %s: %s", task, report_line(r))
