@@ -46,6 +46,9 @@ def read_text_lines(path: str, encoding: str = "utf-8") -> Iterator[tuple[str, d
             except UnicodeDecodeError as e:
                 yield where, RowError(f"not valid {encoding} (byte {e.start}: {e.reason})")
                 continue
+            if not line.strip():
+                yield where, RowError("empty line")
+                continue
             parts = line.split("\t")
             if len(parts) > 2:
                 yield where, RowError(f"{len(parts)} tab-separated fields (one text, or two for a pair)")

@@ -86,7 +86,7 @@ def test_files_of_texts_and_pairs_with_bad_lines_raise_or_are_counted(tasks, tmp
     )
     score = tasks["score"]
     cfg = TaskTransfer(files=[str(pairs_file)])
-    with pytest.raises(DataError, match=r"log.txt:2: .*two tab-separated texts"):
+    with pytest.raises(DataError, match=r"log\.txt:2: empty line"):
         transfer_inputs(score, cfg, seed=0)
     got = transfer_inputs(score, cfg, seed=0, on_error="skip")
     assert [(ex.text, ex.text_pair) for ex in got.examples] == [
@@ -95,6 +95,7 @@ def test_files_of_texts_and_pairs_with_bad_lines_raise_or_are_counted(tasks, tmp
     ]
     assert got.skipped["total"] == 4  # the empty line, a one-text line, the bytes, three fields
     assert any("not valid utf-8" in s for s in got.skipped["samples"])
+    assert got.skipped["by_reason"]["empty line"] == 1
     # a file of pairs for a task that reads one text
     with pytest.raises(DataError, match="a pair for task category"):
         transfer_inputs(tasks["category"], cfg, seed=0)
