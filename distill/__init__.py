@@ -40,9 +40,9 @@ _PUBLIC = {
     "AttentionKD": "distill.config",
     "RelationKD": "distill.config",
     "TASK_TYPES": "distill.tasks",
-    "LOGIT_LOSSES": "distill.losses",
-    "LAYER_LOSSES": "distill.layer_transfer",
-    "LayerLoss": "distill.layer_transfer",
+    "LOGIT_LOSSES": "distill.kd.losses",
+    "LAYER_LOSSES": "distill.kd.layer_transfer",
+    "LayerLoss": "distill.kd.layer_transfer",
 }
 __all__ = sorted(_PUBLIC)
 __getattr__ = lazy_exports(__name__, _PUBLIC)

@@ -32,13 +32,13 @@ from transformers import PreTrainedTokenizerBase
 from .augmentation import augment_split
 from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig
 from .data.examples import TaskData
-from .distillation import DistillationObjective
 from .encoding import EncodedSplit, encode_tasks
 from .errors import MtkdError
+from .kd.objective import DistillationObjective
+from .kd.teacher_cache import TeacherLogits
 from .model import MultiTaskModel, head_spec
 from .retention import kept, paired_bootstrap
 from .student import build_student
-from .teacher_cache import TeacherLogits
 from .teachers import TaskTeachers, check_vocabulary, student_targets
 from .training import distributed
 from .training.evaluate import score_predictions

@@ -11,9 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from .data.builtin.noise import Noise
-from .strict import StrictModel, _existing_file, only_known, registered_name  # noqa: F401 (re-exported)
+from .strict import StrictModel, _existing_file, only_known, registered_name
 from .tasks import TASK_TYPES
-from .transfer.config import TransferConfig
 
 
 class NoiseConfig(StrictModel):
@@ -217,6 +216,11 @@ class TrainConfig(StrictModel):
     max_len: int = Field(64, ge=8)
     """tokens per example; longer ones are truncated and counted"""
     group_by_length: bool = Field(False, description="batch examples of similar length: less padding, faster")
+    group_pairs: bool = Field(
+        False,
+        description="pair tasks: each batch holds whole queries (rows sharing a first text), so ranking KD sees "
+        "several titles per query; for those tasks it takes the place of group_by_length",
+    )
     share_inputs: bool = Field(
         False,
         description="tasks with identical training inputs (two heads on one text) train in one step: "
@@ -289,9 +293,6 @@ class PretrainConfig(StrictModel):
     """mixed precision on CUDA"""
 
 
-LayerMap = Literal["uniform", "last"] | list[list[int]]
-
-
 class StudentModelConfig(ModelConfig):
     """The student's encoder shape, and whether to start from a subset of the teacher's layers."""
 
@@ -303,165 +304,42 @@ class StudentModelConfig(ModelConfig):
     )
 
 
-class LogitsKD(StrictModel):
-    """Prediction-layer KD: loss = alpha · KD + (1 − alpha) · hard-label loss."""
+# the KD terms' settings live in their own room; recipes and callers reach them through this module
+from .kd.config import (  # noqa: E402
+    BUILTIN_LAYER_KEYS,
+    AttentionKD,
+    AugmentConfig,
+    DistillConfig,
+    HiddenKD,
+    LayerMap,
+    LogitsKD,
+    RankingKD,
+    RelationKD,
+    TwoStageConfig,
+)
 
-    temperature: float = Field(2.0, gt=0)
-    """softmax temperature of the KD loss (scaled by T²)"""
-    alpha: float = Field(0.5, ge=0, le=1, description="0 = hard labels only, 1 = teacher only")
-    task_alpha: dict[str, float] = Field(
-        default_factory=dict,
-        description="per-task alpha overriding ``alpha``, e.g. 0 for a head whose teacher is no better than "
-        "its baseline (its soft targets would only pull the student towards the teacher's errors)",
-    )
-
-    loss: str | None = Field(
-        None,
-        description="a registered logit KD loss (distill.losses.LOGIT_LOSSES, yours included) for every head; "
-        "default: each head's own by its label kind (softmax KL, Bernoulli KL, MSE, per-token KL)",
-    )
-    task_loss: dict[str, str] = Field(default_factory=dict, description="per-task loss overriding ``loss``")
-
-    @field_validator("task_alpha")
-    @classmethod
-    def _fractions(cls, task_alpha: dict[str, float]) -> dict[str, float]:
-        bad = {t: a for t, a in task_alpha.items() if not 0 <= a <= 1}
-        if bad:
-            raise ValueError(f"task_alpha must lie in [0, 1], got {bad}")
-        return task_alpha
-
-    @field_validator("loss")
-    @classmethod
-    def _known_loss(cls, name: str | None) -> str | None:
-        from .losses import LOGIT_LOSSES  # here, not at import: losses import tasks, which import this module
-
-        return None if name is None else registered_name(LOGIT_LOSSES, "logit KD loss", name)
-
-    @field_validator("task_loss")
-    @classmethod
-    def _known_task_losses(cls, names: dict[str, str]) -> dict[str, str]:
-        from .losses import LOGIT_LOSSES
-
-        return {task: registered_name(LOGIT_LOSSES, "logit KD loss", name) for task, name in names.items()}
-
-    def alpha_for(self, task: str) -> float:
-        return self.task_alpha.get(task, self.alpha)
-
-    def loss_for(self, task: str, label_kind: str) -> str:
-        """The registered loss that distils ``task``: its own override, the recipe's, or its label kind's."""
-        return self.task_loss.get(task) or self.loss or label_kind
-
-
-class HiddenKD(StrictModel):
-    """Hidden-state MSE through a learned projection when widths differ (and the embedding layer)."""
-
-    layer_map: LayerMap = "uniform"
-    """which teacher layer each student layer matches: uniform, last, or explicit [[student, teacher], ...]"""
-    embeddings: bool = True
-    """also match the embedding layer's output"""
-    weight: float = Field(1.0, ge=0)
-    """weight of this loss"""
-
-
-class AttentionKD(StrictModel):
-    """Attention-map KL per head (TinyBERT); needs equal head counts."""
-
-    layer_map: LayerMap = "uniform"
-    """which teacher layer each student layer matches: uniform, last, or explicit pairs"""
-    weight: float = Field(1.0, ge=0)
-    """weight of this loss"""
-
-
-class RelationKD(StrictModel):
-    """MiniLM-v2 Q-Q, K-K and V-V relation KL on one layer pair; any widths and head counts."""
-
-    teacher_layer: int = Field(-1, description="1-based; -1 = last")
-    student_layer: int = Field(-1, description="1-based; -1 = last")
-    heads: int = Field(4, ge=1, description="relation heads; must divide both hidden sizes")
-    relations: list[Literal["q", "k", "v"]] = Field(default_factory=lambda: ["q", "k", "v"], min_length=1)
-    """which self-attention relations to transfer (q, k, v)"""
-    weight: float = Field(1.0, ge=0)
-    """weight of this loss"""
-
-
-class TwoStageConfig(StrictModel):
-    """TinyBERT's schedule: intermediate layers first, then the prediction layer."""
-
-    intermediate_epochs: int = Field(2, ge=1)
-    """epochs of the first phase (intermediate losses only)"""
-
-
-class AugmentConfig(StrictModel):
-    """Augmented training inputs for distillation, labelled by the teacher (soft targets only)."""
-
-    method: Literal["mlm", "mask"] = Field(
-        "mlm",
-        description="mlm: a masked LM proposes each replacement (needs a pretrain stage or a "
-        "from_pretrained teacher with an MLM head); mask: replaced tokens stay [MASK]",
-    )
-    copies: int = Field(1, ge=1, description="augmented copies of each training example")
-    prob: float = Field(0.15, gt=0, le=1, description="share of a copy's ordinary tokens replaced")
-    top_k: int = Field(8, ge=1, description="replacements drawn from the MLM's k best other tokens")
-    max_examples: int | None = Field(None, ge=1, description="per task, how many training examples get copies")
-    mlm: str | None = Field(None, description="path of the masked LM (default: the pretrain stage's)")
-
-
-class DistillConfig(StrictModel):
-    """Which KD signals to use; any missing section is off (``logits: null`` = hard labels only)."""
-
-    logits: LogitsKD | None = Field(default_factory=LogitsKD)
-    """prediction-layer KD (null: hard labels only)"""
-    hidden: HiddenKD | None = None
-    """hidden-state KD (off when absent)"""
-    attention: AttentionKD | None = None
-    """attention-map KD (off when absent)"""
-    relation: RelationKD | None = None
-    """MiniLM-v2 relation KD (off when absent)"""
-    two_stage: TwoStageConfig | None = None
-    """TinyBERT's two-phase schedule (off when absent)"""
-    augment: AugmentConfig | None = None
-    """teacher-labelled augmented copies of the training inputs (off when absent)"""
-    transfer: TransferConfig | None = None
-    """per task, inputs beyond the labelled rows that the teacher labels: unlabelled files, rows a cap left out,
-    generated query-title pairs (off when absent)"""
-    cache_teacher_logits: bool = Field(True, description="compute teacher logits once, on disk")
-    layers: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="more intermediate KD terms by registered name (distill.layer_transfer.LAYER_LOSSES, yours "
-        "included), each with its settings: {name: {weight: 0.5, ...}}",
-    )
-
-    @field_validator("layers")
-    @classmethod
-    def _known_layer_losses(cls, layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from .layer_transfer import LAYER_LOSSES  # here: that module imports this one
-
-        for name, settings in layers.items():
-            if name in BUILTIN_LAYER_KEYS:
-                raise ValueError(f"layers: {name!r} has its own key, student.distill.{name}")
-            registered_name(LAYER_LOSSES, "intermediate KD loss", name)
-            LAYER_LOSSES.get(name).config.model_validate(settings or {})
-        return layers
-
-    @model_validator(mode="after")
-    def _augment_needs_teacher_targets(self) -> DistillConfig:
-        if self.augment is not None and self.logits is None:
-            raise ValueError("distill.augment needs distill.logits: augmented examples are labelled by the teacher")
-        if self.transfer is not None and self.logits is None:
-            raise ValueError("distill.transfer needs distill.logits: transfer inputs are labelled by the teacher")
-        return self
-
-    def layer_terms(self) -> list[tuple[str, StrictModel]]:
-        """Every intermediate KD term that is on, as (registered name, validated settings)."""
-        from .layer_transfer import LAYER_LOSSES
-
-        builtin = [(key, getattr(self, key)) for key in BUILTIN_LAYER_KEYS if getattr(self, key) is not None]
-        extra = [(name, LAYER_LOSSES.get(name).config.model_validate(v or {})) for name, v in self.layers.items()]
-        return builtin + extra
-
-    @property
-    def intermediate(self) -> bool:
-        return bool(self.layer_terms())
-
-
-BUILTIN_LAYER_KEYS = ("hidden", "attention", "relation")  # their own recipe keys, in the order they are summed
+__all__ = [
+    "BUILTIN_LAYER_KEYS",
+    "AttentionKD",
+    "AugmentConfig",
+    "DataConfig",
+    "DistillConfig",
+    "HiddenKD",
+    "LayerMap",
+    "LogitsKD",
+    "ModelConfig",
+    "NoiseConfig",
+    "PretrainConfig",
+    "RankingKD",
+    "RelationKD",
+    "SourceConfig",
+    "SplitConfig",
+    "StrictModel",
+    "StudentModelConfig",
+    "TaskConfig",
+    "TokenizerConfig",
+    "TrainConfig",
+    "TwoStageConfig",
+    "only_known",
+    "registered_name",
+]

@@ -24,7 +24,7 @@ from distill.config import (
     TrainConfig,
 )
 from distill.errors import DataUnavailable
-from distill.layer_transfer import LAYER_LOSSES
+from distill.kd.layer_transfer import LAYER_LOSSES
 from distill.teacher_sources import TeacherSources
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -25,7 +25,7 @@ from distill.config import StrictModel
 from distill.data.examples import TaskData
 from distill.encoding import EncodedSplit, collate, encode_examples, model_inputs
 from distill.io import write_json
-from distill.losses import LOGIT_LOSSES
+from distill.kd.losses import LOGIT_LOSSES
 from distill.model import MultiTaskModel
 from distill.tasks import TaskType, task_type
 from distill.training.engine import Engine, Progress, Schedule, Step

@@ -26,8 +26,8 @@ from transformers import PreTrainedTokenizerBase
 
 from distill.config import DistillConfig, LogitsKD, TrainConfig
 from distill.data.examples import TaskData
-from distill.distillation import DistillationObjective
 from distill.encoding import EncodedSplit, collate, encode_tasks
+from distill.kd.objective import DistillationObjective
 from distill.model import MultiTaskModel
 from distill.retention import kept
 from distill.training.loop import evaluate_all, train

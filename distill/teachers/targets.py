@@ -20,8 +20,8 @@ from transformers import PreTrainedTokenizerBase
 from ..data.examples import Example, TaskData
 from ..decoding import first_subtokens
 from ..encoding import EncodedSplit
+from ..kd.teacher_cache import TeacherLogits
 from ..model import MultiTaskModel
-from ..teacher_cache import TeacherLogits
 from ..training.evaluate import score_predictions
 from .base import TaskTeacher, teacher_predictions
 

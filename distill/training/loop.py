@@ -22,6 +22,7 @@ from ..config import TrainConfig
 from ..data.examples import TaskData
 from ..encoding import EncodedSplit, collate, labels_of, model_inputs
 from ..errors import MtkdError
+from ..kd.ranking import query_groups
 from ..model import MultiTaskModel
 from ..tasks import IGNORE_INDEX
 from . import distributed
@@ -164,6 +165,12 @@ class MultiTaskBatches:
         self.tags = {t for t in tasks if tasks[t].kind.per_token}
         self.token_counts = {t: _labelled_tokens(self.splits[t]) if t in self.tags else None for t in tasks}
         self.lengths = {t: [len(x) for x in self.splits[t].input_ids] for t in tasks} if cfg.group_by_length else None
+        pairs = (
+            [t for t in self.groups if tasks[t].config is not None and tasks[t].config.text_pair]
+            if cfg.group_pairs
+            else []
+        )
+        self.query_groups = {t: query_groups(self.splits[t].input_ids, self.splits[t].token_type_ids) for t in pairs}
         self.cfg, self.seed, self.pad_id = cfg, seed, pad_id
         self.active: dict[str, list[str]] = {}
         self.plan: list[tuple[str, list[int]]] = []
@@ -175,7 +182,9 @@ class MultiTaskBatches:
         cfg = self.cfg
         self.active = active_units(self.groups, set(progress.stopped))
         sizes = {u: self.sizes[u] for u in self.active}
-        self.plan = epoch_plan(sizes, cfg.batch_size, cfg.sampling, cfg.temperature, self.seed, epoch, self.lengths)
+        self.plan = epoch_plan(
+            sizes, cfg.batch_size, cfg.sampling, cfg.temperature, self.seed, epoch, self.lengths, self.query_groups
+        )
         return len(self.plan)
 
     def step(self, epoch: int, i: int) -> Step:
@@ -296,9 +305,15 @@ def train(
     engine.writer = _tensorboard(out_dir / "tensorboard") if distributed.is_main() else None
     best_dir = out_dir / "best"
     selection = DevSelection(model, tasks, encoded, cfg, device, tokenizer, best_dir, source, weighting, engine, name)
+
+    def step_losses(members: list[str], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        if hasattr(objective, "set_progress"):  # teacher annealing: the share of training done, resume-safe
+            objective.set_progress(engine.progress.global_step / max(total, 1))
+        return objective_losses(objective, model, members, batch)
+
     progress = engine.run(
         source,
-        lambda members, batch: objective_losses(objective, model, members, batch),
+        step_losses,
         combine=lambda losses: sum(weighting(t, loss) for t, loss in losses.items()),
         end_epoch=selection,
     )

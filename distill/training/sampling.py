@@ -36,12 +36,36 @@ def length_grouped(order: list[int], lengths: Sequence[int], batch_size: int, rn
     return batches
 
 
-def _batches(n: int, batch_size: int, rng: random.Random, lengths: Sequence[int] | None = None) -> Iterator[list[int]]:
-    """Endless shuffled batches over ``range(n)``; each pass is a fresh permutation."""
+def grouped(groups: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Batches over whole groups (a query's rows): the groups in a shuffled order, each group's rows shuffled
+    and kept together, the sequence cut into batches (a group may span two)."""
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    keys = list(members)
+    rng.shuffle(keys)
+    order = []
+    for g in keys:
+        rows = members[g]
+        rng.shuffle(rows)
+        order += rows
+    return [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
+
+
+def _batches(
+    n: int,
+    batch_size: int,
+    rng: random.Random,
+    lengths: Sequence[int] | None = None,
+    groups: Sequence[int] | None = None,
+) -> Iterator[list[int]]:
+    """Endless shuffled batches over ``range(n)``; each pass is a fresh permutation (of groups, when given)."""
     while True:
         order = list(range(n))
         rng.shuffle(order)
-        if lengths is None:
+        if groups is not None:
+            batches = grouped(groups, batch_size, rng)
+        elif lengths is None:
             batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
         else:
             batches = length_grouped(order, lengths, batch_size, rng)
@@ -58,6 +82,7 @@ def epoch_plan(
     seed: int,
     epoch: int,
     lengths: dict[str, Sequence[int]] | None = None,
+    groups: dict[str, Sequence[int]] | None = None,
 ) -> list[tuple[str, list[int]]]:
     """(task, example indices) for every step of one epoch.
 
@@ -73,7 +98,13 @@ def epoch_plan(
         probs = task_probabilities(sizes, sampling, temperature)
         order = rng.choices(tasks, weights=[probs[t] for t in tasks], k=steps)
     streams = {
-        t: _batches(sizes[t], batch_size, random.Random(f"batches:{seed}:{epoch}:{t}"), (lengths or {}).get(t))
+        t: _batches(
+            sizes[t],
+            batch_size,
+            random.Random(f"batches:{seed}:{epoch}:{t}"),
+            (lengths or {}).get(t),
+            (groups or {}).get(t),
+        )
         for t in tasks
     }
     return [(t, next(streams[t])) for t in order]

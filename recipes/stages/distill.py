@@ -14,15 +14,15 @@ from distill.api import distil
 from distill.augmentation import MLM_DIR, load_mlm
 from distill.errors import ArtifactError, RecipeError
 from distill.io import read_json, sha256_file, stable_hash, write_json
+from distill.kd.teacher_cache import TeacherLogits
 from distill.model import MultiTaskModel
-from distill.teacher_cache import TeacherLogits
 from distill.teachers import TaskTeachers, load_teachers
 from distill.tokenization import load_tokenizer
 from recipes.pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
 from .common import data_fingerprint, tasks_of
-from .distill_report import report_line, report_markdown, report_rows
+from .distill_report import dev_epochs, report_line, report_markdown, report_rows
 from .teacher import TARGETS
 
 log = logging.getLogger("mtkd")
@@ -164,7 +164,8 @@ class DistillStage(Stage):
         write_json(ctx.out / "history.json", done.result.history)
         report = {"tasks": rows, "latency": latency, "encoder_params": params}
         write_json(ctx.out / "report.json", {**report, **({"transfer": done.transfer} if done.transfer else {})})
-        (ctx.out / "report.md").write_text(report_markdown(rows, latency, params), encoding="utf-8")
+        epochs = dev_epochs(done.result.history, done.result.best_epoch)
+        (ctx.out / "report.md").write_text(report_markdown(rows, latency, params) + f"\n{epochs}\n", encoding="utf-8")
         for task, r in rows.items():
             log.info("distill %s: %s", task, report_line(r))
         return {

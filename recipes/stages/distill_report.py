@@ -128,3 +128,18 @@ def report_markdown(rows: dict[str, dict], latency: dict[str, Any] | None, param
         *(["", *notes] if notes else []),
     ]
     return "\n".join(lines) + "\n"
+
+
+def dev_epochs(history: list[dict[str, Any]], kept: int) -> str:
+    """Which epoch the saved student is from, and each head's own best dev epoch (a head that peaks before the
+    kept epoch is a candidate for ``train.task_patience`` or teacher annealing)."""
+    if not history:
+        return ""
+    best: dict[str, tuple[float, int]] = {}
+    for row in history:
+        for task, m in row["dev"].items():
+            score = m["value"] if m["higher_is_better"] else -m["value"]
+            if task not in best or score > best[task][0]:
+                best[task] = (score, row["epoch"])
+    heads = ", ".join(f"{t} {e}" for t, (_, e) in best.items())
+    return f"The student is its epoch {kept} (best mean dev skill); each head's best dev epoch: {heads}."

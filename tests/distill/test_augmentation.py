@@ -11,8 +11,8 @@ from transformers import BertForMaskedLM
 
 from distill.augmentation import augment_split, mlm_replacements
 from distill.config import AugmentConfig, DistillConfig, LogitsKD, ModelConfig, TaskConfig
-from distill.distillation import DistillationObjective
 from distill.encoding import collate
+from distill.kd.objective import DistillationObjective
 from distill.model import HeadSpec, MultiTaskModel
 from tests.conftest import builtin_task, prepare_tasks, tiny_bert_config
 

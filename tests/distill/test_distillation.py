@@ -18,12 +18,12 @@ from distill.config import (
     TaskConfig,
     TrainConfig,
 )
-from distill.distillation import DistillationObjective
 from distill.encoding import collate, model_inputs
 from distill.errors import MtkdError
+from distill.kd.objective import DistillationObjective
+from distill.kd.teacher_cache import TeacherLogits
 from distill.model import HeadSpec, MultiTaskModel
 from distill.student import build_student, encoder_layers, layer_map
-from distill.teacher_cache import TeacherLogits
 from distill.training.loop import train
 from tests.conftest import builtin_task, prepare_tasks
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from distill.losses import (
+from distill.kd.losses import (
     LOGIT_LOSSES,
     attention_kl,
     bernoulli_kl,

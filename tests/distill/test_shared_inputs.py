@@ -20,10 +20,10 @@ from distill.config import (
 )
 from distill.data.examples import SPLITS
 from distill.data.loading import load_tasks
-from distill.distillation import DistillationObjective
 from distill.encoding import collate, encode_examples
+from distill.kd.objective import DistillationObjective
+from distill.kd.teacher_cache import TeacherLogits
 from distill.model import MultiTaskModel, head_spec
-from distill.teacher_cache import TeacherLogits
 from distill.tokenization import build_tokenizer
 from distill.training.loop import supervised_objective, train
 from distill.training.shared_inputs import joint_labels, shared_input_groups

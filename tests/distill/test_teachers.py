@@ -20,9 +20,9 @@ from distill.config import (
 )
 from distill.data.builtin import generate_table
 from distill.data.loading import load_tasks
-from distill.distillation import DistillationObjective
 from distill.encoding import collate, encode_examples
 from distill.errors import DataError, TeacherMismatch
+from distill.kd.objective import DistillationObjective
 from distill.model import HeadSpec, MultiTaskModel
 from distill.teacher_sources import TeacherSources
 from distill.teachers import OutputsTeacher, load_teachers, student_targets

@@ -49,6 +49,9 @@ def test_distill_stage_reports_retention_params_and_latency(run):
     assert report["latency"]["batch_size"] == 1 and report["latency"]["speedup"] > 0
     assert "| category | accuracy ↑ |" in (out / "distill" / "report.md").read_text()
     assert "retention [95% CI]" in (out / "distill" / "report.md").read_text()
+    history = json.loads((out / "distill" / "history.json").read_text())
+    best = max(history, key=lambda row: row["dev"]["category"]["value"])["epoch"]
+    assert f"category {best}" in (out / "distill" / "report.md").read_text()  # each head's own best dev epoch
     student = MultiTaskModel.from_pretrained(out / "distill" / "model")
     assert student.config.hidden_size == 16 and set(student.head_specs) == set(teacher)
     assert any((out / "cache").glob("teacher-logits-*.safetensors")) is False  # full KD runs the teacher live

@@ -21,8 +21,8 @@ from torch.nn import functional as F
 
 from compress.onnx.presets import PRESETS, PresetConfig, preset_handler
 from distill.config import StrictModel
-from distill.layer_transfer import LAYER_LOSSES, LayerLoss
-from distill.losses import LOGIT_LOSSES
+from distill.kd.layer_transfer import LAYER_LOSSES, LayerLoss
+from distill.kd.losses import LOGIT_LOSSES
 from distill.tasks import TASK_TYPES, Classification
 
 CALLS = {"kd": 0, "focal": 0, "similarity": 0}

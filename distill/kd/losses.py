@@ -15,8 +15,8 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
-from .registry import Registry
-from .tasks import IGNORE_INDEX
+from ..registry import Registry
+from ..tasks import IGNORE_INDEX
 
 LogitLoss = Callable[[torch.Tensor, torch.Tensor, float, torch.Tensor | None], torch.Tensor]
 LOGIT_LOSSES: Registry[LogitLoss] = Registry("logit KD loss")  # keyed by a task type's label kind

@@ -5,7 +5,7 @@ maps, or the query/key/value projections of one layer — and returns an unweigh
 objective multiplies it by its config's ``weight`` and adds it to every head's loss. Its settings
 are a typed config (``config``), so a recipe validates them like any other section::
 
-    from distill.layer_transfer import LAYER_LOSSES, LayerLoss, LayerOutputs
+    from distill.kd.layer_transfer import LAYER_LOSSES, LayerLoss, LayerOutputs
 
     class CosineConfig(StrictModel):
         weight: float = 1.0
@@ -32,11 +32,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .config import AttentionKD, HiddenKD, ModelConfig, RelationKD, StrictModel
+from ..config import AttentionKD, HiddenKD, ModelConfig, RelationKD, StrictModel
+from ..model import MultiTaskModel
+from ..registry import Registry
+from ..student import encoder_layers, layer_map
 from .losses import attention_kl, hidden_mse, relation_kl
-from .model import MultiTaskModel
-from .registry import Registry
-from .student import encoder_layers, layer_map
 
 
 @dataclass

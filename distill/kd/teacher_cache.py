@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .data.examples import TaskData
-from .encoding import EncodedSplit, collate, model_inputs
-from .io import atomic_path
-from .model import MultiTaskModel
+from ..data.examples import TaskData
+from ..encoding import EncodedSplit, collate, model_inputs
+from ..io import atomic_path
+from ..model import MultiTaskModel
 
 
 class TeacherLogits:

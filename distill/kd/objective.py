@@ -15,14 +15,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import DistillConfig
-from .data.examples import TaskData
-from .encoding import labels_of, model_inputs
+from ..config import DistillConfig
+from ..data.examples import TaskData
+from ..encoding import labels_of, model_inputs
+from ..errors import MtkdError
+from ..model import MultiTaskModel
+from ..student import capture_qkv
+from ..tasks import IGNORE_INDEX
 from .layer_transfer import LAYER_LOSSES, LayerOutputs
 from .losses import LOGIT_LOSSES
-from .model import MultiTaskModel
-from .student import capture_qkv
-from .tasks import IGNORE_INDEX
+from .ranking import RANKING_LOSSES, same_query
 from .teacher_cache import TeacherLogits
 
 
@@ -55,6 +57,11 @@ class DistillationObjective(nn.Module):
         # Built even when this phase does not use them (two-stage): the same parameters in every phase
         terms = cfg.layer_terms()
         self.terms = nn.ModuleDict({name: LAYER_LOSSES.get(name)(c, student, teacher) for name, c in terms})
+        self.ranked = ranked_tasks(cfg, tasks) & self.taught
+        self.progress = 0.0  # share of training done: teacher annealing reads it (set by the loop each step)
+
+    def set_progress(self, share: float) -> None:
+        self.progress = min(max(share, 0.0), 1.0)
 
     def forward(self, student: MultiTaskModel, task: str, batch: dict[str, Any]) -> torch.Tensor:
         return self.losses(student, [task], batch)[task]
@@ -94,6 +101,8 @@ class DistillationObjective(nn.Module):
                     loss = loss + student.head_specs[task].loss_factor * self._prediction_loss(
                         task, logits, teacher_logits.float(), labels, batch.get("synthetic")
                     )
+                    if task in self.ranked:
+                        loss = loss + self._ranking_loss(logits, teacher_logits.float(), inputs)
             out[task] = loss + shared if shared is not None else loss
         return out
 
@@ -124,7 +133,7 @@ class DistillationObjective(nn.Module):
         answer (NaN: a skipped line of an outputs file; for tags, a word past its max_len). Mean over rows."""
         kind, cfg = self.tasks[task].kind, self.cfg.logits
         kd_loss = LOGIT_LOSSES.get(cfg.loss_for(task, kind.label_kind))
-        alpha = cfg.alpha_for(task)
+        alpha = 1.0 - self.progress if cfg.anneal else cfg.alpha_for(task)
         kd_labels, unanswered = labels, None
         missing = teacher_logits.isnan()
         if bool(missing.any()):
@@ -156,8 +165,34 @@ class DistillationObjective(nn.Module):
             total = total + rows.sum() * part
         return total / len(labels)
 
+    def _ranking_loss(
+        self, logits: torch.Tensor, teacher: torch.Tensor, inputs: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Ranking KD over the batch's rows of one query (rows without a teacher answer left out)."""
+        ranking = self.cfg.ranking
+        types = inputs.get("token_type_ids")
+        if types is None:
+            types = torch.zeros_like(inputs["input_ids"])
+        same = same_query(inputs["input_ids"], types, inputs["attention_mask"])
+        answered = ~teacher.isnan().flatten(1).any(1)
+        same = same & answered[:, None] & answered[None, :]
+        return ranking.weight * RANKING_LOSSES.get(ranking.loss)(logits, teacher.nan_to_num(0.0), same)
+
     def _intermediate(self, s: LayerOutputs, t: LayerOutputs, mask: torch.Tensor) -> torch.Tensor:
         total = mask.new_zeros((), dtype=torch.float32)
         for term in self.terms.values():
             total = total + getattr(term.cfg, "weight", 1.0) * term(s, t, mask)
         return total
+
+
+def ranked_tasks(cfg: DistillConfig, tasks: dict[str, TaskData]) -> set[str]:
+    """The tasks ranking KD applies to: those it names, else every pair task with a score head; a named task
+    without a score head, or not a pair task, is an error."""
+    if cfg.ranking is None:
+        return set()
+    pairs = {t for t, d in tasks.items() if d.kind.numeric and d.config is not None and d.config.text_pair}
+    named = set(cfg.ranking.tasks) if cfg.ranking.tasks is not None else pairs
+    wrong = sorted(named - pairs)
+    if wrong:
+        raise MtkdError(f"distill.ranking.tasks: {wrong[0]} is not a pair task with a score (regression) head")
+    return named
