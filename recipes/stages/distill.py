@@ -18,6 +18,7 @@ from distill.kd.teacher_cache import TeacherLogits
 from distill.model import MultiTaskModel
 from distill.teachers import TaskTeachers, load_teachers
 from distill.tokenization import load_tokenizer
+from distill.training import distributed
 from recipes.pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
@@ -108,6 +109,7 @@ class DistillStage(Stage):
     """Distil the teacher into the recipe's student; report retention per task."""
 
     needs = ("tokenizer", "teacher")
+    distributed = True  # under --nproc every process trains, and transfer sets are scored chunk by chunk in turn
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         # augmentation with the pretrain stage's MLM: a new MLM means new training inputs
@@ -151,6 +153,8 @@ class DistillStage(Stage):
             teacher_identity=read_json(ctx.input("teacher") / STAGE_FILE)["hash"],
             on_error=recipe.data.on_error,
         )
+        if not distributed.is_main():  # a helper process trained and scored its share; rank 0 reports
+            return {}
         student = done.model
         if isinstance(teacher, TaskTeachers):  # whole models on both sides: the student replaces all of them
             params = (student.num_parameters(), teacher.num_parameters())

@@ -24,6 +24,12 @@ def _recipe(tmp_path: Path) -> Path:
     model = {**TINY_MODEL, "dropout": 0.0, "attention_dropout": 0.0}
     recipe = tiny_recipe(teacher={"model": model, "train": {**TINY_TRAIN, "batch_size": 15}})
     recipe["pretrain"] = {"epochs": 1, "batch_size": 16, "max_len": 32, "max_steps": 4}
+    recipe["tasks"]["category"]["max_train"] = 120  # the rest is the student's transfer set, scored in chunks
+    recipe["student"] = {
+        "model": model,
+        "distill": {"logits": {}, "transfer": {"tasks": {"category": {"unused_rows": True}}, "chunk_rows": 16}},
+        "train": {**TINY_TRAIN, "batch_size": 15},
+    }
     return write_recipe(tmp_path / "tiny.yaml", recipe)
 
 
@@ -49,6 +55,16 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     for r in ("one", "two"):
         assert json.loads((tmp_path / r / "pretrain" / "stage.json").read_text())["summary"]["steps"] == 4
     assert not list((tmp_path / "two").glob("*.incomplete"))
+    # the student distils in both processes, and they score the transfer set's chunks in turn: same scores
+    stores = [next((tmp_path / r / "cache").glob("transfer-*")) for r in ("one", "two")]
+    chunks = [sorted(p.name for p in s.glob("category-*.safetensors")) for s in stores]
+    assert chunks[0] == chunks[1] and len(chunks[0]) > 2
+    for name in chunks[0]:
+        a, b = (load_file(s / name)["scores"] for s in stores)
+        assert torch.allclose(a, b, atol=1e-5)
+    s1, s2 = (json.loads((tmp_path / r / "distill" / "metrics.json").read_text()) for r in ("one", "two"))
+    for task in s1:
+        assert s2[task]["value"] == pytest.approx(s1[task]["value"], abs=0.03)
 
 
 def test_shard_weights_make_the_mean_of_shard_means_the_batch_mean(monkeypatch):
