@@ -20,6 +20,7 @@ from recipes.pipeline import Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
 from .common import data_fingerprint, tasks_of
+from .teacher_report import stop_reason, teacher_markdown, yardstick
 
 log = logging.getLogger("mtkd")
 TARGETS = "targets.safetensors"  # brought teachers' answers on the training rows, per task and row
@@ -90,7 +91,13 @@ class TeacherStage(Stage):
         write_json(ctx.out / "data.json", data_report(tasks, truncated))
         for t, m in test.items():
             log.info("teacher test %s: %s %.4f (baseline %.4f)", t, m["metric"], m["value"], m["baseline"])
+        yard = yardstick(tasks, test)
+        reason = stop_reason(result.history, cfg.train, result.best_epoch)
+        (ctx.out / "report.md").write_text(teacher_markdown(result.history, reason, yard), encoding="utf-8")
+        write_json(ctx.out / "yardstick.json", yard)
         return {
+            "stopped": reason,
+            "below_yardstick": [t for t, y in yard.items() if y["below"]],
             **({"checkpoint": model.checkpoint} if model.checkpoint else {}),
             "params": model.num_parameters(),
             "encoder_params": model.num_parameters(encoder_only=True),
@@ -146,6 +153,9 @@ def bring_teachers(ctx: Context) -> dict[str, Any]:
     write_json(ctx.out / "metrics.json", test)
     write_json(ctx.out / "teachers.json", teachers.describe())
     write_json(ctx.out / "data.json", data_report(tasks))
+    yard = yardstick(tasks, test)
+    (ctx.out / "report.md").write_text(teacher_markdown([], None, yard), encoding="utf-8")
+    write_json(ctx.out / "yardstick.json", yard)
     for t in tasks:
         if t in test:
             m = test[t]
@@ -160,6 +170,7 @@ def bring_teachers(ctx: Context) -> dict[str, Any]:
         elif t not in teachers.teachers:
             log.info("task %s has no teacher: the student learns it from its labels", t)
     return {
+        "below_yardstick": [t for t, y in yard.items() if y["below"]],
         "teachers": {t: teacher.kind for t, teacher in teachers.teachers.items()},
         "params": teachers.num_parameters(),
         "test": {t: {"metric": m["metric"], "value": m["value"], "baseline": m["baseline"]} for t, m in test.items()},

@@ -1,0 +1,75 @@
+"""The teacher stage's report: the dev curve per task, why training stopped, and the teacher against the
+classical yardstick (TF-IDF + a linear model, a CRF for tags) trained on the very same rows.
+
+A teacher below the yardstick on a task is not worth distilling there: the report and the log say so
+plainly, per task, so the student is not made from it unnoticed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from distill.baselines import run_baselines
+from distill.config import TrainConfig
+from distill.data.examples import TaskData
+
+log = logging.getLogger("mtkd")
+
+
+def stop_reason(history: list[dict[str, Any]], cfg: TrainConfig, best_epoch: int) -> str:
+    """Why training ended, in words: early stopping, every task's patience, or the epoch limit (and whether
+    the dev score was still rising there, which says: more epochs)."""
+    ran = len(history)
+    if ran < cfg.epochs:
+        if cfg.task_patience and set(history[-1].get("trained", [])) != set(history[-1]["dev"]):
+            return f"every task stopped improving on dev (task_patience {cfg.task_patience}) after epoch {ran}"
+        return f"early stopping after epoch {ran}: no dev improvement for {cfg.early_stopping} epochs"
+    if cfg.max_steps and history and history[-1]["global_step"] >= cfg.max_steps:
+        return f"max_steps ({cfg.max_steps}) reached"
+    if best_epoch == ran:
+        return f"the epoch limit ({cfg.epochs}) with dev still improving at the last epoch: raise train.epochs"
+    return f"the epoch limit ({cfg.epochs}); dev peaked at epoch {best_epoch} (the model kept)"
+
+
+def dev_curve(history: list[dict[str, Any]]) -> list[str]:
+    """One Markdown row per epoch: each task's dev metric."""
+    if not history:
+        return []
+    tasks = list(history[0]["dev"])
+    head = "| epoch | " + " | ".join(f"{t} {history[0]['dev'][t]['metric']}" for t in tasks) + " |"
+    rows = [head, "|---:|" + "---:|" * len(tasks)]
+    for row in history:
+        rows.append(f"| {row['epoch']} | " + " | ".join(f"{row['dev'][t]['value']:.4f}" for t in tasks) + " |")
+    return rows
+
+
+def yardstick(tasks: dict[str, TaskData], test: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per task the yardstick's test metric beside the teacher's, and whether the teacher is below it."""
+    out = {}
+    for name, base in run_baselines({t: tasks[t] for t in test}).items():
+        teacher = test[name]["value"]
+        below = teacher < base["value"] if base["higher_is_better"] else teacher > base["value"]
+        out[name] = {"metric": base["metric"], "teacher": teacher, "yardstick": base["value"], "below": below}
+        if below:
+            log.warning(
+                "teacher %s: %s %.4f is below the classical yardstick's %.4f on the same rows: a student of this "
+                "teacher is not worth making for %s (train it longer, at another rate, or distil from the labels)",
+                name, base["metric"], teacher, base["value"], name,
+            )  # fmt: skip
+    return out
+
+
+def teacher_markdown(history: list[dict[str, Any]], reason: str | None, yard: dict[str, dict[str, Any]]) -> str:
+    """``teacher/report.md``: why training stopped, the dev curve, the yardstick table."""
+    lines = [f"Training stopped: {reason}.", "", *dev_curve(history), ""] if reason else []
+    lines += [
+        "The teacher against the classical yardstick (TF-IDF + linear model; CRF for tags), same rows, test split:",
+        "",
+        "| task | metric | teacher | yardstick | teacher below it? |",
+        "|---|---|---:|---:|---|",
+    ]
+    for task, y in yard.items():
+        verdict = "**yes: not worth distilling as it is**" if y["below"] else "no"
+        lines.append(f"| {task} | {y['metric']} | {y['teacher']:.4f} | {y['yardstick']:.4f} | {verdict} |")
+    return "\n".join(lines) + "\n"
