@@ -30,6 +30,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from .augmentation import augment_split
+from .calibration import calibrate_regression
 from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig
 from .data.examples import TaskData
 from .encoding import EncodedSplit, encode_tasks
@@ -59,6 +60,7 @@ class Trained:
     test: dict[str, dict[str, Any]]  # task → metric, value, baseline, higher_is_better
     result: TrainResult  # history, best epoch, steps, seconds
     encoded: Encoded = field(repr=False)  # the tokenized splits it was trained and scored on
+    calibration: dict[str, dict[str, float]] = field(default_factory=dict, kw_only=True)  # train.calibrate's maps
 
 
 @dataclass
@@ -115,8 +117,30 @@ def train_teacher(
         device,
     )
     result = train(model, tasks, encoded, train_cfg, out, tokenizer, seed, device, resume=resume, name="teacher")
+    calibration = _calibrate(model, tasks, encoded, train_cfg, device, tokenizer, out)
     test = evaluate_all(model, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
-    return Trained(model, _finish(model, out, ("checkpoints",)), test, result, encoded)
+    path = _finish(model, out, ("checkpoints",))
+    return Trained(model, path, test, result, encoded, calibration=calibration)
+
+
+def _calibrate(
+    model: MultiTaskModel,
+    tasks: dict[str, TaskData],
+    encoded: Encoded,
+    cfg: TrainConfig,
+    device: torch.device,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
+) -> dict[str, dict[str, float]]:
+    """``train.calibrate``: regression heads mapped onto the dev labels, and the best model saved again so."""
+    numeric = {t: d for t, d in tasks.items() if d.kind.numeric and not d.kind.per_token}
+    if not cfg.calibrate or not numeric:
+        return {}
+    dev = predict_all(model, numeric, encoded, "dev", cfg, device, tokenizer.pad_token_id)
+    maps = calibrate_regression(model, numeric, dev)
+    if distributed.is_main() and any(m["applied"] for m in maps.values()):
+        model.save_pretrained(out / "best", tokenizer)
+    return maps
 
 
 def teacher_logits(
@@ -211,6 +235,7 @@ def distil(
     result = _train_student(
         teacher, student, tasks, tokenizer, encoded, config, train_cfg, out, seed, device, resume, logits_cache, job
     )
+    calibration = _calibrate(student, tasks, encoded, train_cfg, device, tokenizer, out)
     preds = predict_all(student, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
     test = {t: score_predictions(tasks[t], "test", p) for t, p in preds.items()}
     path = _finish(student, out, ("checkpoints", "intermediate"))
@@ -222,7 +247,9 @@ def distil(
     if teacher_test is None:
         teacher_test = {t: score_predictions(tasks[t], "test", p) for t, p in teacher_preds.items()}
     intervals = {t: paired_bootstrap(tasks[t], "test", preds[t], teacher_preds[t], seed=seed) for t in teacher_preds}
-    return Distilled(student, path, test, result, encoded, teacher_test, intervals, job.rows.report() if job else {})
+    transfer = job.rows.report() if job else {}
+    done = Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, calibration=calibration)
+    return done
 
 
 def _transfer_job(

@@ -235,6 +235,12 @@ class TrainConfig(StrictModel):
     """loss weight per task (static weighting); default 1"""
     weighting: str = Field("static", description="static (task_weights) or uncertainty (learned, Kendall et al.)")
     early_stopping: int | None = Field(None, ge=1, description="patience in epochs")
+    calibrate: bool = Field(
+        False,
+        description="regression heads: after training, the least-squares map y = a · prediction + b fitted on the dev "
+        "split is folded into the head's output layer (every export answers calibrated); removes a shift or scale "
+        "that costs RMSE while the ranking is right",
+    )
     task_patience: int | None = Field(
         None,
         ge=1,

@@ -167,7 +167,8 @@ class DistillStage(Stage):
         write_json(ctx.out / "metrics.json", done.test)
         write_json(ctx.out / "history.json", done.result.history)
         report = {"tasks": rows, "latency": latency, "encoder_params": params}
-        write_json(ctx.out / "report.json", {**report, **({"transfer": done.transfer} if done.transfer else {})})
+        extra = {"transfer": done.transfer, "calibration": done.calibration}
+        write_json(ctx.out / "report.json", {**report, **{k: v for k, v in extra.items() if v}})
         epochs = dev_epochs(done.result.history, done.result.best_epoch)
         (ctx.out / "report.md").write_text(report_markdown(rows, latency, params) + f"\n{epochs}\n", encoding="utf-8")
         for task, r in rows.items():

@@ -96,6 +96,7 @@ class TeacherStage(Stage):
         (ctx.out / "report.md").write_text(teacher_markdown(result.history, reason, yard), encoding="utf-8")
         write_json(ctx.out / "yardstick.json", yard)
         return {
+            **({"calibration": done.calibration} if done.calibration else {}),
             "stopped": reason,
             "below_yardstick": [t for t, y in yard.items() if y["below"]],
             **({"checkpoint": model.checkpoint} if model.checkpoint else {}),
