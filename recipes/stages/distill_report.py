@@ -38,7 +38,7 @@ def report_rows(
     return rows
 
 
-def _kept(share: float, ci: list[float] | None = None) -> str:
+def share_text(share: float, ci: list[float] | None = None) -> str:
     """A retention as a percentage with its interval; where it is undefined (a teacher at 0, or an error
     metric's teacher no better than the mean predictor) that is said."""
     if not math.isfinite(share):
@@ -54,7 +54,7 @@ def _correlations(row: dict[str, Any]) -> str:
         c = row["intervals"].get(name)
         if c:
             parts.append(
-                f"{name} {c['student']:.4f} vs {c['reference']:.4f} = {_kept(c['retention'], c['retention_ci'])}"
+                f"{name} {c['student']:.4f} vs {c['reference']:.4f} = {share_text(c['retention'], c['retention_ci'])}"
             )
     return "; ".join(parts)
 
@@ -67,7 +67,7 @@ def report_line(row: dict[str, Any]) -> str:
     corr = _correlations(row)
     return (
         f"{row['metric']} student {row['student']:.4f} teacher {row['teacher']:.4f} "
-        f"({share}kept {_kept(row['retention'], row.get('retention_ci'))}){'; ' + corr if corr else ''}"
+        f"({share}kept {share_text(row['retention'], row.get('retention_ci'))}){'; ' + corr if corr else ''}"
     )
 
 
@@ -114,7 +114,7 @@ def report_markdown(rows: dict[str, dict], latency: dict[str, Any] | None, param
     for task, r in rows.items():
         arrow = "↑" if r["higher_is_better"] else "↓"
         teacher = "— (labels only)" if r["teacher"] is None else f"{r['teacher']:.4f}"
-        share = "—" if r["retention"] is None else _kept(r["retention"], r.get("retention_ci"))
+        share = "—" if r["retention"] is None else share_text(r["retention"], r.get("retention_ci"))
         lines.append(
             f"| {task} | {r['metric']} {arrow} | {teacher} | {r['student']:.4f} | {share} | {r['baseline']:.4f} |"
         )

@@ -22,6 +22,7 @@ from recipes.pipeline import Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
 from .common import data_fingerprint, tasks_of
+from .distill_report import share_text
 
 log = logging.getLogger("mtkd")
 SOURCES = {"student": "distill", "teacher": "teacher"}  # what is pruned → the stage that made it
@@ -55,7 +56,9 @@ def report_markdown(
         "|---|---|---:|---:|---:|",
     ]
     for task, r in rows.items():
-        lines.append(f"| {task} | {r['metric']} | {r['before']:.4f} | {r['after']:.4f} | {100 * r['retention']:.1f}% |")
+        lines.append(
+            f"| {task} | {r['metric']} | {r['before']:.4f} | {r['after']:.4f} | {share_text(r['retention'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -96,7 +99,14 @@ class PruneStage(Stage):
         model, params, prunable = done.model, done.encoder_params, done.prunable_params
         latency = torch_latency_ratio(done.reference, model, base.max_len, model.config.vocab_size)
         rows = {
-            t: {"metric": m["metric"], "before": done.before[t]["value"], "after": m["value"], "retention": kept}
+            t: {
+                "metric": m["metric"],
+                "before": done.before[t]["value"],
+                "after": m["value"],
+                "baseline": m["baseline"],
+                "higher_is_better": m["higher_is_better"],
+                "retention": kept,
+            }
             for (t, m), kept in zip(done.after.items(), done.retention.values(), strict=True)
         }
         write_json(ctx.out / "metrics.json", done.after)
