@@ -31,7 +31,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .augmentation import augment_split
 from .calibration import calibrate_regression
-from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig
+from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig, fine_tuning_defaults
 from .data.examples import TaskData
 from .encoding import EncodedSplit, encode_tasks
 from .errors import MtkdError
@@ -104,8 +104,11 @@ def train_teacher(
     resume: bool = False,
 ) -> Trained:
     """Train one shared encoder with a head per task on every task at once (hard labels); the best dev
-    epoch is kept. ``model``: a shape or checkpoint to build from, or a model you built yourself."""
+    epoch is kept. ``model``: a shape or checkpoint to build from, or a model you built yourself. A checkpoint
+    is fine-tuned with ``fine_tuning_defaults`` for whatever ``train_cfg`` leaves unset."""
     out, device = Path(out), torch.device(device)
+    if isinstance(model, ModelConfig) and model.from_pretrained is not None:
+        train_cfg = fine_tuning_defaults(train_cfg)
     encoded = encode_tasks(tokenizer, tasks, train_cfg.max_len)
     torch.manual_seed(seed)
     if isinstance(model, ModelConfig):

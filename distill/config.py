@@ -208,6 +208,12 @@ class TrainConfig(StrictModel):
     """batch size of dev/test evaluation"""
     lr: float = Field(5e-4, gt=0)
     """peak learning rate (AdamW)"""
+    head_lr: float | None = Field(
+        None,
+        gt=0,
+        description="peak learning rate of the task heads (default: lr); a teacher fine-tuned from a checkpoint "
+        "gets 20 × lr unless set, since its heads start from nothing while its layers only adjust",
+    )
     weight_decay: float = Field(0.01, ge=0)
     """AdamW weight decay"""
     warmup: float = Field(0.06, ge=0, lt=1, description="fraction of steps with linear warm-up")
@@ -266,6 +272,24 @@ class TrainConfig(StrictModel):
         if bad:
             raise ValueError(f"task weights must be ≥ 0 (got negative for {', '.join(bad)})")
         return v
+
+
+# What fine-tuning a checkpoint gets for each train setting the recipe leaves unset: a checkpoint's rate, heads
+# that learn faster than the layers under them, and epochs until every task's dev metric stops improving
+# (20 at most) instead of a count the user must guess.
+FINE_TUNING_DEFAULTS: dict[str, Any] = {"lr": 5e-5, "epochs": 20, "task_patience": 2}
+HEAD_LR_FACTOR = 20.0
+
+
+def fine_tuning_defaults(train: TrainConfig) -> TrainConfig:
+    """``train`` with the fine-tuning defaults filled in where it leaves a setting unset (idempotent)."""
+    update = {k: v for k, v in FINE_TUNING_DEFAULTS.items() if k not in train.model_fields_set}
+    lr = update.get("lr", train.lr)
+    if "head_lr" not in train.model_fields_set:
+        update["head_lr"] = HEAD_LR_FACTOR * lr
+    if not update:
+        return train
+    return TrainConfig.model_validate({**train.model_dump(exclude_unset=True), **update})
 
 
 class PretrainConfig(StrictModel):

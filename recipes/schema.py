@@ -22,6 +22,7 @@ from distill.config import (
     TaskConfig,
     TokenizerConfig,
     TrainConfig,
+    fine_tuning_defaults,
 )
 from distill.errors import DataUnavailable
 from distill.kd.layer_transfer import LAYER_LOSSES
@@ -37,7 +38,15 @@ class TeacherConfig(TeacherSources):
     model: ModelConfig = Field(default_factory=ModelConfig)
     """the encoder's shape or checkpoint (not used with checkpoints or outputs)"""
     train: TrainConfig = Field(default_factory=TrainConfig)
-    """how the teacher is trained (with checkpoints: max_len and eval_batch_size are how they read text)"""
+    """how the teacher is trained (with checkpoints: max_len and eval_batch_size are how they read text); a
+    teacher fine-tuned from ``model.from_pretrained`` gets, for each setting left unset, lr 5e-5, heads at
+    20 × lr and up to 20 epochs, each task trained until its dev metric has not improved for 2 epochs"""
+
+    @model_validator(mode="after")
+    def _fine_tuning_defaults(self) -> TeacherConfig:
+        if self.model.from_pretrained is not None:  # not self.train = …: assignment would validate again
+            object.__setattr__(self, "train", fine_tuning_defaults(self.train))
+        return self
 
 
 class StudentConfig(StrictModel):
