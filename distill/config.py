@@ -253,6 +253,12 @@ class TrainConfig(StrictModel):
         description="a task whose dev metric has not improved for this many epochs is no longer trained (its "
         "steps leave the sampling plan), so a head that overfits early stops pulling the shared encoder",
     )
+    after_peak: Literal["stop", "self_distil"] = Field(
+        "stop",
+        description="what task_patience does to a task that has peaked: stop training it, or self_distil (Lu et "
+        "al. 2022): keep it in the plan with its loss replaced by distillation from the model of its best dev "
+        "epoch, so the shared encoder keeps serving it while the other tasks go on",
+    )
     checkpoint_every: int = Field(200, ge=1, description="optimizer steps between checkpoints")
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps (smoke runs)")
     amp: bool = True

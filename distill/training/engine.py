@@ -48,6 +48,8 @@ class Progress:
     task_best: dict[str, float] = field(default_factory=dict)  # per task: best dev skill, and epochs since
     task_bad: dict[str, int] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)  # tasks no longer trained (train.task_patience)
+    task_best_epoch: dict[str, int] = field(default_factory=dict)  # per task: its best dev epoch (1-based)
+    anchored: dict[str, int] = field(default_factory=dict)  # task → epoch whose model teaches it (self_distil)
 
     def epoch_losses(self) -> dict[str, float]:
         """Mean loss of each name over this epoch's steps so far."""

@@ -26,6 +26,7 @@ from ..kd.ranking import query_groups
 from ..model import MultiTaskModel
 from ..tasks import IGNORE_INDEX
 from . import distributed
+from .anchoring import TaskAnchors
 from .engine import Engine, Progress, Schedule, Step
 from .evaluate import model_forward, predict, score_predictions, skill
 from .optim import build_optimizer, build_scheduler
@@ -78,22 +79,23 @@ def active_units(groups: dict[str, list[str]], stopped: set[str]) -> dict[str, l
     return {u: members for u, members in active.items() if members}
 
 
-def stop_converged_tasks(progress: Progress, dev: dict[str, dict[str, Any]], patience: int, name: str) -> set[str]:
-    """Count, per task, epochs without a better dev skill; a task at ``patience`` joins ``progress.stopped``."""
-    stopped = set(progress.stopped)
+def track_task_peaks(progress: Progress, dev: dict[str, dict[str, Any]], patience: int) -> tuple[list[str], list[str]]:
+    """Count, per task still learning, epochs without a better dev skill: (the tasks that improved this epoch,
+    the tasks that have now gone ``patience`` epochs without)."""
+    done = set(progress.stopped) | set(progress.anchored)
     best, bad = progress.task_best, progress.task_bad
+    improved, peaked = [], []
     for task, metrics in dev.items():
-        if task in stopped:
+        if task in done:
             continue
         if task not in best or skill(metrics) > best[task]:
             best[task], bad[task] = skill(metrics), 0
+            improved.append(task)
             continue
         bad[task] = bad.get(task, 0) + 1
         if bad[task] >= patience:
-            stopped.add(task)
-            log.info("%s: %s has not improved on dev for %d epochs; no longer trained", name, task, bad[task])
-    progress.stopped = sorted(stopped)
-    return stopped
+            peaked.append(task)
+    return improved, peaked
 
 
 @dataclass
@@ -214,6 +216,24 @@ class DevSelection:
     weighting: Any
     engine: Engine
     name: str
+    anchors: TaskAnchors | None = None
+
+    def _peaks(self, epoch: int, progress: Progress, dev: dict[str, dict[str, Any]]) -> bool:
+        """Per-task patience: a peaked task stops, or learns from its best epoch's model (``after_peak``).
+        True when every task has peaked."""
+        improved, peaked = track_task_peaks(progress, dev, self.cfg.task_patience or 1)
+        if self.anchors is not None:
+            self.anchors.snapshot(self.model, self.tokenizer, epoch + 1, improved, progress)
+            self.anchors.anchor(peaked, progress)
+        else:
+            progress.stopped = sorted(set(progress.stopped) | set(peaked))
+        for task in peaked:
+            then = "learns from its best epoch's model" if self.anchors is not None else "is no longer trained"
+            log.info("%s: %s has not improved on dev for %d epochs; %s", self.name, task, self.cfg.task_patience, then)
+        if set(progress.stopped) | set(progress.anchored) == set(self.tasks):
+            log.info("%s: every task has stopped improving, stopping", self.name)
+            return True
+        return False
 
     def __call__(self, epoch: int, progress: Progress) -> bool:
         cfg, name = self.cfg, self.name
@@ -227,16 +247,14 @@ class DevSelection:
                 "train_loss": distributed.mean_over_ranks(progress.epoch_losses()),
                 "task_weights": self.weighting.effective(),
                 "trained": sorted(t for m in self.source.active.values() for t in m),
+                **({"anchored": dict(progress.anchored)} if progress.anchored else {}),
                 "dev": dev,
             }
         )
         if self.engine.writer:
             for t, m in dev.items():
                 self.engine.writer.add_scalar(f"dev/{t}/{m['metric']}", m["value"], epoch + 1)
-        stop = False
-        if cfg.task_patience and stop_converged_tasks(progress, dev, cfg.task_patience, name) == set(self.tasks):
-            log.info("%s: every task has stopped improving, stopping", name)
-            stop = True
+        stop = bool(cfg.task_patience) and self._peaks(epoch, progress, dev)
         if progress.best_score is None or score > progress.best_score:
             progress.best_score, progress.best_epoch, progress.bad_epochs = score, epoch + 1, 0
             if distributed.is_main():
@@ -304,11 +322,20 @@ def train(
         log.info("%s: resuming at epoch %d, step %d (global step %d)", name, p.epoch + 1, p.step, p.global_step)
     engine.writer = _tensorboard(out_dir / "tensorboard") if distributed.is_main() else None
     best_dir = out_dir / "best"
-    selection = DevSelection(model, tasks, encoded, cfg, device, tokenizer, best_dir, source, weighting, engine, name)
+    if cfg.after_peak == "self_distil" and not cfg.task_patience:
+        raise MtkdError(f"{name}: train.after_peak self_distil needs train.task_patience (when has a task peaked?)")
+    anchors = TaskAnchors(out_dir / "task-best", device) if cfg.after_peak == "self_distil" else None
+    if anchors is not None:
+        anchors.restore(engine.progress)
+    selection = DevSelection(
+        model, tasks, encoded, cfg, device, tokenizer, best_dir, source, weighting, engine, name, anchors
+    )
 
     def step_losses(members: list[str], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         if hasattr(objective, "set_progress"):  # teacher annealing: the share of training done, resume-safe
             objective.set_progress(engine.progress.global_step / max(total, 1))
+        if anchors is not None:
+            return anchors.losses(objective, model, members, batch)
         return objective_losses(objective, model, members, batch)
 
     progress = engine.run(

@@ -142,4 +142,10 @@ def dev_epochs(history: list[dict[str, Any]], kept: int) -> str:
             if task not in best or score > best[task][0]:
                 best[task] = (score, row["epoch"])
     heads = ", ".join(f"{t} {e}" for t, (_, e) in best.items())
-    return f"The student is its epoch {kept} (best mean dev skill); each head's best dev epoch: {heads}."
+    text = f"The student is its epoch {kept} (best mean dev skill); each head's best dev epoch: {heads}."
+    anchored = history[-1].get("anchored", {})
+    if anchored:
+        since = {t: next(r["epoch"] for r in history if t in r.get("anchored", {})) for t in anchored}
+        taught = ", ".join(f"{t} by its epoch-{e} model from epoch {since[t]}" for t, e in anchored.items())
+        text += f" Self-distilled after their peak (train.after_peak): {taught}."
+    return text

@@ -132,3 +132,45 @@ def test_training_ends_when_every_task_has_stopped_improving(setup, tmp_path, mo
     cfg = TRAIN.model_copy(update={"task_patience": 1})
     result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="t")
     assert len(result.history) == 2 and result.best_epoch == 1  # a tie is no improvement
+
+
+def test_a_peaked_task_learns_from_its_best_epochs_model_while_the_others_go_on(setup, tmp_path, monkeypatch):
+    tasks, tok, enc = setup
+    scripted_dev(monkeypatch, {"attributes": [0.5, 0.4, 0.45, 0.3]})  # best in epoch 1, never again
+    objective, calls = counting(tasks)
+    cfg = TRAIN.model_copy(update={"task_patience": 1, "after_peak": "self_distil"})
+    result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, 0, CPU, objective=objective, name="t")
+    assert [h["trained"] for h in result.history] == [["attributes", "category"]] * 4  # still in the plan
+    anchored = [h.get("anchored") for h in result.history]  # as each epoch trained: anchored after epoch 2's dev
+    assert anchored == [None, None, {"attributes": 1}, {"attributes": 1}]
+    batches = {t: -(-len(enc[t]["train"]) // cfg.batch_size) for t in tasks}
+    both = batches["category"] + batches["attributes"]
+    # epochs 1-2 call the objective on every step; from epoch 3 attributes' steps are self-distillation
+    assert "attributes" in calls[:both] and "attributes" not in calls[2 * both :] and 2 * both < len(calls) < 4 * both
+    assert (tmp_path / "task-best" / "epoch-1").is_dir()  # attributes' teacher is kept while it teaches
+
+
+def test_self_distillation_from_an_identical_model_is_zero_and_moves_the_encoder_once_it_differs(setup, tmp_path):
+    from distill.encoding import collate
+    from distill.training.anchoring import TaskAnchors
+    from distill.training.engine import Progress
+
+    tasks, tok, enc = setup
+    model, progress = fresh_model(tasks, tok).eval(), Progress()
+    anchors = TaskAnchors(tmp_path / "task-best", CPU)
+    anchors.snapshot(model, tok, 1, ["category", "attributes"], progress)
+    anchors.anchor(["category", "attributes"], progress)
+    category = collate(enc["category"]["train"], list(range(8)), tok.pad_token_id, False)
+    tags = collate(enc["attributes"]["train"], list(range(8)), tok.pad_token_id, True)
+    base = supervised_objective(tasks)
+    same = {**anchors.losses(base, model, ["category"], category), **anchors.losses(base, model, ["attributes"], tags)}
+    assert all(float(loss.detach()) == pytest.approx(0, abs=1e-6) for loss in same.values())
+    with torch.no_grad():
+        for p in model.heads["category"].parameters():
+            p.add_(0.5)
+    loss = anchors.losses(base, model, ["category"], category)["category"]
+    loss.backward()
+    assert float(loss.detach()) > 0 and model.encoder.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    resumed = TaskAnchors(tmp_path / "task-best", CPU)
+    resumed.restore(progress)  # a resumed run loads the same teachers
+    assert resumed.of == {"category": 1, "attributes": 1} and len(resumed.models) == 1
