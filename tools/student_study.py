@@ -5,7 +5,8 @@ bootstrap intervals) against how much faster its best INT8 form runs, and the ac
 
 Each run directory holds one student (``distill/``); its speed comes from its own bench run (``bench/``), taken
 against the teacher measured in that same run (torch FP32 at its best thread count), at batch 1 and 32 ×
-the bench's longest sequence. A run without a bench is listed without speed.
+the bench's longest sequence, or with ``--bench`` from one bench of them all (``tools.study_bench``). A run
+without a bench is listed without speed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import read_jsonl
-from benchmarks.rows import at_shape, reference_row, student_reference, worst_drop
+from benchmarks.rows import alternative_row, at_shape, reference_row, student_reference, worst_drop
 from distill.io import read_json
 from distill.retention import kept
 
@@ -36,14 +37,24 @@ def fastest_int8(rows: list[dict], shape: tuple[int, int], tolerance: float) -> 
     return min(fits, key=lambda r: r["latency_ms"]["p50"]), teacher
 
 
-def student_row(run: Path, task: str, tolerance: float) -> dict[str, Any]:
+def run_rows(run: Path, shared: list[dict] | None) -> list[dict] | None:
+    """``run``'s bench rows: from a shared bench (``tools.study_bench``: the teacher's rows and this run's
+    ``<run>:<artifact>`` rows, named as in its own bench), else from its own bench, else None."""
+    if shared is not None:
+        prefix = f"{run.name}:"
+        mine = [{**r, "artifact": r["artifact"][len(prefix) :]} for r in shared if r["artifact"].startswith(prefix)]
+        return [r for r in shared if r["artifact"].startswith("teacher")] + mine if mine else None
+    bench = run / "bench" / "results.jsonl"
+    return read_jsonl(bench) if bench.is_file() else None
+
+
+def student_row(run: Path, task: str, tolerance: float, shared: list[dict] | None = None) -> dict[str, Any]:
     """One student's figures: FP32 retention per task with intervals, its INT8 form's speed and retention."""
     report = read_json(run / "distill" / "report.json")
     out: dict[str, Any] = {"run": str(run), "params": report["encoder_params"][0], "tasks": report["tasks"]}
     out["transfer"] = sum(t["inputs"] for t in report.get("transfer", {}).values())
-    bench = run / "bench" / "results.jsonl"
-    if bench.is_file():
-        rows = read_jsonl(bench)
+    rows = run_rows(run, shared)
+    if rows:
         seq = max(r["seq_len"] for r in rows)
         for batch in (1, 32):
             found = fastest_int8(rows, (batch, seq), tolerance)
@@ -58,6 +69,21 @@ def student_row(run: Path, task: str, tolerance: float) -> dict[str, Any]:
                 }
         out["seq"] = seq
     return out
+
+
+def peer_line(rows: list[dict], task: str) -> str:
+    """The teacher through Optimum's quantizer (what a user who does not distil deploys) in the same bench."""
+    parts = []
+    for batch in sorted({r["batch_size"] for r in rows}):
+        here = at_shape(rows, (batch, max(r["seq_len"] for r in rows)))
+        teacher, peer = reference_row(here), alternative_row(here)
+        if teacher and peer:
+            speed = teacher["latency_ms"]["p50"] / peer["latency_ms"]["p50"]
+            share = kept(peer["tasks"][task], teacher["tasks"][task]["value"]) if peer.get("tasks") else None
+            parts.append(
+                f"batch {batch}: {speed:.2f}×" + (f" ({100 * share:.1f}% of {task})" if share is not None else "")
+            )
+    return f"{alternative_row(rows)['artifact'] if parts else 'no teacher peer'}: " + ("; ".join(parts) or "—")
 
 
 def table(students: list[dict[str, Any]], task: str) -> str:
@@ -117,9 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task", default="relevance", help="the task the plot and the speed columns follow")
     parser.add_argument("--tolerance", type=float, default=0.01, help="INT8 forms within this drop of the FP32")
     parser.add_argument("--plot", type=Path, help="write the accuracy–speed front here (PNG)")
+    parser.add_argument("--bench", type=Path, help="speeds from one shared bench (tools.study_bench's results.jsonl)")
     args = parser.parse_args(argv)
-    students = [student_row(run, args.task, args.tolerance) for run in args.runs]
+    shared = read_jsonl(args.bench) if args.bench else None
+    students = [student_row(run, args.task, args.tolerance, shared) for run in args.runs]
     print(table(students, args.task), end="")
+    if shared is not None:
+        print(peer_line(shared, args.task))
     if args.plot:
         plot(students, args.task, args.plot)
         print(f"plot: {args.plot}")

@@ -63,3 +63,25 @@ def test_the_fastest_int8_student_within_tolerance_against_the_same_run_s_teache
     printed = capsys.readouterr().out
     assert "70.0% [60.0, 80.0]" in printed and "95.0% [90.0, 100.0]" in printed and "10.00× (69.5%)" in printed
     assert (tmp_path / "front.png").stat().st_size > 10_000  # a real figure, not an empty canvas
+
+
+def test_one_shared_bench_gives_every_student_its_speed_against_the_same_teacher_rows(tmp_path, capsys):
+    from tools.study_bench import best_int8_forms
+
+    run = _run(tmp_path, "s256")
+    for name in ("pruned-static-int8", "student-static-int8"):  # what discover_artifacts finds in a run
+        (run / "quantize" / name).mkdir(parents=True)
+        (run / "quantize" / name / "model.onnx").write_bytes(b"")
+    forms = best_int8_forms(run, [1, 32], 0.01)
+    assert forms == {"s256:student-static-int8": run / "quantize" / "student-static-int8"}
+    shared = [
+        _row("teacher", "torch", "fp32", 1, 24.0, 0.40),
+        _row("teacher-optimum-dynamic-int8", "onnxruntime", "int8", 1, 8.0, 0.41),
+        _row("s256:student-static-int8", "onnxruntime", "int8", 1, 2.0, 0.4305),
+        _row("other:student-static-int8", "onnxruntime", "int8", 1, 0.5, 0.45),  # another run's student
+    ]
+    (tmp_path / "shared.jsonl").write_text("".join(json.dumps(r) + "\n" for r in shared))
+    main([str(run), "--bench", str(tmp_path / "shared.jsonl")])
+    printed = capsys.readouterr().out
+    assert "12.00× (69.5%)" in printed  # 24 ms / 2 ms, from the shared rows, not the run's own bench (10×)
+    assert "teacher-optimum-dynamic-int8: batch 1: 3.00× (90.0% of relevance)" in printed
