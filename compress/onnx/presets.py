@@ -297,7 +297,10 @@ class OptimumDynamicInt8(PresetConfig):
 
 @preset_handler(OptimumDynamicInt8)
 def _optimum_dynamic(cfg: OptimumDynamicInt8, src: Path, dst: Path, exclude, calibration) -> dict[str, Any]:
-    from optimum.onnxruntime import ORTOptimizer, ORTQuantizer
+    try:
+        from optimum.onnxruntime import ORTOptimizer, ORTQuantizer
+    except ImportError as e:  # an extra: the peer row is listed with this reason
+        raise ArtifactError(f"Optimum is not installed (pip install 'mtkd[optimum]'): {e}") from None
     from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
 
     optimization = cfg.optimization

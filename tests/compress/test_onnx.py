@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import onnx
 import pytest
@@ -12,6 +14,7 @@ from compress.onnx.fusion import fuse
 from compress.onnx.presets import PRESETS
 from compress.runtime import load_backend
 from distill.config import ModelConfig
+from distill.errors import ArtifactError
 from distill.io import read_json
 from distill.model import HeadSpec, MultiTaskModel
 from distill.tokenization import train_wordpiece
@@ -109,6 +112,10 @@ def test_fusion_benchmark_times_both_candidates():
 @pytest.mark.parametrize("preset", ["dynamic-int8", "dynamic-int8-per-channel", "optimum-dynamic-int8"])
 def test_dynamic_int8_presets_quantize_matmuls_and_stay_close(exported, tmp_path, preset):
     root, _ = exported
+    if preset.startswith("optimum") and importlib.util.find_spec("optimum") is None:
+        with pytest.raises(ArtifactError, match=r"pip install 'mtkd\[optimum\]'"):  # a clear reason, not a traceback
+            PRESETS.get(preset)(root / "fp32" / "model.onnx", tmp_path / "model.onnx")
+        pytest.skip("Optimum is an extra: pip install 'mtkd[optimum]'")
     settings = PRESETS.get(preset)(root / "fp32" / "model.onnx", tmp_path / "model.onnx")
     assert settings["precision"] == "int8"
     if preset.startswith("optimum"):

@@ -146,6 +146,7 @@ def test_many_threads_through_one_predictor_get_the_serial_answers(bundle):
 
 
 def test_optimum_directory_loads_in_optimum_and_matches_our_outputs(quantized_run, bundle, tmp_path):
+    pytest.importorskip("optimum.onnxruntime", reason="Optimum is an extra: pip install 'mtkd[optimum]'")
     from optimum.onnxruntime import ORTModelForSequenceClassification, ORTModelForTokenClassification
 
     backend = OnnxRuntimeBackend(bundle, "int8")
