@@ -187,6 +187,11 @@ class ModelConfig(StrictModel):
     max_position: int = Field(512, ge=16)
     """longest sequence the position table holds"""
     from_pretrained: str | None = Field(None, description="path or hub id of a Hugging Face encoder")
+    attention: Literal["sdpa", "eager"] = Field(
+        "sdpa",
+        description="the encoder's attention implementation: sdpa (PyTorch's fused kernel) or eager; a model "
+        "whose attention maps are read (attention KD) switches to eager, the one that returns them",
+    )
     trust_remote_code: bool = False
     """allow a checkpoint's own Python code to run (off: never run remote code)"""
 

@@ -18,10 +18,12 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, BertConfig, PretrainedConfig, PreTrainedTokenizerBase
 
 from .checkpoints import describe_failure, quiet_transformers, resolve_checkpoint
+from .compat import TRANSFORMERS_MAJOR
 from .config import ModelConfig
 from .data.examples import TaskData
 from .errors import ArtifactError, MtkdError
 from .io import atomic_directory, read_json, write_json
+from .pruned_shapes import apply_pruned_shapes
 from .target_scaling import StandardizedHead, target_scale
 from .tasks import task_type
 
@@ -29,7 +31,6 @@ log = logging.getLogger("mtkd")
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "mtkd.json"
-FFN_SIZES = "ffn_sizes"  # config.json: per-layer FFN widths of a pruned encoder, applied before loading weights
 
 
 @dataclass(frozen=True)
@@ -93,22 +94,17 @@ def _encoder_kwargs(config: PretrainedConfig) -> dict[str, bool]:
     return {"add_pooling_layer": False} if config.model_type in POOLED_TYPES else {}
 
 
-def _build_encoder(config: PretrainedConfig, trust_remote_code: bool = False) -> nn.Module:
-    return AutoModel.from_config(config, trust_remote_code=trust_remote_code, **_encoder_kwargs(config))
+def _build_encoder(config: PretrainedConfig, trust_remote_code: bool = False, attention: str = "sdpa") -> nn.Module:
+    kwargs = _encoder_kwargs(config)
+    return AutoModel.from_config(config, trust_remote_code=trust_remote_code, attn_implementation=attention, **kwargs)
 
 
-def _apply_ffn_sizes(encoder: nn.Module) -> None:
-    """Give each layer the FFN width a pruned model was saved with (BERT-family layout)."""
-    sizes = getattr(encoder.config, FFN_SIZES, None)
-    if not sizes:
-        return
-    layers = encoder.encoder.layer
-    if len(sizes) != len(layers):
-        raise ArtifactError(f"config {FFN_SIZES} lists {len(sizes)} layers but the encoder has {len(layers)}")
-    for layer, size in zip(layers, sizes, strict=True):
-        hidden = layer.intermediate.dense.in_features
-        layer.intermediate.dense = nn.Linear(hidden, size)
-        layer.output.dense = nn.Linear(size, hidden)
+def read_attention_maps(encoder: nn.Module) -> None:
+    """Make ``encoder`` return attention maps: transformers 5's sdpa returns none, so switch to eager (4.x's
+    BERT sdpa class computes them itself when asked, and cannot switch)."""
+    if TRANSFORMERS_MAJOR >= 5 and encoder.config._attn_implementation != "eager":
+        encoder.set_attn_implementation("eager")
+        log.info("attention maps are read: the encoder's attention is eager from now on")
 
 
 def _head(spec: HeadSpec, hidden: int, dropout: float) -> nn.Module:
@@ -116,7 +112,7 @@ def _head(spec: HeadSpec, hidden: int, dropout: float) -> nn.Module:
     return StandardizedHead(head, *spec.target_scale) if spec.target_scale else head
 
 
-def load_pretrained_encoder(ref: str, trust_remote_code: bool) -> tuple[nn.Module, dict]:
+def load_pretrained_encoder(ref: str, trust_remote_code: bool, attention: str = "sdpa") -> tuple[nn.Module, dict]:
     """The encoder of a checkpoint (local, packaged or hub) and where its weights came from."""
     resolved = resolve_checkpoint(ref)
     try:
@@ -126,6 +122,7 @@ def load_pretrained_encoder(ref: str, trust_remote_code: bool) -> tuple[nn.Modul
                 resolved.path,
                 trust_remote_code=trust_remote_code,
                 output_loading_info=True,
+                attn_implementation=attention,
                 **_encoder_kwargs(config),
             )
     except (OSError, ValueError) as e:
@@ -165,14 +162,15 @@ class MultiTaskModel(nn.Module):
         """A freshly initialised model, or one whose encoder starts from ``cfg.from_pretrained``."""
         checkpoint = None
         if cfg.from_pretrained:
-            encoder, checkpoint = load_pretrained_encoder(cfg.from_pretrained, cfg.trust_remote_code)
+            encoder, checkpoint = load_pretrained_encoder(cfg.from_pretrained, cfg.trust_remote_code, cfg.attention)
             if encoder.config.vocab_size < len(tokenizer):
                 raise MtkdError(
                     f"encoder {cfg.from_pretrained!r} has {encoder.config.vocab_size} embeddings but the "
                     f"tokenizer has {len(tokenizer)} tokens; use the tokenizer that came with it"
                 )
         else:
-            encoder = _build_encoder(encoder_config(cfg, len(tokenizer), tokenizer.pad_token_id))
+            shape = encoder_config(cfg, len(tokenizer), tokenizer.pad_token_id)
+            encoder = _build_encoder(shape, attention=cfg.attention)
         model = cls(encoder, heads, cfg.dropout)
         model.checkpoint = checkpoint
         return model
@@ -188,6 +186,8 @@ class MultiTaskModel(nn.Module):
     ) -> MultiTaskOutput:
         """Run the encoder once and the heads of ``tasks`` (all heads when None)."""
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        if output_attentions:
+            read_attention_maps(self.encoder)
         enc = self.encoder(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -235,8 +235,8 @@ class MultiTaskModel(nn.Module):
                 f"understands ({FORMAT_VERSION}); upgrade mtkd"
             )
         heads = [HeadSpec.from_meta(t) for t in meta["tasks"]]
-        encoder = _build_encoder(AutoConfig.from_pretrained(path))  # re-applies config.pruned_heads itself
-        _apply_ffn_sizes(encoder)
+        encoder = _build_encoder(AutoConfig.from_pretrained(path))
+        apply_pruned_shapes(encoder)  # the heads and FFN widths pruning left, from mtkd's own record
         model = cls(encoder, heads, meta.get("head_dropout", 0.1))
         # read on the CPU, then move the whole model: load_state_dict copies into the CPU-built modules, so
         # tensors read straight onto a GPU would leave the model where it was built

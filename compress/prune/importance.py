@@ -8,13 +8,15 @@ keep. Scores are per layer: ``heads[l]`` has one value per head, ``ffn[l]`` one 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
 from distill.model import MultiTaskModel
+from distill.pruned_shapes import encoder_layers
 from distill.registry import Registry
 
 Batch = tuple[str, dict[str, torch.Tensor]]  # (task, collated batch with labels)
@@ -42,7 +44,7 @@ class Scores:
 
 def layers_of(model: MultiTaskModel) -> list[torch.nn.Module]:
     """The encoder's transformer layers (BERT family: ``encoder.encoder.layer``)."""
-    return list(model.encoder.encoder.layer)
+    return encoder_layers(model.encoder)
 
 
 def head_slices(layer: torch.nn.Module) -> tuple[int, int]:
@@ -51,10 +53,38 @@ def head_slices(layer: torch.nn.Module) -> tuple[int, int]:
     return attn.num_attention_heads, attn.attention_head_size
 
 
+@contextmanager
+def head_mask_applied(model: MultiTaskModel, mask: torch.Tensor) -> Iterator[None]:
+    """Scale each head's attention output by ``mask[layer, head]`` while inside (Michel et al.'s head mask).
+
+    A head's share of the attention output is its probabilities times its values, so scaling its slice of
+    the context (the input of the attention output projection) scales its probabilities exactly as
+    transformers' ``head_mask`` did; transformers 5 ignores ``head_mask``, so mtkd applies it itself."""
+
+    def scale(layer: int, size: int):
+        def hook(_module, args):
+            context = args[0]
+            heads = context.unflatten(-1, (-1, size)) * mask[layer].to(context.dtype)[:, None]
+            return (heads.flatten(-2), *args[1:])
+
+        return hook
+
+    handles = [
+        layer.attention.output.dense.register_forward_pre_hook(scale(i, head_slices(layer)[1]))
+        for i, layer in enumerate(layers_of(model))
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _task_loss(model: MultiTaskModel, batch: Batch, head_mask: torch.Tensor | None = None) -> torch.Tensor:
     task, data = batch
     inputs = {k: data[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in data}
-    seq = model.encoder(**inputs, head_mask=head_mask, return_dict=True).last_hidden_state
+    with head_mask_applied(model, head_mask) if head_mask is not None else nullcontext():
+        seq = model.encoder(**inputs, return_dict=True).last_hidden_state
     logits = model.heads[task](seq)
     return model.task_loss(task, logits, data["labels"])
 

@@ -1,10 +1,11 @@
 """Structured pruning surgery: smaller dense matrices, never masks.
 
-Heads go through transformers' own ``prune_heads`` (Q, K, V rows and output columns removed, and
-``config.pruned_heads`` recorded, so a reload rebuilds the same shapes). FFN neurons remove rows of
-the intermediate projection and columns of the output one; the kept sizes are recorded in
-``config.ffn_sizes``, which ``MultiTaskModel.from_pretrained`` applies before loading weights.
-Dropped layers renumber both records.
+A head removes its rows of Q, K and V and its columns of the attention output projection; an FFN neuron
+its row of the intermediate projection and its column of the output one. The kept sizes are recorded in
+the config (``heads_per_layer``, ``ffn_sizes``: ``distill.pruned_shapes``), which
+``MultiTaskModel.from_pretrained`` applies before loading weights; dropped layers renumber both records.
+The surgery is mtkd's own, not transformers' ``prune_heads`` (gone in transformers 5), so the pruned
+weights are the same on every transformers version.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import torch
 from torch import nn
 
 from distill.errors import MtkdError
-from distill.model import FFN_SIZES, MultiTaskModel
+from distill.model import MultiTaskModel
+from distill.pruned_shapes import FFN_SIZES, HEAD_COUNTS, head_counts
 
 from .importance import head_slices, layers_of
 
@@ -21,17 +23,22 @@ from .importance import head_slices, layers_of
 def prune_heads(model: MultiTaskModel, heads: dict[int, list[int]]) -> None:
     """Remove the listed heads (current indices) of each layer; at least one head must stay per layer."""
     layers = layers_of(model)
+    counts = head_counts(model.config) or [head_slices(layer)[0] for layer in layers]
     for layer, drop in heads.items():
-        n = head_slices(layers[layer])[0]
-        if len(set(drop)) >= n:
+        n, size = head_slices(layers[layer])
+        gone = set(drop)
+        if len(gone) >= n:
             raise MtkdError(f"layer {layer}: cannot remove all {n} heads; drop the layer instead")
-    # transformers expects the layer's *original* head ids; map current indices back through earlier pruning
-    original = {}
-    for layer, drop in heads.items():
-        gone = set(model.config.pruned_heads.get(layer, []))
-        alive = [h for h in range(model.config.num_attention_heads) if h not in gone]
-        original[layer] = [alive[i] for i in drop]
-    model.encoder.prune_heads(original)
+        if not gone:
+            continue
+        keep = torch.tensor([i for h in range(n) if h not in gone for i in range(h * size, (h + 1) * size)])
+        attn, out = layers[layer].attention.self, layers[layer].attention.output
+        attn.query, attn.key, attn.value = (_shrink_linear(p, keep, 0) for p in (attn.query, attn.key, attn.value))
+        out.dense = _shrink_linear(out.dense, keep, 1)
+        attn.num_attention_heads, attn.all_head_size = n - len(gone), (n - len(gone)) * size
+        counts[layer] = n - len(gone)
+    setattr(model.config, HEAD_COUNTS, counts)
+    model.config.pruned_heads = {}  # transformers 4.x must not prune again on reload: the record is ours
 
 
 def _shrink_linear(linear: nn.Linear, keep: torch.Tensor, dim: int) -> nn.Linear:
@@ -69,10 +76,11 @@ def drop_layers(model: MultiTaskModel, drop: list[int]) -> None:
     model.encoder.encoder.layer = nn.ModuleList(layers[i] for i in keep)
     config = model.config
     config.num_hidden_layers = len(keep)
-    config.pruned_heads = {new: config.pruned_heads[old] for new, old in enumerate(keep) if old in config.pruned_heads}
-    sizes = getattr(config, FFN_SIZES, None)
-    if sizes:
-        setattr(config, FFN_SIZES, [sizes[i] for i in keep])
+    for key in (FFN_SIZES, HEAD_COUNTS):
+        sizes = head_counts(config) if key == HEAD_COUNTS else getattr(config, key, None)
+        if sizes:
+            setattr(config, key, [sizes[i] for i in keep])
+    config.pruned_heads = {}
 
 
 def prunable_parameters(model: MultiTaskModel) -> int:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pydantic
 import pytest
 import torch
+import transformers
+from packaging.version import Version
 from transformers import AutoTokenizer
 
 from compress.onnx.export import export_onnx
 from compress.prune import IMPORTANCES, drop_layers, prune_ffn, prune_heads
+from compress.prune.importance import head_mask_applied
 from distill.config import ModelConfig, TaskConfig
 from distill.encoding import collate, model_inputs
 from distill.errors import MtkdError
@@ -63,14 +68,14 @@ def test_removing_a_head_or_neuron_equals_masking_it(setup):
     mask = torch.ones(2, 4)
     mask[0, 1] = 0
     enc = model_inputs(batches[0][1])
-    with torch.no_grad():
-        masked = reference.heads["category"](reference.encoder(**enc, head_mask=mask).last_hidden_state)
+    with torch.no_grad(), head_mask_applied(reference, mask):
+        masked = reference.heads["category"](reference.encoder(**enc).last_hidden_state)
     torch.testing.assert_close(outputs(model, batches[0])["category"], masked, atol=1e-5, rtol=1e-5)
     keep = torch.tensor([i for i in range(64) if i != 7])
     prune_ffn(model, {1: keep})
-    with torch.no_grad():
+    with torch.no_grad(), head_mask_applied(reference, mask):
         reference.encoder.encoder.layer[1].output.dense.weight[:, 7] = 0  # the neuron's contribution gone
-        masked = reference.heads["category"](reference.encoder(**enc, head_mask=mask).last_hidden_state)
+        masked = reference.heads["category"](reference.encoder(**enc).last_hidden_state)
     torch.testing.assert_close(outputs(model, batches[0])["category"], masked, atol=1e-5, rtol=1e-5)
 
 
@@ -81,14 +86,14 @@ def test_pruned_model_is_smaller_reloads_identically_and_exports(setup, tmp_path
     prune_heads(model, {0: [0, 3], 1: [2]})
     prune_heads(model, {0: [0]})  # indices are current: this removes original head 1 of layer 0
     prune_ffn(model, {0: torch.arange(32), 1: torch.arange(0, 64, 4)})
-    assert sorted(model.config.pruned_heads[0]) == [0, 1, 3]
+    assert model.config.heads_per_layer == [1, 3] and not model.config.pruned_heads  # mtkd's record, not transformers'
     assert model.encoder.encoder.layer[0].attention.self.query.weight.shape == (8, 32)
     per_head = 3 * (8 * 32 + 8) + 8 * 32  # Q, K, V rows with biases, output columns (hidden 32, head size 8)
     per_neuron = 32 + 1 + 32  # intermediate row with bias, output column
     assert before - model.num_parameters(encoder_only=True) == 4 * per_head + (32 + 48) * per_neuron
     drop_layers(model, [0])  # layer 1 becomes layer 0: its pruned heads and FFN width follow
     assert model.config.num_hidden_layers == 1 and model.config.ffn_sizes == [16]
-    assert {int(k): v for k, v in model.config.pruned_heads.items()} == {0: [2]}
+    assert model.config.heads_per_layer == [3]
     expected = [outputs(model, (task, batch))[task] for task, batch in batches]
     model.save_pretrained(tmp_path / "pruned", tok)
     again = MultiTaskModel.from_pretrained(tmp_path / "pruned").eval()
@@ -226,3 +231,36 @@ def test_vocabulary_pruning_with_min_count_keeps_frequent_tokens_and_used_charac
     assert set(keep) == special | frequent
     with pytest.raises(pydantic.ValidationError):
         VocabularyConfig(min_count=0)
+
+
+TRANSFORMERS_5 = Version(transformers.__version__).major >= 5
+
+
+@pytest.mark.skipif(TRANSFORMERS_5, reason="transformers 5 ignores head_mask: nothing to compare with")
+def test_mtkd_head_mask_is_the_one_transformers_4_applied(setup):
+    _, _, batches = setup
+    model = fresh(setup)
+    mask = torch.tensor([[1.0, 0.0, 0.5, 1.0], [0.0, 1.0, 1.0, 0.25]])
+    enc = model_inputs(batches[0][1])
+    with torch.no_grad():
+        theirs = model.encoder(**enc, head_mask=mask).last_hidden_state
+        with head_mask_applied(model, mask):
+            ours = model.encoder(**enc).last_hidden_state
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_a_model_pruned_before_mtkd_kept_its_own_record_still_reloads(setup, tmp_path):
+    """Models saved by earlier mtkd carry transformers' ``pruned_heads`` (original ids) instead."""
+    _, tok, batches = setup
+    model = fresh(setup)
+    prune_heads(model, {0: [0, 2]})
+    expected = [outputs(model, b)[b[0]] for b in batches]
+    model.save_pretrained(tmp_path / "old", tok)
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["heads_per_layer"]
+    config["pruned_heads"] = {"0": [0, 2]}
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    again = MultiTaskModel.from_pretrained(tmp_path / "old").eval()
+    assert again.encoder.encoder.layer[0].attention.self.query.weight.shape == (16, 32)
+    for b, want in zip(batches, expected, strict=True):
+        torch.testing.assert_close(outputs(again, b)[b[0]], want)
