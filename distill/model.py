@@ -9,6 +9,8 @@ so a new loss never touches the model. Saved as one directory that ``from_pretra
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -105,6 +107,22 @@ def read_attention_maps(encoder: nn.Module) -> None:
     if TRANSFORMERS_MAJOR >= 5 and encoder.config._attn_implementation != "eager":
         encoder.set_attn_implementation("eager")
         log.info("attention maps are read: the encoder's attention is eager from now on")
+
+
+@contextmanager
+def eager_attention(encoder: nn.Module) -> Iterator[None]:
+    """Eager attention while inside, then the implementation it had (a no-op on transformers 4.x, whose BERT
+    cannot switch and whose sdpa export ONNX Runtime fuses anyway). Transformers 5's sdpa graph has mask
+    operators ONNX Runtime's attention fusion does not match; its eager graph fuses."""
+    before = encoder.config._attn_implementation
+    if TRANSFORMERS_MAJOR < 5 or before == "eager":
+        yield
+        return
+    encoder.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        encoder.set_attn_implementation(before)
 
 
 def _head(spec: HeadSpec, hidden: int, dropout: float) -> nn.Module:

@@ -21,7 +21,7 @@ from torch import nn
 
 from distill.errors import ArtifactError
 from distill.io import write_json
-from distill.model import META, HeadSpec, MultiTaskModel
+from distill.model import META, HeadSpec, MultiTaskModel, eager_attention
 from distill.tasks import task_type
 
 from .optimize import CPU_DISABLED_OPTIMIZERS
@@ -158,7 +158,7 @@ def export_model(
     for name in flat.names:
         axes[name] = {0: "batch", 1: "sequence"} if task_type(kinds[name]).per_token else {0: "batch"}
     example = tuple(torch.from_numpy(inputs[k][:2, :16]) for k in INPUTS)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), eager_attention(model.encoder):  # the graph ONNX Runtime's fusions match
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
         torch.onnx.export(
             flat,
