@@ -26,10 +26,14 @@ def _ci(c: list[float] | None) -> str:
     return f" [{100 * c[0]:.1f}, {100 * c[1]:.1f}]" if c and all(map(math.isfinite, c)) else ""
 
 
-def fastest_int8(rows: list[dict], shape: tuple[int, int], tolerance: float) -> tuple[dict, dict] | None:
-    """(the fastest INT8 student row within ``tolerance`` of the FP32 student, the teacher's torch FP32 row)."""
+def fastest_int8(
+    rows: list[dict], shape: tuple[int, int], tolerance: float, fp32: dict | None = None
+) -> tuple[dict, dict] | None:
+    """(the fastest INT8 student row within ``tolerance`` of the FP32 student, the teacher's torch FP32 row);
+    the FP32 student is its bench row, else ``fp32`` (a row-like ``{"tasks": {task: {"value": ...}}}``)."""
     here = at_shape(rows, shape)
-    teacher, ref = reference_row(here), student_reference([r for r in here if not r["artifact"].startswith("teacher")])
+    teacher = reference_row(here)
+    ref = student_reference([r for r in here if not r["artifact"].startswith("teacher")]) or fp32
     fits = [r for r in here if r["precision"] == "int8" and not r["artifact"].startswith("teacher") and r["tasks"]]
     fits = [r for r in fits if ref is None or worst_drop(r, ref) <= tolerance]
     if teacher is None or not fits:
@@ -56,8 +60,9 @@ def student_row(run: Path, task: str, tolerance: float, shared: list[dict] | Non
     rows = run_rows(run, shared)
     if rows:
         seq = max(r["seq_len"] for r in rows)
+        fp32 = {"tasks": {t: {"value": m["student"]} for t, m in report["tasks"].items()}}  # the distilled student
         for batch in (1, 32):
-            found = fastest_int8(rows, (batch, seq), tolerance)
+            found = fastest_int8(rows, (batch, seq), tolerance, fp32)
             if found:
                 best, teacher = found
                 out[f"b{batch}"] = {

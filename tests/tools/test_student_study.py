@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tools.student_study import main, student_row
 
 
@@ -66,22 +68,28 @@ def test_the_fastest_int8_student_within_tolerance_against_the_same_run_s_teache
 
 
 def test_one_shared_bench_gives_every_student_its_speed_against_the_same_teacher_rows(tmp_path, capsys):
-    from tools.study_bench import best_int8_forms
-
     run = _run(tmp_path, "s256")
-    for name in ("pruned-static-int8", "student-static-int8"):  # what discover_artifacts finds in a run
-        (run / "quantize" / name).mkdir(parents=True)
-        (run / "quantize" / name / "model.onnx").write_bytes(b"")
-    forms = best_int8_forms(run, [1, 32], 0.01)
-    assert forms == {"s256:student-static-int8": run / "quantize" / "student-static-int8"}
     shared = [
         _row("teacher", "torch", "fp32", 1, 24.0, 0.40),
         _row("teacher-optimum-dynamic-int8", "onnxruntime", "int8", 1, 8.0, 0.41),
-        _row("s256:student-static-int8", "onnxruntime", "int8", 1, 2.0, 0.4305),
-        _row("other:student-static-int8", "onnxruntime", "int8", 1, 0.5, 0.45),  # another run's student
+        _row("s256:pruned-dynamic-int8", "onnxruntime", "int8", 1, 1.0, 0.46),  # 20% of the gain lost: out
+        _row("s256:pruned-static-int8", "onnxruntime", "int8", 1, 2.0, 0.4305),
+        _row("other:pruned-static-int8", "onnxruntime", "int8", 1, 0.5, 0.45),  # another run's student
     ]
     (tmp_path / "shared.jsonl").write_text("".join(json.dumps(r) + "\n" for r in shared))
     main([str(run), "--bench", str(tmp_path / "shared.jsonl")])
     printed = capsys.readouterr().out
-    assert "12.00× (69.5%)" in printed  # 24 ms / 2 ms, from the shared rows, not the run's own bench (10×)
+    # 24 ms / 2 ms from the shared rows (the run's own bench says 10×); the tolerance is checked against the
+    # distilled student's FP32 metric (0.43) when the shared bench has no FP32 student row
+    assert "12.00× (69.5%)" in printed
     assert "teacher-optimum-dynamic-int8: batch 1: 3.00× (90.0% of relevance)" in printed
+
+
+def test_the_shared_bench_takes_every_int8_form_of_a_run_and_the_teachers_forms(tmp_path):
+    from distill.errors import MtkdError
+    from tools.study_bench import int8_forms
+
+    run = tmp_path / "s128"
+    (run / "quantize").mkdir(parents=True)
+    with pytest.raises(MtkdError, match="no INT8 artifact"):
+        int8_forms(run)
