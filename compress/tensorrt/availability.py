@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 
+SUPPORTED_MAJORS = (10, 11)
 INSTALL_HINT = "pip install 'mtkd[tensorrt]' on a machine with an NVIDIA GPU; docs/gpu.md"
 
 
 def tensorrt_unavailable() -> str | None:
-    """None when TensorRT 10 and a CUDA GPU are present; otherwise why not."""
+    """None when TensorRT 10 or 11 and a CUDA GPU are present; otherwise why not."""
     try:
         trt = importlib.import_module("tensorrt")
     except ImportError:
@@ -19,8 +20,8 @@ def tensorrt_unavailable() -> str | None:
     version = getattr(trt, "__version__", None)
     if not hasattr(trt, "Builder") or version is None:
         return f"the installed `tensorrt` is not NVIDIA's runtime (type stubs only?); {INSTALL_HINT}"
-    if int(version.split(".")[0]) != 10:
-        return f"TensorRT {version} is installed; mtkd is written for TensorRT 10"
+    if int(version.split(".")[0]) not in SUPPORTED_MAJORS:
+        return f"TensorRT {version} is installed; mtkd is written for TensorRT 10 and 11"
     import torch
 
     if not torch.cuda.is_available():

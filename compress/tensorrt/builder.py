@@ -1,6 +1,10 @@
-"""Build a TensorRT 10 engine from an ONNX graph (the only module besides the runtime that imports it).
+"""Build a TensorRT engine from an ONNX graph (the only module besides the runtime that imports it).
 
-Written against the TensorRT 10 Python API and type-checked in CI against ``tensorrt-stubs``
+One code path for TensorRT 10 and 11. TensorRT 11 removed weak typing: no precision builder flags
+(``BuilderFlag.FP16/INT8/FP8``), no ``INormalizationLayer.compute_precision``, every network strongly
+typed, so an FP16 engine comes from an FP16 graph (``compress/onnx/fp16.py``) and INT8/FP8 from Q/DQ
+graphs on both majors. What only TensorRT 10 has is reached through ``getattr`` where it exists.
+Type-checked in CI against ``tensorrt-stubs`` 10.13 and against those stubs less what 11 removed
 (no TensorRT library or GPU exists on the machines this project is developed on).
 """
 
@@ -23,6 +27,8 @@ from .profiles import ShapeProfile
 
 log = logging.getLogger("mtkd")
 QDQ_PRECISIONS = ("int8", "int8-qat", "fp8")  # explicit quantization: the graph's Q/DQ nodes decide
+# TensorRT 10 can type layers itself (weak typing, precision flags); 11 only builds strongly typed networks
+WEAK_TYPING = hasattr(trt.BuilderFlag, "FP16")
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,17 @@ class _Logger(trt.ILogger):
 
 
 def strongly_typed(request: BuildRequest) -> bool:
-    """Strong typing applies to Q/DQ graphs: every tensor's type then comes from the graph itself."""
+    """Whether every tensor's type comes from the graph itself: always on TensorRT 11; on 10 for Q/DQ graphs
+    when ``compile.strongly_typed`` asks."""
+    if not WEAK_TYPING:
+        return True
     return request.settings.strongly_typed and request.precision in QDQ_PRECISIONS
+
+
+def _flag(name: str) -> trt.BuilderFlag:
+    """A builder flag only TensorRT 10 has (the caller has checked ``WEAK_TYPING``)."""
+    flag: trt.BuilderFlag = getattr(trt.BuilderFlag, name)
+    return flag
 
 
 def _parse(
@@ -66,8 +81,9 @@ def _parse(
 ) -> tuple[trt.INetworkDefinition, trt.OnnxParser]:
     """The parsed network, and its parser: the parser owns the weights' memory, so the caller keeps it
     alive until the engine is built."""
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed(request) else 0
-    network = builder.create_network(flags)  # explicit batch is the only mode in TensorRT 10
+    typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)  # 11: always, the flag ignored
+    flags = 1 << int(typed) if typed is not None and WEAK_TYPING and strongly_typed(request) else 0
+    network = builder.create_network(flags)  # explicit batch is the only mode since TensorRT 10
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(request.onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -84,12 +100,14 @@ def keep_normalization_fp32(network: trt.INetworkDefinition) -> int:
     (``precision``, ``set_output_type``) would only add reformat layers around each LayerNorm.
     """
     pinned = 0
+    if not hasattr(trt.INormalizationLayer, "compute_precision"):  # TensorRT 11: the FP16 graph keeps them FP32
+        return pinned
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         if layer.type == trt.LayerType.NORMALIZATION:
             layer.__class__ = trt.INormalizationLayer  # the bindings hand out ILayer; this exposes its own fields
             assert isinstance(layer, trt.INormalizationLayer)
-            layer.compute_precision = trt.float32
+            setattr(layer, "compute_precision", trt.float32)  # noqa: B010 (a 10-only field)
             pinned += 1
     return pinned
 
@@ -103,20 +121,20 @@ def _configure(
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer names and precisions in the inspector
     flags: list[str] = []
     pinned = 0
-    if not strongly_typed(request):  # weakly typed: builder flags say which precisions layers may pick
-        if request.precision == "fp32":
-            config.clear_flag(trt.BuilderFlag.TF32)  # TF32 is on by default; FP32 here means FP32
-        else:
-            config.set_flag(trt.BuilderFlag.FP16)  # non-quantized layers of Q/DQ engines may run FP16 too
+    if request.precision == "fp32":
+        config.clear_flag(trt.BuilderFlag.TF32)  # TF32 is on by default (10 and 11); FP32 here means FP32
+    if not strongly_typed(request):  # TensorRT 10, weakly typed: builder flags say which precisions layers may pick
+        if request.precision != "fp32":
+            config.set_flag(_flag("FP16"))  # non-quantized layers of Q/DQ engines may run FP16 too
             flags.append("FP16")
             pinned = keep_normalization_fp32(network)
         # with Q/DQ in the graph these flags mean explicit quantization (as Torch-TensorRT sets them);
-        # TensorRT 10.12 deprecates weak typing and 11 removes it: strongly_typed is the lasting path
+        # TensorRT 10.12 deprecates weak typing and 11 removes it: strong typing is the lasting path
         if request.precision in ("int8", "int8-qat"):
-            config.set_flag(trt.BuilderFlag.INT8)
+            config.set_flag(_flag("INT8"))
             flags.append("INT8")
         if request.precision == "fp8":
-            config.set_flag(trt.BuilderFlag.FP8)
+            config.set_flag(_flag("FP8"))
             flags.append("FP8")
     if request.sparse_weights:
         config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
@@ -127,7 +145,12 @@ def _configure(
         name = network.get_input(i).name
         profile.set_shape(name, trt.Dims(list(shapes.min)), trt.Dims(list(shapes.opt)), trt.Dims(list(shapes.max)))
     config.add_optimization_profile(profile)
-    settings = {"flags": flags, "layernorm_fp32_layers": pinned, "strongly_typed": strongly_typed(request)}
+    settings = {
+        "flags": flags,
+        "layernorm_fp32_layers": pinned,
+        "strongly_typed": strongly_typed(request),
+        "tensorrt": trt.__version__,
+    }
     return config, settings
 
 

@@ -59,14 +59,15 @@ def test_availability_says_why_for_each_missing_piece(monkeypatch):
     old = types.ModuleType("tensorrt")
     old.Builder, old.__version__ = object, "8.6.1"
     _fake_module(monkeypatch, "tensorrt", old)
-    assert "written for TensorRT 10" in tensorrt_unavailable()
-    ten = types.ModuleType("tensorrt")
-    ten.Builder, ten.__version__ = object, "10.13.0.35"
-    _fake_module(monkeypatch, "tensorrt", ten)
-    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert "no CUDA GPU" in tensorrt_unavailable()
-    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
-    assert tensorrt_unavailable() is None
+    assert "written for TensorRT 10 and 11" in tensorrt_unavailable()
+    for version in ("10.13.0.35", "11.4.0.106"):
+        current = types.ModuleType("tensorrt")
+        current.Builder, current.__version__ = object, version
+        _fake_module(monkeypatch, "tensorrt", current)
+        monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+        assert "no CUDA GPU" in tensorrt_unavailable()
+        monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+        assert tensorrt_unavailable() is None
 
 
 def _sample(art: Path) -> dict[str, np.ndarray]:

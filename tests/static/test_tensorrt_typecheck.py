@@ -1,5 +1,5 @@
-"""The TensorRT code type-checks against NVIDIA's published API (tensorrt-stubs 10.13), and the check
-has teeth: a misspelled builder flag or a wrong call fails it."""
+"""The TensorRT code type-checks against NVIDIA's published API (tensorrt-stubs 10.13) and against it less
+what TensorRT 11 removed, and the check has teeth: a misspelled builder flag or a wrong call fails it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .trt_stubs import PACKAGES, STUBS, repaired_stubs, run_mypy
+from .trt_stubs import PACKAGES, STUBS, repaired_stubs, run_mypy, stubs_of_11
 
 pytestmark = pytest.mark.slow  # mypy reads torch's and TensorRT's stubs: ~20 s a run
 
@@ -22,6 +22,21 @@ def test_tensorrt_builder_and_runtime_type_check_against_the_published_stubs(stu
     result = run_mypy(stubs)  # the files of pyproject's [tool.mypy]
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found in 2 source files" in result.stdout
+
+
+def test_the_same_code_type_checks_against_tensorrt_11s_api(stubs, tmp_path):
+    eleven, removed = stubs_of_11(stubs, tmp_path / "trt11")
+    assert removed == 11  # nine builder flags, compute_precision, int8_calibrator
+    result = run_mypy(eleven)
+    assert result.returncode == 0, result.stdout + result.stderr
+    weak = tmp_path / "weak_typing.py"  # what the builder did before: a flag TensorRT 11 no longer has
+    weak.write_text(
+        "import tensorrt as trt\n\n\n"
+        "def build(config: trt.IBuilderConfig) -> None:\n"
+        "    config.set_flag(trt.BuilderFlag.FP16)\n"
+    )
+    assert '"type[BuilderFlag]" has no attribute "FP16"' in run_mypy(eleven, weak).stdout
+    assert run_mypy(stubs, weak).returncode == 0  # fine on 10
 
 
 def test_wrong_tensorrt_api_use_fails_the_check(stubs, tmp_path):

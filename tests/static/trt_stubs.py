@@ -73,6 +73,27 @@ def repaired_stubs(dest: Path) -> Path:
     return dest
 
 
+# What NVIDIA's "TensorRT 10.x to 11.x" Python API reference lists as removed, among the stubs' one-line
+# declarations: the weak-typing builder flags, the normalization layer's compute precision, the calibrator.
+REMOVED_IN_11 = re.compile(
+    r"^\s+(?:(?:FP16|INT8|FP8|BF16|INT4|FP4|OBEY_PRECISION_CONSTRAINTS|PREFER_PRECISION_CONSTRAINTS|DIRECT_IO)"
+    r": typing\.ClassVar\[BuilderFlag\]|compute_precision: DataType|int8_calibrator: IInt8Calibrator)(?:\s|$)"
+)
+
+
+def stubs_of_11(stubs: Path, dest: Path) -> tuple[Path, int]:
+    """A copy of the repaired 10.13 stubs without what TensorRT 11 removed (no stubs of 11 are published and
+    its bindings cannot be imported here to generate them); returns it and how many declarations went."""
+    shutil.copytree(stubs, dest, dirs_exist_ok=True)
+    removed = 0
+    for stub in dest.rglob("*.pyi"):
+        lines = stub.read_text().splitlines()
+        kept = [line for line in lines if not REMOVED_IN_11.match(line)]
+        removed += len(lines) - len(kept)
+        stub.write_text("\n".join(kept) + "\n")
+    return dest, removed
+
+
 def run_mypy(stubs: Path, *files: Path) -> subprocess.CompletedProcess[str]:
     """mypy with the project's settings (pyproject ``[tool.mypy]``) and the repaired stubs on its path."""
     env = {**os.environ, "MYPYPATH": str(stubs)}
