@@ -7,8 +7,9 @@ stage calls.
     rows = compile_engines("runs/api/onnx", "runs/api/engines", ["student"], CompileConfig(precisions=["fp16"]),
                            profile_for([1, 32], [128], max_len=128), tasks, max_len=128)
 
-FP32 and FP16 engines are built from the unfused FP32 export, INT8 and FP8 from the Q/DQ graphs of
-the TensorRT presets (explicit quantization). One failing engine becomes its row's error; the others
+FP32 and FP16 engines are built from the unfused FP32 export (on TensorRT 11, which has no FP16 flag, from
+its FP16 copy: ``compress/onnx/fp16.py``), INT8 and FP8 from the Q/DQ graphs of the TensorRT presets
+(explicit quantization). One failing engine becomes its row's error; the others
 still build. Each engine is scored per task through TensorRT on the test split.
 """
 
@@ -36,6 +37,22 @@ from .profiles import ShapeProfile
 
 log = logging.getLogger("mtkd")
 ENGINE_FROM_FP32 = ("fp32", "fp16")  # built from the unfused FP32 export; the others from Q/DQ graphs
+
+
+def weak_typing() -> bool:
+    """Whether the running TensorRT still has precision builder flags (10) or only strong typing (11)."""
+    from .builder import WEAK_TYPING
+
+    return WEAK_TYPING
+
+
+def fp16_source(fp32_dir: Path, dst: Path) -> Path:
+    """The FP16 graph a strongly typed FP16 engine is built from, made once from the FP32 export."""
+    from compress.onnx.fp16 import fp16_graph
+
+    if not (dst / "model.onnx").is_file():
+        fp16_graph(fp32_dir, dst)
+    return dst / "model.onnx"
 
 
 def source_graph(onnx_dir: Path, artifact: str, variant: str) -> Path:
@@ -89,7 +106,11 @@ def compile_engines(
         log.info("compile %s from %s (%s)", engine, graph.parent.name, graph.name)
 
         def build(e=engine, v=variant, g=graph) -> dict[str, Any]:
-            return build_scored_engine(g, v, out / e, cfg, profile, tasks, max_len, timing_cache)
+            name = e.split("-trt-")[0]
+            reference = onnx_dir / f"{name}-fp32" / "metrics.json"
+            if v == "fp16" and not weak_typing():  # TensorRT 11: FP16 comes from an FP16 graph, not a flag
+                g = fp16_source(g.parent, out / f"{name}-fp16-onnx")
+            return build_scored_engine(g, v, out / e, cfg, profile, tasks, max_len, timing_cache, reference)
 
         rows[engine] = isolated(engine, variant, out / engine, build)
     if not any("precision" in row for row in rows.values()):
@@ -106,8 +127,10 @@ def build_scored_engine(
     tasks: dict[str, TaskData],
     max_len: int,
     timing_cache: Path | None,
+    reference: Path,
 ) -> dict[str, Any]:
-    """Build one engine from its graph, write its manifest, score it per task through TensorRT."""
+    """Build one engine from its graph, write its manifest, score it per task through TensorRT against the
+    ONNX FP32 export's metrics (``reference``)."""
     from compress.runtime.tensorrt_backend import TensorRTBackend
 
     from .builder import BuildRequest, build_engine
@@ -134,8 +157,8 @@ def build_scored_engine(
     )
     metrics = backend_accuracy(TensorRTBackend(out, precision, "cuda"), tasks, max_len)
     write_json(out / "metrics.json", metrics)
-    reference = read_json(source.parent / f"{out.name.split('-trt-')[0]}-fp32" / "metrics.json")
-    drops = {t: drop(m, reference[t]["value"]) for t, m in metrics.items()}
+    fp32 = read_json(reference)
+    drops = {t: drop(m, fp32[t]["value"]) for t, m in metrics.items()}
     log.info(
         "compile %s: built in %.0f s, worst drop vs ONNX FP32 %.2f%%",
         out.name,
