@@ -207,23 +207,8 @@ def distil(
     """
     out, device = Path(out), torch.device(device)
     per_task = isinstance(teacher, TaskTeachers)
-    layers = teacher.encoder if per_task else teacher.eval()
-    if per_task:
-        check_vocabulary(teacher, tokenizer)
-        if config.intermediate and layers is None:
-            raise MtkdError("intermediate-layer KD from per-task teachers needs teacher.encoder_from (whose layers)")
     encoded = encode_tasks(tokenizer, tasks, train_cfg.max_len)
-    if isinstance(student, StudentModelConfig):
-        torch.manual_seed(seed)
-        heads = [head_spec(td) for td in tasks.values()] if per_task else None
-        student = build_student(student, layers, tokenizer, heads)
-    teacher_params = teacher.num_parameters() if per_task else teacher.num_parameters(encoder_only=True)
-    log.info(
-        "distill: student encoder %.2fM parameters = %.3f of the %s",
-        student.num_parameters(encoder_only=True) / 1e6,
-        student.num_parameters(encoder_only=True) / teacher_params,
-        f"{len(teacher.teachers)} teachers' together" if per_task else "teacher's",
-    )
+    student = _student_for(teacher, student, tasks, tokenizer, config, seed)
     if config.augment:  # augmented copies join the training splits: teacher soft targets only
         if mlm is not None and not isinstance(mlm, torch.nn.Module):
             mlm = mlm().to(device)
@@ -251,8 +236,37 @@ def distil(
         teacher_test = {t: score_predictions(tasks[t], "test", p) for t, p in teacher_preds.items()}
     intervals = {t: paired_bootstrap(tasks[t], "test", preds[t], teacher_preds[t], seed=seed) for t in teacher_preds}
     transfer = job.rows.report() if job else {}
-    done = Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, calibration=calibration)
-    return done
+    return Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, calibration=calibration)
+
+
+def _student_for(
+    teacher: MultiTaskModel | TaskTeachers,
+    student: StudentModelConfig | MultiTaskModel,
+    tasks: dict[str, TaskData],
+    tokenizer: PreTrainedTokenizerBase,
+    config: DistillConfig,
+    seed: int,
+) -> MultiTaskModel:
+    """The student to train: built from the teacher's layers as its shape says (or the one given), checked
+    against what the teacher can teach; its size against the teacher's is logged."""
+    per_task = isinstance(teacher, TaskTeachers)
+    layers = teacher.encoder if per_task else teacher.eval()
+    if per_task:
+        check_vocabulary(teacher, tokenizer)
+        if config.intermediate and layers is None:
+            raise MtkdError("intermediate-layer KD from per-task teachers needs teacher.encoder_from (whose layers)")
+    if isinstance(student, StudentModelConfig):
+        torch.manual_seed(seed)
+        heads = [head_spec(td) for td in tasks.values()] if per_task else None
+        student = build_student(student, layers, tokenizer, heads)
+    teacher_params = teacher.num_parameters() if per_task else teacher.num_parameters(encoder_only=True)
+    log.info(
+        "distill: student encoder %.2fM parameters = %.3f of the %s",
+        student.num_parameters(encoder_only=True) / 1e6,
+        student.num_parameters(encoder_only=True) / teacher_params,
+        f"{len(teacher.teachers)} teachers' together" if per_task else "teacher's",
+    )
+    return student
 
 
 def _transfer_job(
