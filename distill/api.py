@@ -122,7 +122,7 @@ def train_teacher(
     result = train(model, tasks, encoded, train_cfg, out, tokenizer, seed, device, resume=resume, name="teacher")
     calibration = _calibrate(model, tasks, encoded, train_cfg, device, tokenizer, out)
     test = evaluate_all(model, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
-    path = _finish(model, out, ("checkpoints",))
+    path = _finish(model, out, ("checkpoints", "task-best"))
     return Trained(model, path, test, result, encoded, calibration=calibration)
 
 
@@ -226,7 +226,7 @@ def distil(
     calibration = _calibrate(student, tasks, encoded, train_cfg, device, tokenizer, out)
     preds = predict_all(student, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
     test = {t: score_predictions(tasks[t], "test", p) for t, p in preds.items()}
-    path = _finish(student, out, ("checkpoints", "intermediate"))
+    path = _finish(student, out, ("checkpoints", "intermediate", "task-best"))
     teacher_preds = (
         teacher.test_predictions()
         if per_task
