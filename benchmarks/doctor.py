@@ -78,6 +78,13 @@ def provider_runs(provider: str, graph: Path, session_factory: Any = None) -> st
     return "ok"
 
 
+LIBRARY_ROWS = ("transformers", "huggingface_hub", "optimum", "openvino")
+EXTRAS = {  # what a missing optional library leaves out, and how to get it
+    "optimum": "not installed: the optimum-* peer presets are listed as not measured (pip install 'mtkd[optimum]')",
+    "openvino": "not installed: the openvino runtime is listed as not measured (pip install 'mtkd[openvino]')",
+}
+
+
 def diagnose() -> dict[str, Any]:
     """Every fact ``mtkd doctor`` prints, as JSON-ready data."""
     import onnxruntime as ort
@@ -90,13 +97,23 @@ def diagnose() -> dict[str, Any]:
         providers = {p: provider_runs(p, graph) for p in ORT_PROVIDERS}
     versions = installed_versions(("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "openvino", "onnxruntime-gpu"))
     trt_reason = tensorrt_unavailable()
+    found = installed_versions(LIBRARY_ROWS)
+    stack = {name: found.get(name) for name in LIBRARY_ROWS}  # None: not installed
     return {
         "cpu": {"model": cpu_model(), "cores": _cores(), "isa": cpu_flags(), "machine": platform.machine()},
         "torch": _torch_facts(),
         "onnxruntime": {"version": ort.__version__, "providers": providers},
         "tensorrt": {"usable": trt_reason is None, "reason": trt_reason, "versions": versions},
+        "libraries": stack,
         "python": platform.python_version(),
     }
+
+
+def _library_rows(stack: dict[str, str | None]) -> list[tuple[str, str]]:
+    rows = []
+    for name, version in stack.items():
+        rows.append((name, version or EXTRAS.get(name, "not installed")))
+    return rows
 
 
 def _cores() -> int:
@@ -117,6 +134,7 @@ def doctor_table(facts: dict[str, Any]) -> str:
         ("GPU", gpu),
         *((f"ONNX Runtime {ort_f['version']}: {p}", status) for p, status in ort_f["providers"].items()),
         ("TensorRT", "usable" if trt["usable"] else trt["reason"]),
+        *_library_rows(facts.get("libraries", {})),
         ("Python", facts["python"]),
     ]
     return "\n".join(["| what | this machine |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]) + "\n"

@@ -29,3 +29,13 @@ def test_a_provider_counts_only_when_a_graph_ran_on_it(tmp_path, monkeypatch):
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     status = doctor.provider_runs("CUDAExecutionProvider", graph, FellBack)
     assert status == "compiled in but did not load (fell back to CPUExecutionProvider)"
+
+
+def test_the_transformers_version_and_each_missing_extra_with_what_it_leaves_out(monkeypatch):
+    monkeypatch.setattr("distill.versions.installed_versions", lambda names: {"transformers": "5.24.0"})
+    facts = doctor.diagnose()
+    assert facts["libraries"] == {"transformers": "5.24.0", "huggingface_hub": None, "optimum": None, "openvino": None}
+    table = doctor.doctor_table(facts)
+    assert "| transformers | 5.24.0 |" in table
+    assert "| optimum | not installed: the optimum-* peer presets are listed as not measured" in table
+    assert "pip install 'mtkd[openvino]'" in table
