@@ -209,6 +209,9 @@ def distil(
     per_task = isinstance(teacher, TaskTeachers)
     encoded = encode_tasks(tokenizer, tasks, train_cfg.max_len)
     student = _student_for(teacher, student, tasks, tokenizer, config, seed)
+    layers = teacher.encoder if per_task else teacher
+    if layers is not None:  # the teacher runs beside the student on every batch: on the student's device
+        layers.to(device)
     if config.augment:  # augmented copies join the training splits: teacher soft targets only
         if mlm is not None and not isinstance(mlm, torch.nn.Module):
             mlm = mlm().to(device)

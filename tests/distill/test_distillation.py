@@ -180,3 +180,24 @@ def test_task_alpha_zero_makes_that_head_learn_from_its_labels_only(setup):
             assert loss.item() == pytest.approx(hard.item(), rel=1e-5)  # no teacher term at all
         else:
             assert abs(loss.item() - hard.item()) > 1e-4, task  # alpha 0.5 elsewhere: the teacher pulls too
+
+
+def test_distil_puts_a_teacher_loaded_on_the_cpu_on_the_students_device(setup, tmp_path, monkeypatch):
+    """``distil(..., device="cuda")`` from Python: the teacher runs beside the student on every batch, so it
+    must be moved too (the recipe path did; the API did not). The meta device stands in for a GPU here."""
+    import distill.api as api
+
+    tasks, tok, _, teacher = setup
+    teacher = copy.deepcopy(teacher)
+    seen = {}
+
+    def stop_at_training(teacher_arg, student, *args, **kwargs):
+        seen["teacher"] = next(teacher_arg.parameters()).device
+        raise RuntimeError("stop: only the placement is under test")
+
+    monkeypatch.setattr(api, "_train_student", stop_at_training)
+    cfg = DistillConfig(logits=LogitsKD(alpha=1.0), hidden=HiddenKD(), relation=RelationKD(heads=2))
+    shape = StudentModelConfig(layers=2, hidden=32, heads=4, intermediate=64, max_position=64, init="teacher_layers")
+    with pytest.raises(RuntimeError, match="only the placement"):
+        api.distil(teacher, shape, tasks, tok, cfg, TrainConfig(max_len=32), tmp_path, device="meta")
+    assert seen["teacher"].type == "meta"
