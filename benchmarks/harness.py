@@ -164,8 +164,10 @@ def _load(cand: Candidate, cfg: BenchConfig, tasks: dict[str, TaskData] | None, 
     """The candidate's backend, run once at the grid's largest shape, and what is known of it before timing:
     memory, size, parameters, the provider it really ran on, and its accuracy per task."""
     before = rss_mb()
-    if cand.device == "cuda":
+    gpu_before = 0
+    if cand.device == "cuda":  # earlier candidates stay loaded: count only what this one adds at its peak
         torch.cuda.reset_peak_memory_stats()
+        gpu_before = torch.cuda.memory_allocated()
     backend = load_backend(cand.runtime, cand.path, cand.precision, cand.device, max(cfg.batch_sizes))
     config = backend.model_config
     vocab = config.vocab_size if config is not None else 1000
@@ -178,8 +180,8 @@ def _load(cand: Candidate, cfg: BenchConfig, tasks: dict[str, TaskData] | None, 
         "config": config,
         "provider": getattr(backend, "provider", None),  # what an ONNX Runtime session really ran on
     }
-    if cand.device == "cuda":  # what torch allocated on the GPU (ONNX Runtime's arena is not seen here)
-        info["gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 1e6
+    if cand.device == "cuda":  # what torch allocated on the GPU for it (ONNX Runtime's arena is not seen here)
+        info["gpu_memory_mb"] = (torch.cuda.max_memory_allocated() - gpu_before) / 1e6
     if tasks is not None and cfg.accuracy:
         started = time.perf_counter()
         info["tasks"] = backend_accuracy(backend, tasks, max_len)
