@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -167,6 +168,7 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
         return unfused if unfused.is_file() else Path(artifact) / "model.onnx"
 
     def providers(self) -> list:
+        load_tensorrt_libraries()
         max_position = int(read_json(self.artifact / "config.json").get("max_position_embeddings", 512))
         profile = ort_trt_profile(max_position, self.max_batch)
         cache = engine_cache_dir(self.artifact, self.precision, profile)
@@ -196,6 +198,17 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
         if "TensorrtExecutionProvider" not in ort.get_available_providers():
             return "onnxruntime has no TensorrtExecutionProvider (install onnxruntime-gpu and the tensorrt extra)"
         return trt_graph_unfit(cls.graph_path(artifact), precision) or super().unavailable(artifact, precision, device)
+
+
+def load_tensorrt_libraries() -> bool:
+    """Import ``tensorrt`` so its wheel's ``libnvinfer`` is loaded into the process: ONNX Runtime's TensorRT
+    provider dlopens it by name and finds the pip-installed copy only once it is loaded (otherwise the session
+    quietly falls back to CUDA, which ``check_provider`` then refuses). False when TensorRT is absent."""
+    try:
+        importlib.import_module("tensorrt")
+    except Exception:  # absent, or its CUDA libraries missing: the provider will not load, and says so
+        return False
+    return True
 
 
 def trt_graph_unfit(graph_file: Path, precision: str) -> str | None:

@@ -41,10 +41,13 @@ def _graph(folder, scale: float):
 
 def test_the_engine_cache_is_created_and_keyed_by_the_weights_and_precision(tmp_path, monkeypatch):
     monkeypatch.setattr(ortb, "ORT_TRT_CACHE", tmp_path / "deep" / "cache")
+    imported = []
+    monkeypatch.setattr(ortb.importlib, "import_module", lambda name: imported.append(name))
     art = _graph(tmp_path / "art", 2.0)
     backend = ortb.OnnxRuntimeTensorRTBackend.__new__(ortb.OnnxRuntimeTensorRTBackend)  # no GPU: no session
     backend.artifact, backend.precision, backend.max_batch = art, "fp16", None
     trt, options = backend.providers()[0]
+    assert imported == ["tensorrt"]  # libnvinfer loaded before the provider looks for it
     assert trt == "TensorrtExecutionProvider" and options["trt_fp16_enable"] and not options["trt_int8_enable"]
     cache = options["trt_engine_cache_path"]
     assert (tmp_path / "deep" / "cache").is_dir() and cache.startswith(str(tmp_path / "deep" / "cache"))
@@ -94,3 +97,10 @@ def test_the_tensorrt_provider_gets_the_unfused_graph_and_int8_only_as_q_dq(tmp_
     )
     qdq = _nodes_graph(tmp_path / "qdq.onnx", [("QuantizeLinear", ""), ("DequantizeLinear", ""), ("MatMul", "")])
     assert ortb.trt_graph_unfit(qdq, "int8") is None
+
+
+def test_loading_tensorrts_libraries_is_quiet_when_tensorrt_is_absent(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
+    assert ortb.load_tensorrt_libraries() is False
