@@ -43,7 +43,7 @@ def gemm_peaks(
     """
     gen = torch.Generator().manual_seed(0)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    fp32 = int8 = bf16 = 0.0
+    fp32 = int8 = bf16 = fp16 = 0.0
     native_bf16 = device == "cuda" or no_native_bf16() is None
     for n in sizes:
         a, b = torch.randn(n, n, generator=gen).to(device), torch.randn(n, n, generator=gen).to(device)
@@ -55,27 +55,33 @@ def gemm_peaks(
         if native_bf16:
             ha, hb = a.bfloat16(), b.bfloat16()
             bf16 = max(bf16, sustained_rate(lambda a=ha, b=hb: (torch.mm(a, b), sync()), ops, warmup, iters))
+        if device == "cuda":  # tensor cores: an FP16 engine's share is of the FP16 limit, not of FP32's
+            ha, hb = a.half(), b.half()
+            fp16 = max(fp16, sustained_rate(lambda a=ha, b=hb: (torch.mm(a, b), sync()), ops, warmup, iters))
     return {
         "fp32_flops": fp32,
         "int8_ops": int8,
         "bf16_flops": bf16 or None,
+        "fp16_flops": fp16 or None,
         "sizes": list(sizes),
         "device": device,
         "threads": torch.get_num_threads(),
     }
 
 
-PRECISION_KEYS = {"fp32": "fp32_flops", "int8": "int8_ops", "bf16": "bf16_flops"}
+PRECISION_KEYS = {"fp32": "fp32_flops", "int8": "int8_ops", "bf16": "bf16_flops", "fp16": "fp16_flops"}
 
 
 def peak_for(peak: dict[str, Any] | None, runtime: str, precision: str) -> float | None:
     """The limit a result of ``runtime`` (its label, e.g. ``openvino-2t``) at ``precision`` is measured against:
     that runtime's own GEMM peak at that precision and thread count where it was measured, else torch's at that
-    precision (fp16/fp8 fall back to fp32's)."""
+    precision; None where that precision's peak was not measured (FP8; FP16 off CUDA): a share of another
+    precision's limit would read as a share of this one's."""
     if not peak:
         return None
     own = (peak.get("by_runtime") or {}).get(runtime, {}).get(precision)
-    return own or peak.get(PRECISION_KEYS.get(precision, "fp32_flops"))
+    key = PRECISION_KEYS.get(precision)
+    return own or (peak.get(key) if key else None)
 
 
 def peak_lines(peak: dict[str, Any]) -> list[str]:

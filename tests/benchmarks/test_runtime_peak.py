@@ -78,3 +78,14 @@ def test_a_thread_swept_label_is_measured_on_its_own_thread_count(monkeypatch):
     # torch at 2 threads: measured by the caller already; at 1 thread: gemm_peaks on 1 thread
     assert peaks == {"onnxruntime-1t": {"int8": 1.0}, "openvino-2t": {"bf16": 2.0}, "torch-1t": {"fp32": 10.0}}
     assert torch.get_num_threads() == before  # the thread count goes back
+
+
+def test_an_fp16_or_fp8_row_is_never_a_share_of_the_fp32_limit():
+    """Issue 32: an FP16 engine's FLOP/s over the FP32 GEMM peak read as a share of the FP16 limit."""
+    from benchmarks.peak import peak_for
+
+    cpu = {"fp32_flops": 1e11, "int8_ops": 4e11, "bf16_flops": 2e11, "fp16_flops": None, "threads": 2}
+    assert peak_for(cpu, "torch-2t", "fp32") == 1e11 and peak_for(cpu, "torch-2t", "bf16") == 2e11
+    assert peak_for(cpu, "tensorrt", "fp16") is None and peak_for(cpu, "tensorrt", "fp8") is None
+    gpu = {**cpu, "fp16_flops": 9e14}
+    assert peak_for(gpu, "tensorrt", "fp16") == 9e14  # measured on CUDA: torch.mm in half precision
