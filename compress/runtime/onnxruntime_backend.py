@@ -40,6 +40,48 @@ def check_provider(requested: list, running: list[str], artifact: Path) -> str:
     return wanted
 
 
+def profiled_placement(profile_json: list[dict]) -> dict[str, list[str]]:
+    """Provider → the op types of the nodes that ran on it, from an ONNX Runtime profile (its node events
+    carry ``args.provider``)."""
+    placed: dict[str, list[str]] = {}
+    for event in profile_json:
+        args = event.get("args") or {}
+        if event.get("cat") == "Node" and "provider" in args and event.get("name", "").endswith("_kernel_time"):
+            placed.setdefault(args["provider"], []).append(args.get("op_name", "?"))
+    return placed
+
+
+def placement_label(wanted: str, placed: dict[str, list[str]]) -> str:
+    """The provider a row is labelled with: ``wanted``, or what else really ran part of the graph, e.g.
+    ``CUDAExecutionProvider + CPUExecutionProvider (24 nodes: DynamicQuantizeLinear, MatMulInteger)``: the
+    CUDA provider has no kernels for some quantized operators, which then run on the CPU with copies."""
+    others = {p: ops for p, ops in placed.items() if p != wanted}
+    if not others:
+        return wanted
+    parts = [f"{p} ({len(ops)} nodes: {', '.join(sorted(set(ops)))})" for p, ops in sorted(others.items())]
+    return " + ".join([wanted, *parts])
+
+
+def run_placement(session_factory, inputs: list) -> dict[str, list[str]]:
+    """Run one small batch through a profiling session and read where each node ran."""
+    import json
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.enable_profiling = True
+    session = session_factory(opts)
+    feed = {
+        i.name: np.ones((1, 8), dtype=np.int64) if "int64" in i.type else np.ones((1, 8), np.float32) for i in inputs
+    }
+    session.run(None, feed)
+    path = Path(session.end_profiling())
+    try:
+        return profiled_placement(json.loads(path.read_text()))
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def artifact_precision(artifact: Path) -> str | None:
     """The precision an exported artifact was built at (from its ``onnx.json``)."""
     manifest = Path(artifact) / "onnx.json"
@@ -99,6 +141,13 @@ class OnnxRuntimeBackend(OnnxArtifact):
             str(self.graph_path(self.artifact)), opts, providers=providers, disabled_optimizers=disabled
         )
         self.provider = check_provider(providers, self.session.get_providers(), self.artifact)
+        if self.device == "cuda":  # the session's provider list says nothing of nodes left to the CPU
+            graph = str(self.graph_path(self.artifact))
+
+            def profiling(o, graph=graph):
+                return ort.InferenceSession(graph, o, providers=providers)
+
+            self.provider = placement_label(self.provider, run_placement(profiling, self.session.get_inputs()))
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
 

@@ -104,3 +104,29 @@ def test_loading_tensorrts_libraries_is_quiet_when_tensorrt_is_absent(monkeypatc
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
     assert ortb.load_tensorrt_libraries() is False
+
+
+def test_nodes_the_requested_provider_left_to_the_cpu_are_named_in_the_rows_provider(tmp_path):
+    """Issue 32: ONNX Runtime's CUDA provider has no kernels for the dynamic-INT8 operators; they run on the
+    CPU with copies while the session's provider list still says CUDA. The profile says where each node ran."""
+    import onnxruntime as ort
+
+    art = _graph(tmp_path / "art", 2.0)
+    model = onnx.load(str(art / "model.onnx"))
+    model.ir_version, model.opset_import[0].version = 10, 17  # what mtkd's exports carry
+    graph = model.SerializeToString()
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+
+    def factory(opts):
+        return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+    placed = ortb.run_placement(factory, session.get_inputs())  # a real profile of a real session
+    assert placed == {"CPUExecutionProvider": ["Mul"]}
+    assert ortb.placement_label("CPUExecutionProvider", placed) == "CPUExecutionProvider"
+    mixed = {
+        "CUDAExecutionProvider": ["MatMul", "Add"],
+        "CPUExecutionProvider": ["MatMulInteger"] * 2 + ["DynamicQuantizeLinear"],
+    }
+    assert ortb.placement_label("CUDAExecutionProvider", mixed) == (
+        "CUDAExecutionProvider + CPUExecutionProvider (3 nodes: DynamicQuantizeLinear, MatMulInteger)"
+    )
