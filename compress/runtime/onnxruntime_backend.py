@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import tempfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -70,6 +71,7 @@ def run_placement(session_factory, inputs: list) -> dict[str, list[str]]:
 
     opts = ort.SessionOptions()
     opts.enable_profiling = True
+    opts.profile_file_prefix = str(Path(tempfile.gettempdir()) / "mtkd-ort-placement")  # not in the caller's cwd
     session = session_factory(opts)
     feed = {
         i.name: np.ones((1, 8), dtype=np.int64) if "int64" in i.type else np.ones((1, 8), np.float32) for i in inputs
