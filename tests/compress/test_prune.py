@@ -243,10 +243,14 @@ def test_mtkd_head_mask_is_the_one_transformers_4_applied(setup):
     mask = torch.tensor([[1.0, 0.0, 0.5, 1.0], [0.0, 1.0, 1.0, 0.25]])
     enc = model_inputs(batches[0][1])
     with torch.no_grad():
+        plain = model.encoder(**enc).last_hidden_state
         theirs = model.encoder(**enc, head_mask=mask).last_hidden_state
         with head_mask_applied(model, mask):
             ours = model.encoder(**enc).last_hidden_state
-    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+        after = model.encoder(**enc).last_hidden_state
+    assert (theirs - plain).abs().max() > 1e-3  # the mask changes the output: the comparison has teeth
+    assert (ours - theirs).abs().max() < 1e-5  # mtkd's hooks scale the heads exactly as transformers 4 did
+    assert torch.equal(after, plain)  # and are gone once the block ends
 
 
 def test_a_model_pruned_before_mtkd_kept_its_own_record_still_reloads(setup, tmp_path):
