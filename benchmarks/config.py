@@ -18,7 +18,8 @@ class BenchConfig(StrictModel):
     seq_lens: list[int] = Field(default_factory=lambda: [32, 128], min_length=1)
     """sequence lengths of the grid"""
     runtimes: list[str] = Field(default_factory=lambda: ["torch"], min_length=1)
-    """registered runtimes to measure: torch, torch-compile, onnxruntime, openvino, onnxruntime-trt, tensorrt, …"""
+    """registered runtimes to measure: torch, torch-cast, torch-compile, torch-cudagraph, onnxruntime, openvino,
+    onnxruntime-trt, tensorrt, …"""
     precisions: list[str] = Field(default_factory=lambda: ["fp32"], min_length=1)
     """precisions to measure where a runtime and artifact allow"""
     device: Literal["cpu", "cuda", "auto"] = "cpu"

@@ -105,7 +105,7 @@ def runtime_peaks(
     for label, precision in sorted(pairs):
         runtime, threads = split_label(label)
         with thread_count(threads):
-            if runtime in ("torch", "torch-compile"):
+            if runtime.startswith("torch"):  # eager, cast, compiled, graphed: torch's own GEMM peak
                 if torch.get_num_threads() == torch_threads:
                     continue
                 if torch.get_num_threads() not in torch_at:

@@ -1,5 +1,6 @@
-"""PyTorch runtimes: eager (fp32; fp16/bf16 autocast on CUDA, bf16 autocast on CPUs with bf16 instructions)
-and ``torch.compile`` (CPU or CUDA)."""
+"""PyTorch runtimes: eager (fp32; fp16/bf16 autocast on CUDA, bf16 autocast on CPUs with bf16 instructions),
+eager with the encoder's weights cast to fp16/bf16 (``torch-cast``; the heads stay FP32) and ``torch.compile``
+(CPU or CUDA). CUDA graphs: ``compress/runtime/cuda_graphs.py``."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ class TorchBackend(Backend):
     def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
         if not cls.accepts(artifact):
             return "not an mtkd model directory"
+        if precision not in cls.precisions:
+            return super().unavailable(artifact, precision, device)
         # what a precision can never do on a device first; what this machine lacks after
         if precision == "fp16" and device != "cuda":
             return "fp16 autocast is measured on CUDA only"
@@ -103,3 +106,33 @@ class TorchCompileBackend(TorchBackend):
     ) -> None:
         super().__init__(artifact, precision, device, max_batch)
         self.module = torch.compile(self.model, dynamic=True)
+
+
+@RUNTIMES.register("torch-cast")
+class TorchCastBackend(TorchBackend):
+    """The encoder's weights cast to fp16 or bf16 (half the memory traffic of autocast, which keeps FP32
+    weights and casts them on every call); the heads stay FP32 and take the encoder's output cast back."""
+
+    name = "torch-cast"
+    precisions: ClassVar[tuple[str, ...]] = ("fp16", "bf16")
+
+    def __init__(
+        self, artifact: Path, precision: str = "fp16", device: str = "cpu", max_batch: int | None = None
+    ) -> None:
+        super().__init__(artifact, precision, device, max_batch)
+        self.model.encoder.to(DTYPES[precision])  # type: ignore[union-attr]
+        for head in self.model.heads.values():
+            head.register_forward_pre_hook(_to_fp32)
+
+    @classmethod
+    def unavailable(cls, artifact: Path, precision: str, device: str) -> str | None:
+        if (Path(artifact) / BROUGHT).is_file():
+            return "a brought teacher is not an mtkd encoder with heads: time it through torch (autocast)"
+        return super().unavailable(artifact, precision, device)
+
+    def _autocast(self):
+        return contextlib.nullcontext()  # the weights carry the precision
+
+
+def _to_fp32(_module: torch.nn.Module, args: tuple) -> tuple:
+    return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)

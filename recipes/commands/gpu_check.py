@@ -2,8 +2,9 @@
 
 Builds the run's TensorRT engines where missing (FP32, FP16, INT8 from the Q/DQ graphs, FP8 on
 compute capability 8.9+), then measures, side by side in one interleaved sweep on the GPU: torch
-eager (fp32/fp16/bf16) and ``torch.compile``, ONNX Runtime's CUDA and TensorRT providers, and the
-engines, per batch size and sequence length, with every task's accuracy through each runtime.
+eager (fp32, fp16/bf16 autocast), weights cast to fp16/bf16, CUDA graphs, ONNX Runtime's CUDA and
+TensorRT providers, and the engines, per batch size and sequence length, with every task's accuracy
+through each runtime. Where TensorRT and onnxruntime-gpu are absent their rows are listed with the reason.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from recipes.stages.bench import HISTORY, bench_into
 from recipes.stages.quantize import chosen
 
 log = logging.getLogger("mtkd")
-RUNTIMES = ["torch", "torch-compile", "onnxruntime", "onnxruntime-trt", "tensorrt"]
+# PyTorch alone answers on a GPU box without TensorRT or onnxruntime-gpu: eager (fp32, fp16/bf16 autocast), cast
+# weights and CUDA graphs. torch.compile is left to `mtkd bench` (bench.runtimes): its compiles, one per artifact
+# and precision, take minutes the check's 8 do not have
+RUNTIMES = ["torch", "torch-cast", "torch-cudagraph", "onnxruntime", "onnxruntime-trt", "tensorrt"]
 PRECISIONS = ["fp32", "fp16", "bf16", "int8", "fp8"]
 
 
@@ -63,7 +67,7 @@ def gpu_check(run_dir: Path, overrides: list[str], out: Path | None = None) -> P
         else:
             log.warning("gpu-check: the quantize stage made no graph to build an engine from")
     bench = (recipe.bench or BenchConfig()).model_copy(
-        update={"runtimes": RUNTIMES, "precisions": PRECISIONS, "device": "cuda"}
+        update={"runtimes": RUNTIMES, "precisions": PRECISIONS, "device": "cuda", "threads": None}  # CPU sweeps: no
     )
     tasks = load_tasks(recipe.tasks, recipe.seed, recipe.data) if bench.accuracy else None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
