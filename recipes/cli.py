@@ -149,6 +149,14 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
         help="runtime the bundle is served by (default auto: the bench's fastest for the artifact at batch 1 within "
         "tolerance, on real text where it timed the test split's lengths; else the one its model file suits)",
     )
+    exp.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: bundle the student form, runtime and precision the GPU bench (--bench) found fastest at batch 1 "
+        "within tolerance (torch fp16/bf16, cast weights or CUDA graphs where TensorRT is absent)",
+    )
+    exp.add_argument("--bench", type=Path, help="the bench folder to choose from (default RUN/bench)")
     exp.add_argument("--task", help="the one task an Optimum directory serves")
     exp.add_argument("--out", type=Path, required=True)
     exp.add_argument("--no-verify", action="store_true", help="skip re-scoring the test split through the bundle")
@@ -314,7 +322,15 @@ def _deploy(args: argparse.Namespace) -> int:
                 )
             print(
                 export_cmd.export_run(
-                    args.run, args.format, args.out, args.artifact, args.task, not args.no_verify, args.runtime
+                    args.run,
+                    args.format,
+                    args.out,
+                    args.artifact,
+                    args.task,
+                    not args.no_verify,
+                    args.runtime,
+                    args.device,
+                    args.bench,
                 )
             )
         return 0

@@ -23,7 +23,8 @@ from .model_card import model_card
 
 MANIFEST = "bundle.json"
 FORMAT_VERSION = 1
-MODEL_FILES = {"model.onnx": "onnxruntime", "model.plan": "tensorrt"}  # first present decides the runtime
+# first present decides the runtime; a model directory (PyTorch weights) is what a GPU without TensorRT serves
+MODEL_FILES = {"model.onnx": "onnxruntime", "model.plan": "tensorrt", "model.safetensors": "torch"}
 SIDECARS = (
     "config.json",
     META,
@@ -75,11 +76,13 @@ def build_bundle(
     latency: list[dict[str, Any]] | None = None,
     source: dict[str, Any] | None = None,
     serve: tuple[str, str] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Write the bundle of ``artifact`` to ``out`` (atomically) and return its manifest.
 
     ``serve`` is the (runtime, precision) the bundle is served with (the run's fastest within tolerance,
     e.g. OpenVINO at bf16); by default the runtime its model file suits, at the artifact's own precision.
+    ``device``: where it is served unless the loader says otherwise (``cuda`` for a GPU's choice).
 
     ``inputs`` maps each task to ``{"input": text|pair|tokens, "words": whitespace|chars}``;
     ``metrics`` (per task, as in ``metrics.json``) and ``latency`` (bench result rows) feed the card.
@@ -106,6 +109,7 @@ def build_bundle(
             "model": name,
             "runtime": serve[0] if serve else MODEL_FILES[name],
             "precision": serve[1] if serve else onnx_manifest.get("precision", "fp32"),
+            "device": device,
             "artifact_precision": onnx_manifest.get("precision", "fp32"),
             "preset": onnx_manifest.get("preset"),
             "tasks": tasks,

@@ -101,8 +101,11 @@ class Predictor:
         self._tokenize_lock = threading.Lock()
 
     @classmethod
-    def load(cls, bundle: str | Path, runtime: str = "auto", device: str = "cpu", batch_size: int = 32) -> Predictor:
-        """Verify ``bundle``'s checksums, then load it on ``runtime`` (``auto``: the one it was built for)."""
+    def load(
+        cls, bundle: str | Path, runtime: str = "auto", device: str | None = None, batch_size: int = 32
+    ) -> Predictor:
+        """Verify ``bundle``'s checksums, then load it on ``runtime`` (``auto``: the one it was built for) and
+        ``device`` (default: the one it was exported for, ``cpu`` for bundles that do not say)."""
         root = Path(bundle)
         if not (root / MANIFEST).is_file():
             raise ArtifactError(f"{root}: not a bundle (no {MANIFEST}); make one with `mtkd export`")
@@ -110,6 +113,7 @@ class Predictor:
         if manifest.get("format_version") != FORMAT_VERSION:
             raise ArtifactError(f"{root / MANIFEST}: bundle format {manifest.get('format_version')} is not supported")
         verify_bundle(root, manifest)
+        device = device or manifest.get("device", "cpu")
         name = manifest["runtime"] if runtime == "auto" else runtime
         backend_cls = RUNTIMES.get(name)
         reason = backend_cls.unavailable(root, manifest["precision"], device)

@@ -103,9 +103,69 @@ def real_length_ms(run: Path, artifact: str) -> dict[tuple[str, str], float]:
     }
 
 
-def bench_rows(run: Path, artifact: str) -> list[dict[str, Any]]:
-    path = run / "bench" / "results.jsonl"
+def bench_rows(run: Path, artifact: str, bench_dir: Path | None = None) -> list[dict[str, Any]]:
+    path = (bench_dir or run / "bench") / "results.jsonl"
     if not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in rows if r["artifact"] == artifact]
+
+
+def choose_for_device(
+    run: Path, device: str, tolerance: float, bench_dir: Path | None = None
+) -> tuple[str, Path, str, str]:
+    """(artifact name, its path, runtime, precision) that served a student fastest on ``device`` at batch 1
+    (longest sequence) in a bench of the run (``bench_dir``: e.g. the GPU check's), with every task within
+    ``tolerance`` of that artifact's own FP32 metrics: on a GPU without TensorRT that is a PyTorch runtime
+    (cast weights, autocast, CUDA graphs) on the pruned student's model directory. Teachers and peer tools'
+    exports are never chosen."""
+    from benchmarks.harness import discover_artifacts  # the bench's own naming of a run's artifacts
+
+    found = discover_artifacts(run)
+    path = (bench_dir or run / "bench") / "results.jsonl"
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no bench results; run `mtkd bench {run} --gpu-check` (or --bench DIR) first")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    report_path = run / "quantize" / "report.json"
+    report = read_json(report_path) if report_path.is_file() else {}
+    rows = [
+        r
+        for r in rows
+        if r.get("device") == device
+        and r["batch_size"] == 1
+        and r["artifact"] in found
+        and not r["artifact"].startswith("teacher")
+        and not {"peer", "teacher_alternative"} & set(report.get(r["artifact"], {}))
+    ]
+    longest = max((r["seq_len"] for r in rows), default=0)
+    fits = [
+        r for r in rows if r["seq_len"] == longest and _within(r, own_metrics(found[r["artifact"]], report), tolerance)
+    ]
+    if not fits:
+        raise ArtifactError(f"{path}: no student row on {device} at batch 1 within {tolerance:.0%} of its own metrics")
+    best = min(fits, key=lambda r: r["latency_ms"]["p50"])
+    runtime = re.sub(r"-\d+t$", "", best["runtime"])
+    log.info(
+        "export: %s through %s at %s (fastest on %s at batch 1, within tolerance)",
+        best["artifact"],
+        runtime,
+        best["precision"],
+        device,
+    )
+    return best["artifact"], found[best["artifact"]], runtime, best["precision"]
+
+
+def own_metrics(artifact: Path, report: dict[str, Any]) -> dict[str, float]:
+    """An artifact's own test metric per task: a quantize graph's from the quantize report, a model
+    directory's from its stage's ``metrics.json``."""
+    if artifact.name in report:
+        return report[artifact.name].get("tasks", {})
+    for candidate in (artifact / "metrics.json", artifact.parent / "metrics.json"):
+        if candidate.is_file():
+            return {t: m["value"] for t, m in read_json(candidate).items() if isinstance(m, dict) and "value" in m}
+    return {}
+
+
+def _within(row: dict[str, Any], own: dict[str, Any], tolerance: float) -> bool:
+    tasks = row.get("tasks", {})
+    return bool(own) and all(drop(m, own[t]) <= tolerance for t, m in tasks.items() if t in own)

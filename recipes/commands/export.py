@@ -17,7 +17,7 @@ from typing import Any
 from compress.bundle import MANIFEST, Predictor, build_bundle
 from compress.bundle.optimum_export import export_optimum
 from compress.bundle.scoring import score_bundle
-from compress.bundle.selection import bench_rows, choose_artifact, choose_runtime
+from compress.bundle.selection import bench_rows, choose_artifact, choose_for_device, choose_runtime
 from compress.bundle.triton import export_triton
 from compress.runtime import RUNTIMES
 from distill.data.loading import load_task, load_tasks
@@ -71,12 +71,19 @@ def export_run(
     task: str | None = None,
     verify: bool = True,
     runtime: str = "auto",
+    device: str = "cpu",
+    bench: Path | None = None,
 ) -> str:
-    """Export a run's artifact as a bundle, an Optimum directory (one task) or a Triton repository."""
+    """Export a run's artifact as a bundle, an Optimum directory (one task) or a Triton repository. With
+    ``device="cuda"`` the bundle holds what a bench on that GPU (``bench``: its results folder) found fastest
+    for a student at batch 1 within the quantize tolerance, served by that runtime at that precision."""
     if not (run / RECIPE_FILE).is_file():
         raise MtkdError(f"{run}: not a run directory (no {RECIPE_FILE})")
     recipe = load_recipe(str(run / RECIPE_FILE))
-    src = choose_artifact(run, artifact)
+    tolerance = recipe.quantize.tolerance if recipe.quantize else 0.01
+    on_gpu = choose_for_device(run, device, tolerance, bench) if device != "cpu" and fmt == "bundle" else None
+    src = on_gpu[1] if on_gpu else choose_artifact(run, artifact)
+    name = on_gpu[0] if on_gpu else src.name
     if fmt == "optimum":
         if not task:
             raise MtkdError("--format optimum exports one task: add --task NAME")
@@ -85,20 +92,21 @@ def export_run(
     if fmt == "triton":
         folder = export_triton(src, out, f"{recipe.name}-{src.name}")
         return f"{folder}: Triton model ({folder / 'config.pbtxt'})"
-    metrics_path = src / "metrics.json"
-    serve = serving_runtime(run, recipe, src, runtime)
+    metrics_path = next((p for p in (src / "metrics.json", src.parent / "metrics.json") if p.is_file()), None)
+    serve = (on_gpu[2], on_gpu[3]) if on_gpu else serving_runtime(run, recipe, src, runtime)
     manifest = build_bundle(
         src,
         out,
         task_inputs(recipe),
         recipe.teacher.train.max_len,
-        metrics=read_json(metrics_path) if metrics_path.is_file() else None,
-        latency=bench_rows(run, src.name),
-        source={"run": str(run), "recipe": recipe.name, "artifact": str(src), "artifact_name": src.name},
+        metrics=read_json(metrics_path) if metrics_path else None,
+        latency=bench_rows(run, name, bench),
+        source={"run": str(run), "recipe": recipe.name, "artifact": str(src), "artifact_name": name},
         serve=serve,
+        device=device,
     )
     served = f"{manifest['runtime']} {manifest['precision']}"
-    done = f"{out}: bundle of {src.name} (served by {served}, {len(manifest['tasks'])} tasks, {MANIFEST})"
+    done = f"{out}: bundle of {name} (served by {served}, {len(manifest['tasks'])} tasks, {MANIFEST})"
     if not verify:
         return done
     predictor = Predictor.load(out)
