@@ -138,7 +138,7 @@ def _measure_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _deploy_commands(sub: argparse._SubParsersAction) -> None:
-    """``export``, ``predict`` and ``loadtest``: from a finished run to a served model."""
+    """``export``, ``predict``, ``serve`` and ``loadtest``: from a finished run to a served model."""
     exp = sub.add_parser("export", help="a run's compressed model as a bundle, an Optimum directory or a Triton repo")
     exp.add_argument("run", type=Path, help="a finished run directory (e.g. runs/quickstart)")
     exp.add_argument("--format", choices=("bundle", "optimum", "triton"), default="bundle")
@@ -166,11 +166,9 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
     pred.add_argument("texts", nargs="*", metavar="TEXT", help="a text, or QUERY<TAB>TITLE for pair tasks")
     pred.add_argument("--task", action="append", dest="tasks", help="only this task (repeatable; default all)")
 
-    load = sub.add_parser("loadtest", help="N threads x M requests through one Predictor: errors, p50/p99, req/s")
-    load.add_argument("bundle", type=Path)
-    load.add_argument("--threads", type=int, default=8)
-    load.add_argument("--requests", type=int, default=1000, help="requests per thread")
-    load.add_argument("texts", nargs="*", metavar="TEXT", help="request pool (default: built-in product phrases)")
+    from .commands.serve import add_serve_commands
+
+    add_serve_commands(sub)  # serve, loadtest
 
 
 def quantize_table(run: Path) -> str:
@@ -336,8 +334,9 @@ def _deploy(args: argparse.Namespace) -> int:
         return 0
     if args.command == "predict":
         return export_cmd.run_predict(args.bundle, args.texts, args.tasks)
-    print(export_cmd.run_loadtest(args.bundle, args.threads, args.requests, args.texts))
-    return 0
+    from .commands.serve import run_loadtest, run_serve
+
+    return run_serve(args) if args.command == "serve" else run_loadtest(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -419,6 +418,7 @@ COMMANDS = {  # `run` is handled apart: it needs the raw command line (torchrun 
     "export": _deploy,
     "predict": _deploy,
     "loadtest": _deploy,
+    "serve": _deploy,
     "metrics": _metrics,
     "evaluate": _evaluate,
     "doctor": _doctor,
