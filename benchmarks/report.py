@@ -165,6 +165,20 @@ def pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> l
     return [i for i, p in enumerate(points) if not any(better(q, p) for j, q in enumerate(points) if j != i)]
 
 
+MARKERS = "osD^v<>ph*"
+
+
+def marker_styles(n: int) -> list[tuple[str, str]]:
+    """``n`` distinct (marker, colour) pairs: marker and colour advance together, and each round of the
+    markers shifts the colours by one, so that no two of the first 100 groups look alike."""
+    return [(MARKERS[k % len(MARKERS)], f"C{(k + k // len(MARKERS)) % 10}") for k in range(n)]
+
+
+def is_teacher(row: dict) -> bool:
+    """A teacher's point (the teacher, its exports, a brought per-task teacher), drawn apart from students."""
+    return str(row["artifact"]).startswith("teacher")
+
+
 def pareto_plots(rows: list[dict], shape: tuple[int, int], out_dir: Path) -> list[Path]:
     """One PNG per task: metric against p50 latency at ``shape`` (log scale), the Pareto front drawn
     through and labelled; every other point is coloured by runtime and precision, named in the legend."""
@@ -186,10 +200,16 @@ def pareto_plots(rows: list[dict], shape: tuple[int, int], out_dir: Path) -> lis
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(main):
             groups.setdefault(f"{r['runtime']} {r['precision']}", []).append(i)
-        markers = "osD^v<>ph*"
-        for n, (group, idx) in enumerate(sorted(groups.items())):
-            ax.scatter([pts[i][0] for i in idx], [pts[i][1] for i in idx], marker=markers[n % len(markers)], s=28,
-                       label=group, zorder=3)  # fmt: skip
+        styles = marker_styles(len(groups))
+        for (group, idx), (marker, colour) in zip(sorted(groups.items()), styles, strict=True):
+            for teachers in (False, True):  # teachers hollow, students filled: same runtime, same marker and colour
+                mine = [i for i in idx if is_teacher(main[i]) == teachers]
+                if mine:
+                    ax.scatter([pts[i][0] for i in mine], [pts[i][1] for i in mine], marker=marker, s=34, zorder=3,
+                               facecolors="none" if teachers else colour, edgecolors=colour, linewidths=1.3,
+                               label=group if not teachers or len(mine) == len(idx) else None)  # fmt: skip
+        ax.scatter([], [], marker="o", facecolors="none", edgecolors="black", label="hollow: teacher")
+        ax.scatter([], [], marker="o", color="black", label="filled: student")
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], color="black", linewidth=1, alpha=0.6,
                 label="Pareto front", zorder=2)  # fmt: skip
         for k, i in enumerate(front):  # the front is numbered and named in the legend: 20+ labels would overlap

@@ -90,3 +90,13 @@ def test_a_share_is_of_its_own_runtimes_peak_where_measured_and_torchs_elsewhere
     add_peak_share(rows, {"fp32_flops": 10e9, "int8_ops": 20e9, "bf16_flops": 40e9, "by_runtime": by_runtime})
     shares = {(r["runtime"], r["precision"]): r["peak_share"] for r in rows}
     assert shares == {("torch", "fp32"): 0.1, ("openvino", "bf16"): 0.02, ("openvino", "int8"): 0.05}
+
+
+def test_every_runtime_precision_group_gets_its_own_marker_and_colour_and_teachers_are_told_apart():
+    from benchmarks.report import is_teacher, marker_styles
+
+    styles = marker_styles(30)
+    assert len(set(styles)) == 30  # 'onnxruntime-1t fp32' and 'torch-1t bf16' (groups 0 and 10) were both blue circles
+    assert styles[0] != styles[10] and styles[0][0] == styles[10][0]  # same marker, so another colour
+    assert is_teacher({"artifact": "teacher"}) and is_teacher({"artifact": "teacher-optimum-dynamic-int8"})
+    assert is_teacher({"artifact": "teacher.intent"}) and not is_teacher({"artifact": "pruned-static-int8"})
