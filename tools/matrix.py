@@ -9,7 +9,8 @@ elsewhere) or the bench (which keep no checkpoints) must re-run, either way endi
 uninterrupted run; a second writer into a run being written must stop at once; every published stage must verify
 against its checksums; an export killed mid-write and a disk that fills mid-stage must leave nothing half-written
 taken as finished (``tools.matrix_writes``); hostile inputs to a served bundle must each be answered in place
-(``tools.matrix_inputs``).
+(``tools.matrix_inputs``); ``mtkd serve`` must survive a killed replica and refuse bad requests beside good ones
+(``tools.matrix_serve``).
 """
 
 from __future__ import annotations
@@ -315,6 +316,10 @@ def run_matrix(root: Path, faults: bool = True) -> list[Outcome]:
         finished = root / "faults" / "quantize" / "reference"
         outcomes += [killed_export(finished, root), full_disk(finished, root)]
         outcomes += hostile_inputs(finished, root)
+        if (root / "inputs" / "bundle" / "bundle.json").is_file():  # the bundle hostile_inputs exported
+            from tools.matrix_serve import serve_rows
+
+            outcomes += serve_rows(root / "inputs" / "bundle")
     return outcomes
 
 
@@ -333,6 +338,7 @@ def summary(outcomes: list[Outcome]) -> str:
         ("lock", "a second writer into a run being written: exit 2, holder named, the first unharmed"),
         ("disk", "a disk full mid-stage: one line naming ENOSPC, the previous stage intact, then finished"),
         ("input", "hostile inputs to a served bundle: one answer each, in order, named errors, no traceback"),
+        ("serve", "mtkd serve: a killed replica ends no request in a hang; bad requests get 4xx beside good ones"),
     ):
         tried, ok = count(group)
         if tried:

@@ -40,10 +40,13 @@ class ServeOptions:
     port: int = 8000
     replicas: int = 1
     threads: int = 1  # torch / ONNX Runtime threads per replica
-    max_batch: int = 32  # requests per server-side batch (and requests a replica takes at once)
+    max_batch: int = 32  # requests per server-side batch
+    max_ongoing: int | None = None  # requests a replica takes at once (default max_batch: batches can fill)
     batch_wait_ms: float = 2.0  # longest wait for a batch to fill once its first request is there
     max_queued: int = 64  # requests Ray holds beyond those the replicas have taken; then 503
     retry_after_s: float = 1.0
+    request_timeout_s: float = 20.0  # the proxy answers a request still unanswered after this (never a hang)
+    health_check_s: float = 2.0  # how often Ray checks each replica (a dead one is replaced)
     max_body_bytes: int = 1_000_000
     max_inputs: int = 256
     device: str | None = None  # default: the device the bundle was exported for
@@ -51,7 +54,14 @@ class ServeOptions:
     def __post_init__(self) -> None:
         positive = ("port", "replicas", "threads", "max_batch", "max_queued", "max_body_bytes", "max_inputs")
         bad = [f"{name}={getattr(self, name)}" for name in positive if getattr(self, name) < 1]
-        if bad or self.batch_wait_ms < 0 or self.retry_after_s < 0:
+        if self.max_ongoing is not None and self.max_ongoing < self.max_batch:
+            bad.append(f"max_ongoing={self.max_ongoing} (below max_batch, batches could never fill)")
+        if (
+            bad
+            or self.batch_wait_ms < 0
+            or self.retry_after_s < 0
+            or min(self.request_timeout_s, self.health_check_s) <= 0
+        ):
             raise ValueError(f"serve options must be positive: {', '.join(bad) or 'waits'}")
 
 
@@ -155,10 +165,12 @@ def build_app(bundle: str | Path, opts: ServeOptions):
     """The Ray Serve application serving ``bundle`` with ``opts``."""
     deployment = BundleServer.options(
         num_replicas=opts.replicas,
-        max_ongoing_requests=opts.max_batch,  # fewer and batches could never reach max_batch
+        max_ongoing_requests=opts.max_ongoing or opts.max_batch,  # fewer and batches could never fill
         max_queued_requests=opts.max_queued,
         backpressure_config=BackpressureConfig(status_code=503, retry_after_s=opts.retry_after_s),
         ray_actor_options={"num_cpus": opts.threads},
+        health_check_period_s=opts.health_check_s,
+        health_check_timeout_s=max(5.0, 3 * opts.health_check_s),
     )
     return deployment.bind(str(Path(bundle).resolve()), asdict(opts))
 

@@ -29,9 +29,17 @@ def serve_unavailable() -> str | None:
     return None
 
 
-def start(bundle: str | Path, opts: ServeOptions, address: str | None = None, ready_s: float = 120.0) -> str:
+def start(
+    bundle: str | Path,
+    opts: ServeOptions,
+    address: str | None = None,
+    ready_s: float = 120.0,
+    name: str = APP_NAME,
+    route_prefix: str = "/",
+) -> str:
     """Deploy ``bundle`` and return the server's URL once ``/ready`` answers. Without ``address`` a local
-    Ray instance is started (no dashboard); with one, the application joins that cluster."""
+    Ray instance is started (no dashboard); with one, the application joins that cluster. Several bundles
+    can be served side by side under their own ``name`` and ``route_prefix`` (one HTTP port for all)."""
     reason = serve_unavailable()
     if reason:
         raise MtkdError(reason)
@@ -48,9 +56,10 @@ def start(bundle: str | Path, opts: ServeOptions, address: str | None = None, re
             ray.init(
                 num_cpus=max(cpus, opts.replicas * opts.threads), include_dashboard=False, logging_level=logging.WARNING
             )
-    serve.start(http_options={"host": opts.host, "port": opts.port})
-    serve.run(build_app(bundle, opts), name=APP_NAME, route_prefix="/")
-    url = f"http://{'127.0.0.1' if opts.host in ('0.0.0.0', '::') else opts.host}:{opts.port}"
+    serve.start(http_options={"host": opts.host, "port": opts.port, "request_timeout_s": opts.request_timeout_s})
+    serve.run(build_app(bundle, opts), name=name, route_prefix=route_prefix)
+    host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
+    url = f"http://{host}:{opts.port}{route_prefix.rstrip('/')}"
     wait_ready(url, ready_s)
     return url
 
@@ -87,7 +96,7 @@ def config_file(bundle: str | Path, opts: ServeOptions) -> dict[str, Any]:
     }
     return {
         "proxy_location": "EveryNode",
-        "http_options": {"host": opts.host, "port": opts.port},
+        "http_options": {"host": opts.host, "port": opts.port, "request_timeout_s": opts.request_timeout_s},
         "applications": [
             {
                 "name": APP_NAME,

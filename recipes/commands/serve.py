@@ -26,6 +26,7 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
     srv.add_argument("--threads", type=int, default=1, help="torch / ONNX Runtime threads per replica")
     srv.add_argument("--max-batch", type=int, default=32, help="requests per server-side batch")
     srv.add_argument("--batch-wait-ms", type=float, default=2.0, help="longest wait for a batch to fill")
+    srv.add_argument("--max-ongoing", type=int, help="requests a replica takes at once (default: --max-batch)")
     srv.add_argument("--max-queued", type=int, default=64, help="requests queued beyond the replicas'; then 503")
     srv.add_argument("--max-body-bytes", type=int, default=1_000_000)
     srv.add_argument("--max-inputs", type=int, default=256, help="inputs per request")
@@ -59,6 +60,7 @@ def run_serve(args: argparse.Namespace) -> int:
         replicas=args.replicas,
         threads=args.threads,
         max_batch=args.max_batch,
+        max_ongoing=args.max_ongoing,
         batch_wait_ms=args.batch_wait_ms,
         max_queued=args.max_queued,
         max_body_bytes=args.max_body_bytes,

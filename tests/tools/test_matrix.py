@@ -24,6 +24,10 @@ def test_matrix_handles_every_recipe_data_and_fault_case(tmp_path, capsys):
     assert counts["fault"] == ((8, 8) if trt else (9, 9))
     assert counts["lock"] == (1, 1)  # a second writer into a run being written is refused, the first unharmed
     assert counts["input"] == (3, 3)  # hostile inputs to a served bundle: each answered in its place
+    from compress.serve.server import serve_unavailable
+
+    # mtkd serve: a replica killed under load and bad requests beside a good client (Ray Serve: the serve extra)
+    assert counts.get("serve") == (2, 2) or serve_unavailable() is not None
     outcomes = json.loads((tmp_path / "matrix.json").read_text())
     faults = {o["name"]: o for o in outcomes if o["group"] == "fault"}
     stages = {"pretrain", "teacher", "distill", "prune", "quantize", "bench", "export", "transfer scoring"}
