@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from compress.run_artifacts import ARTIFACT_NAMES, discover_artifacts  # noqa: F401 (the bench's naming)
 from compress.runtime import RUNTIMES, Backend, load_backend
 from compress.runtime.accuracy import backend_accuracy
 from compress.runtime.onnxruntime_backend import artifact_precision
@@ -27,7 +28,6 @@ from .latency import cuda_timer, interleaved
 from .real_length import real_length_rows
 
 log = logging.getLogger("mtkd")
-ARTIFACT_NAMES = {"teacher": "teacher", "distill": "student", "prune": "pruned"}  # stage directory → artifact name
 
 
 @dataclass(frozen=True)
@@ -48,23 +48,6 @@ class Candidate:
     @property
     def label(self) -> str:
         return f"{self.artifact}/{self.runtime_label}/{self.precision}"
-
-
-def discover_artifacts(run_dir: Path) -> dict[str, Path]:
-    """Model directories a run produced, named by what they are (teacher, student, ...)."""
-    found = {}
-    for stage, name in ARTIFACT_NAMES.items():
-        if (run_dir / stage / "model" / "mtkd.json").is_file():
-            found[name] = run_dir / stage / "model"
-    for extra in sorted(run_dir.glob("*/model/mtkd.json")):
-        stage = extra.parent.parent.name
-        if stage not in ARTIFACT_NAMES:
-            found.setdefault(stage, extra.parent)
-    for brought in sorted(run_dir.glob("teacher/brought/*/brought.json")):  # per-task teachers a user brought
-        found[f"teacher.{brought.parent.name}"] = brought.parent
-    for exported in sorted([*run_dir.glob("*/*/model.onnx"), *run_dir.glob("*/*/model.plan")]):
-        found.setdefault(exported.parent.name, exported.parent)  # quantize/<artifact>-<preset>, compile/<engine>
-    return found
 
 
 def rss_mb() -> float:

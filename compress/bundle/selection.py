@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from compress.run_artifacts import discover_artifacts
 from distill.errors import ArtifactError
 from distill.io import read_json
 from distill.retention import drop
@@ -119,8 +120,6 @@ def choose_for_device(
     ``tolerance`` of that artifact's own FP32 metrics: on a GPU without TensorRT that is a PyTorch runtime
     (cast weights, autocast, CUDA graphs) on the pruned student's model directory. Teachers and peer tools'
     exports are never chosen."""
-    from benchmarks.harness import discover_artifacts  # the bench's own naming of a run's artifacts
-
     found = discover_artifacts(run)
     path = (bench_dir or run / "bench") / "results.jsonl"
     if not path.is_file():
