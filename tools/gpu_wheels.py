@@ -10,6 +10,7 @@ together hold every distribution mtkd needs and every module it imports at start
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import subprocess
 import sys
@@ -24,7 +25,16 @@ from packaging import tags
 from packaging.requirements import Requirement
 from packaging.utils import parse_wheel_filename
 
-from tools.gpu_image import CANNOT, CANNOT_MODULES, CARRY_LIMIT_BYTES, HELD, PLATFORMS, PYTHON, canonical
+from tools.gpu_image import (
+    CANNOT,
+    CANNOT_MODULES,
+    CARRY_LIMIT_BYTES,
+    EXTRA_PACKAGES,
+    HELD,
+    PLATFORMS,
+    PYTHON,
+    canonical,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("distill", "compress", "benchmarks", "recipes")
@@ -136,9 +146,10 @@ _STARTUP = """
 import importlib, json, pkgutil, sys
 from importlib.metadata import packages_distributions
 optional = set(sys.argv[1].split(","))
+extras = tuple(sys.argv[3].split(","))
 for pkg in sys.argv[2].split(","):
     for m in pkgutil.walk_packages(importlib.import_module(pkg).__path__, pkg + "."):
-        if m.name.endswith("__main__"):
+        if m.name.endswith("__main__") or m.name.startswith(extras):
             continue
         try:
             importlib.import_module(m.name)
@@ -155,7 +166,7 @@ def startup_imports(python: str = sys.executable) -> dict[str, list[str]]:
     """Each third-party top-level module that importing every mtkd module loads, with the distributions that
     provide it here (none for interpreter internals such as a Cython runtime)."""
     done = subprocess.run(
-        [python, "-c", _STARTUP, ",".join(CANNOT_MODULES), ",".join(PACKAGES)],
+        [python, "-c", _STARTUP, ",".join(CANNOT_MODULES), ",".join(PACKAGES), ",".join(EXTRA_PACKAGES)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -200,12 +211,39 @@ def check_folder(
         f"{n}=={v}: needed, and neither in the folder nor in the image" for n, v in need.items() if n not in names
     ]
     covered = set(held) | set(names) | brought_by(held, python)
+    return problems + import_problems(imports if imports is not None else startup_imports(), covered, python)
+
+
+def import_problems(imports: dict[str, list[str]], covered: set[str], python: str) -> list[str]:
+    """Start-up imports the image would lack: a module whose distribution is neither covered nor brought by
+    an extra the image cannot have, unless it is opportunistic (imported only because it is installed here,
+    as transformers imports opentelemetry: neither mtkd's code nor anything it needs asks for it)."""
     optional_here = brought_by(CANNOT, python)  # e.g. pydot, imported through nncf where it is installed
-    for module, dists in (imports if imports is not None else startup_imports()).items():
+    needed = brought_by({canonical(r.name) for r in declared_requirements()}, python)
+    own = own_imports()
+    problems = []
+    for module, dists in imports.items():
         provided = {canonical(d) for d in dists}
-        if provided and not provided & covered and not provided <= optional_here:
+        if not provided or provided & covered or provided <= optional_here:
+            continue
+        if module in own or provided & needed:
             problems.append(f"import {module} (from {', '.join(dists)}): neither in the folder nor in the image")
     return problems
+
+
+def own_imports() -> set[str]:
+    """Top-level modules mtkd's own code imports when its modules load (not those imported inside functions)."""
+    found: set[str] = set()
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            if ".".join(path.relative_to(ROOT).with_suffix("").parts).startswith(EXTRA_PACKAGES):
+                continue
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, ast.Import):
+                    found |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    found.add(node.module.split(".")[0])
+    return found
 
 
 MANIFEST = "wheels.json"  # the Python the folder was filled for

@@ -48,12 +48,15 @@ def test_a_folder_holding_every_need_passes_and_each_defect_is_named(tmp_path, m
             tag = "cp311-cp311-manylinux_2_17_x86_64" if name == "python-crfsuite" else "py3-none-any"
             fake_wheel(bad, name, version, tag)
     fake_wheel(bad, "pydantic", "1.0")  # a second version
-    problems = check_folder(bad, python="3.12", imports={"rich_click": ["rich-click"], "_cython_3": []})
+    imports = {"yaml": ["yaml-elsewhere"], "opentelemetry": ["opentelemetry-api"], "_cython_3": []}
+    problems = check_folder(bad, python="3.12", imports=imports)
     text = "\n".join(problems)
     assert "seqeval==" in text and "neither in the folder nor in the image" in text
     assert "pydantic: two wheels" in text
     assert "python_crfsuite" in text and "does not install on CPython 3.12" in text
-    assert "import rich_click (from rich-click)" in text and "_cython_3" not in text
+    # mtkd imports yaml itself: from a distribution the image lacks, a problem; opentelemetry is imported by
+    # transformers only where installed (nothing asks for it), and a Cython runtime has no distribution
+    assert "import yaml (from yaml-elsewhere)" in text and "opentelemetry" not in text and "_cython_3" not in text
     assert len(problems) == 4
 
     monkeypatch.setattr(gpu_wheels, "CARRY_LIMIT_BYTES", folder_bytes(tmp_path / "ok") - 1)
