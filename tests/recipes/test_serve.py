@@ -49,7 +49,18 @@ def bundle(quantized_run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(bundle):
     port = free_port()
-    args = ["--port", str(port), "--max-batch", "8", "--batch-wait-ms", "20", "--max-queued", "16", "--max-inputs", "16"]
+    args = [
+        "--port",
+        str(port),
+        "--max-batch",
+        "8",
+        "--batch-wait-ms",
+        "20",
+        "--max-queued",
+        "16",
+        "--max-inputs",
+        "16",
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "recipes", "serve", str(bundle), *args, "--max-body-bytes", "100000"],
         cwd=ROOT,
