@@ -71,6 +71,32 @@ def tiny_recipe(**overrides: Any) -> dict[str, Any]:
     return recipe
 
 
+def bench_row(
+    artifact: str,
+    runtime: str,
+    precision: str,
+    p50: float,
+    tasks: dict[str, tuple],
+    batch: int = 1,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A bench result row as ``results.jsonl`` holds one (sequence 128), for tests that read bench results;
+    ``tasks`` maps a task to (metric, value, higher is better[, baseline (default 0.5)])."""
+    return {
+        "artifact": artifact,
+        "runtime": runtime,
+        "precision": precision,
+        "batch_size": batch,
+        "seq_len": 128,
+        "latency_ms": {"p50": p50, "p99": p50 * 1.2},
+        "tasks": {
+            t: dict(zip(("metric", "value", "higher_is_better", "baseline"), (*spec, 0.5)[:4], strict=True))
+            for t, spec in tasks.items()
+        },
+        **extra,
+    }
+
+
 def write_recipe(path: Path, recipe: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path

@@ -4,23 +4,12 @@ Pareto plots that name the front only."""
 from __future__ import annotations
 
 from benchmarks.report import add_peak_share, fastest_within, pareto_plots
+from tests.conftest import bench_row
 
 
 def row(artifact, runtime, precision, batch, p50, accuracy, flops=1e9):
-    return {
-        "artifact": artifact,
-        "runtime": runtime,
-        "precision": precision,
-        "batch_size": batch,
-        "seq_len": 128,
-        "latency_ms": {"p50": p50, "p99": p50 * 1.1},
-        "achieved_flops": flops,
-        "size_mb": 1.0,
-        "tasks": {
-            "cat": {"metric": "accuracy", "value": accuracy, "baseline": 0.1, "higher_is_better": True},
-            "score": {"metric": "rmse", "value": 0.5, "baseline": 1.0, "higher_is_better": False},
-        },
-    }
+    tasks = {"cat": ("accuracy", accuracy, True, 0.1), "score": ("rmse", 0.5, False, 1.0)}
+    return bench_row(artifact, runtime, precision, p50, tasks, batch, achieved_flops=flops, size_mb=1.0)
 
 
 ROWS = [

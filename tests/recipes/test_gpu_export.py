@@ -15,6 +15,7 @@ from distill.config import ModelConfig
 from distill.errors import ArtifactError, MtkdError
 from distill.model import HeadSpec, MultiTaskModel
 from distill.tokenization import train_wordpiece
+from tests.conftest import bench_row
 
 HEADS = [HeadSpec("cat", "classification", ("a", "b"))]
 
@@ -32,17 +33,7 @@ def run(tmp_path):
 
 
 def row(artifact, runtime, precision, p50, accuracy, device="cuda", batch=1):
-    task = {"metric": "accuracy", "value": accuracy, "baseline": 0.5, "higher_is_better": True}
-    return {
-        "artifact": artifact,
-        "runtime": runtime,
-        "precision": precision,
-        "device": device,
-        "batch_size": batch,
-        "seq_len": 128,
-        "latency_ms": {"p50": p50},
-        "tasks": {"cat": task},
-    }
+    return bench_row(artifact, runtime, precision, p50, {"cat": ("accuracy", accuracy, True)}, batch, device=device)
 
 
 def write_rows(folder, rows):

@@ -7,21 +7,12 @@ import json
 
 import pytest
 
+from tests.conftest import bench_row
 from tools.student_study import main, student_row
 
 
 def _row(artifact, runtime, precision, batch, ms, rmse, threads=2):
-    task = {"metric": "rmse", "value": rmse, "baseline": 0.5, "higher_is_better": False}
-    return {
-        "artifact": artifact,
-        "runtime": runtime,
-        "precision": precision,
-        "batch_size": batch,
-        "seq_len": 128,
-        "threads": threads,
-        "latency_ms": {"p50": ms, "p99": ms * 1.2},
-        "tasks": {"relevance": task},
-    }
+    return bench_row(artifact, runtime, precision, ms, {"relevance": ("rmse", rmse, False)}, batch, threads=threads)
 
 
 def _run(tmp_path, name):
