@@ -24,6 +24,7 @@ from ray import serve
 from ray.serve.config import BackpressureConfig
 
 from compress.bundle import Predictor
+from distill.errors import MtkdError
 
 from .api import ApiError, Limits, answer_batch, parse_request
 from .api import Request as ParsedRequest
@@ -62,7 +63,7 @@ class ServeOptions:
             or self.retry_after_s < 0
             or min(self.request_timeout_s, self.health_check_s) <= 0
         ):
-            raise ValueError(f"serve options must be positive: {', '.join(bad) or 'waits'}")
+            raise MtkdError(f"serve options must be positive: {', '.join(bad) or 'waits and timeouts'}")
 
 
 def json_response(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:

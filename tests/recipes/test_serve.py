@@ -201,3 +201,14 @@ def test_metrics_readiness_and_the_config_file(server, bundle):
     config = config_file(bundle, ServeOptions(replicas=2, threads=1))
     ServeDeploySchema.model_validate(yaml.safe_load(yaml.safe_dump(config)))  # what `serve deploy` accepts
     assert config["applications"][0]["args"]["replicas"] == 2
+
+
+def test_bad_serve_options_are_refused_before_anything_starts():
+    from compress.serve.deployment import ServeOptions
+    from distill.errors import MtkdError
+
+    with pytest.raises(MtkdError, match="max_batch=0"):
+        ServeOptions(max_batch=0)
+    with pytest.raises(MtkdError, match="below max_batch"):
+        ServeOptions(max_batch=8, max_ongoing=4)
+    assert ServeOptions(max_batch=1, max_ongoing=32).max_ongoing == 32  # unbatched, many at once
