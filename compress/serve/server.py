@@ -79,12 +79,16 @@ def wait_ready(url: str, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
-def stop() -> None:
-    """Remove the application and stop Serve (and the local Ray instance this process started)."""
+def stop(joined: bool = False, name: str = APP_NAME) -> None:
+    """Stop serving: on a cluster this process joined, remove only its application (other applications and
+    the cluster stay); else stop Serve and the local Ray instance this process started."""
     import ray
     from ray import serve
 
-    serve.shutdown()
+    if joined:
+        serve.delete(name)
+    else:
+        serve.shutdown()
     ray.shutdown()
 
 

@@ -78,7 +78,7 @@ def run_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop cleanly
         stopped.wait()
-    stop()
+    stop(joined=args.address is not None)
     return 0
 
 
