@@ -127,7 +127,7 @@ def serve_rows(bundle: Path) -> list[Outcome]:
     if reason:
         return [Outcome("not run", "serve: replica kill and bad requests", True, reason)]
     from compress.bundle import Predictor
-    from compress.serve.deployment import ServeOptions
+    from compress.serve.options import ServeOptions
     from compress.serve.server import start, stop
 
     expected = Predictor.load(bundle).predict(GOOD)

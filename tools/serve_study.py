@@ -27,7 +27,7 @@ import ray
 from benchmarks.http_sweep import best_within, request_items, sweep, sweep_plot, sweep_table
 from benchmarks.load import run_load
 from compress.bundle import Predictor
-from compress.serve.deployment import ServeOptions
+from compress.serve.options import ServeOptions
 from compress.serve.server import start, stop
 from distill.data.loading import load_tasks
 from recipes.cli import main as mtkd

@@ -14,7 +14,9 @@ import yaml
 
 from distill.errors import MtkdError
 
-from .deployment import APP_NAME, ServeOptions, build_app
+from .options import ServeOptions
+
+APP_NAME = "mtkd"
 
 log = logging.getLogger("mtkd")
 
@@ -45,6 +47,8 @@ def start(
         raise MtkdError(reason)
     import ray
     from ray import serve
+
+    from .deployment import build_app
 
     if not ray.is_initialized():
         if address:

@@ -51,7 +51,7 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Write the config file, or start the server and keep it up until interrupted."""
-    from compress.serve.deployment import ServeOptions
+    from compress.serve.options import ServeOptions
     from compress.serve.server import start, stop, write_config
 
     opts = ServeOptions(

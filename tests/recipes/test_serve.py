@@ -196,7 +196,7 @@ def test_metrics_readiness_and_the_config_file(server, bundle):
         assert json.loads(r.read())["tasks"] == list(Predictor.load(bundle).tasks)
     from ray.serve.schema import ServeDeploySchema
 
-    from compress.serve.deployment import ServeOptions
+    from compress.serve.options import ServeOptions
 
     config = config_file(bundle, ServeOptions(replicas=2, threads=1))
     ServeDeploySchema.model_validate(yaml.safe_load(yaml.safe_dump(config)))  # what `serve deploy` accepts
@@ -204,7 +204,7 @@ def test_metrics_readiness_and_the_config_file(server, bundle):
 
 
 def test_bad_serve_options_are_refused_before_anything_starts():
-    from compress.serve.deployment import ServeOptions
+    from compress.serve.options import ServeOptions
     from distill.errors import MtkdError
 
     with pytest.raises(MtkdError, match="max_batch=0"):
