@@ -67,6 +67,33 @@ def task_entries(artifact: Path, inputs: dict[str, dict[str, str]]) -> list[dict
     return entries
 
 
+def _manifest(
+    artifact: Path, name: str, tasks: list[dict[str, Any]], max_len: int, serve: tuple[str, str] | None, device: str
+) -> dict[str, Any]:
+    """``bundle.json`` less the metrics, the source and the checksums: model file, runtime, tasks, preprocessing."""
+    described = [artifact / f for f in ("onnx.json", "engine.json") if (artifact / f).is_file()]
+    onnx_manifest = read_json(described[0]) if described else {}
+    return {
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": name,
+        "runtime": serve[0] if serve else MODEL_FILES[name],
+        "precision": serve[1] if serve else onnx_manifest.get("precision", "fp32"),
+        "device": device,
+        "artifact_precision": onnx_manifest.get("precision", "fp32"),
+        "preset": onnx_manifest.get("preset"),
+        "tasks": tasks,
+        "preprocessing": {
+            "max_len": max_len,
+            "truncation": "longest_first",  # pairs: the longer text loses tokens first
+            "padding": "to the longest input of each batch",
+            "pair": "text as segment A, text_pair as segment B ([CLS] a [SEP] b [SEP])",
+            "tags": "first sub-token of each word carries the word's tag",
+        },
+        "libraries": installed_versions(LIBRARIES),
+    }
+
+
 def build_bundle(
     artifact: Path,
     out: Path,
@@ -101,29 +128,8 @@ def build_bundle(
         for side in SIDECARS:
             if (artifact / side).is_file():
                 shutil.copy2(artifact / side, tmp / side)
-        described = [artifact / f for f in ("onnx.json", "engine.json") if (artifact / f).is_file()]
-        onnx_manifest = read_json(described[0]) if described else {}
-        manifest: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model": name,
-            "runtime": serve[0] if serve else MODEL_FILES[name],
-            "precision": serve[1] if serve else onnx_manifest.get("precision", "fp32"),
-            "device": device,
-            "artifact_precision": onnx_manifest.get("precision", "fp32"),
-            "preset": onnx_manifest.get("preset"),
-            "tasks": tasks,
-            "preprocessing": {
-                "max_len": max_len,
-                "truncation": "longest_first",  # pairs: the longer text loses tokens first
-                "padding": "to the longest input of each batch",
-                "pair": "text as segment A, text_pair as segment B ([CLS] a [SEP] b [SEP])",
-                "tags": "first sub-token of each word carries the word's tag",
-            },
-            "metrics": metrics or {},
-            "source": source or {"artifact": str(artifact)},
-            "libraries": installed_versions(LIBRARIES),
-        }
+        manifest = _manifest(artifact, name, tasks, max_len, serve, device)
+        manifest.update(metrics=metrics or {}, source=source or {"artifact": str(artifact)})
         (tmp / "README.md").write_text(model_card(manifest, latency or []), encoding="utf-8")
         manifest["files"] = directory_checksums(tmp)
         write_json(tmp / MANIFEST, manifest)
