@@ -94,9 +94,14 @@ PACKAGED.register("sentence-transformers/all-MiniLM-L6-v2")(
 )
 
 
+def mtkd_cache_dir() -> Path:
+    """mtkd's cache on this machine: ``$MTKD_CACHE``, else ``~/.cache/mtkd``."""
+    return Path(os.environ.get("MTKD_CACHE") or Path.home() / ".cache" / "mtkd")
+
+
 def cache_root() -> Path:
-    """Where extracted checkpoints live: ``$MTKD_CACHE`` or ``~/.cache/mtkd``."""
-    return Path(os.environ.get("MTKD_CACHE") or Path.home() / ".cache" / "mtkd") / "checkpoints"
+    """Where extracted checkpoints live: ``<mtkd cache>/checkpoints``."""
+    return mtkd_cache_dir() / "checkpoints"
 
 
 def _looks_like_path(ref: str) -> bool:

@@ -337,11 +337,13 @@ class PretrainConfig(StrictModel):
 class StudentModelConfig(ModelConfig):
     """The student's encoder shape, and whether to start from a subset of the teacher's layers."""
 
-    init: Literal["random", "teacher_layers", "teacher_embeddings"] = Field(
+    init: Literal["random", "teacher_layers", "teacher_embeddings", "general"] = Field(
         "random",
         description="teacher_layers: copy the embeddings, a uniform subset of layers and the heads (same widths); "
         "teacher_embeddings: the teacher's embedding tables projected onto their top principal directions "
-        "(a narrower student), layers random",
+        "(a narrower student), layers random; general: start from an encoder of this shape general-distilled "
+        "from the teacher's encoder on unlabelled text (the recipe's `general` stage, settings in "
+        "student.general; from Python: distill.general, then from_pretrained)",
     )
 
 

@@ -94,6 +94,11 @@ def build_student(
         if teacher is None:
             raise MtkdError("build_student needs the heads when there is no multi-task teacher")
         heads = list(teacher.head_specs.values())
+    if cfg.init == "general":
+        raise MtkdError(
+            "student.model.init: general starts from a general-distilled encoder: train one with "
+            "distill.general.cached_general and pass its path as from_pretrained (init: random)"
+        )
     student = MultiTaskModel.from_config(cfg, heads, tokenizer)
     if cfg.init != "random" and teacher is None:
         raise MtkdError(
@@ -117,22 +122,31 @@ def pca_projection(weight: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def init_embeddings_by_pca(student: MultiTaskModel, teacher: MultiTaskModel) -> None:
-    """Give a narrower student the teacher's embeddings projected onto their top principal directions.
+    """Give a narrower student the teacher's embeddings projected onto their top principal directions."""
+    project_embeddings(student.encoder.embeddings, teacher.encoder.embeddings, copy_equal=False)
+
+
+def project_embeddings(student: nn.Module, teacher: nn.Module, copy_equal: bool = True) -> None:
+    """Copy the teacher's embedding tables into a student's (BERT-family ``embeddings`` modules), projected
+    onto their top principal directions when the student is narrower (at equal width too unless
+    ``copy_equal``: then the tables and their LayerNorm are copied as they are).
 
     A narrow student cannot copy the teacher's 384-wide rows, and a random table must relearn every word
     from a few thousand examples; one projection, fitted on the word embeddings, is applied to the word,
     position and token-type tables alike, so their sum (what LayerNorm sees) keeps its geometry.
     """
-    s_emb, t_emb = student.encoder.embeddings, teacher.encoder.embeddings
-    if s_emb.word_embeddings.weight.shape[0] != t_emb.word_embeddings.weight.shape[0]:
-        raise MtkdError("student.model.init: teacher_embeddings needs the teacher's vocabulary (the same tokenizer)")
-    projection = pca_projection(t_emb.word_embeddings.weight.detach(), student.config.hidden_size)
+    if student.word_embeddings.weight.shape[0] != teacher.word_embeddings.weight.shape[0]:
+        raise MtkdError("the student starts from the teacher's embeddings, so it needs the teacher's vocabulary")
+    width = student.word_embeddings.weight.shape[1]
+    same = copy_equal and width == teacher.word_embeddings.weight.shape[1]
+    projection = None if same else pca_projection(teacher.word_embeddings.weight.detach(), width)
     with torch.no_grad():
         for table in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
-            source = getattr(t_emb, table).weight
-            target = getattr(s_emb, table).weight
+            source, target = getattr(teacher, table).weight, getattr(student, table).weight
             rows = min(source.shape[0], target.shape[0])
-            target[:rows] = source[:rows] @ projection
+            target[:rows] = source[:rows] if same else source[:rows] @ projection
+        if same:  # at equal width the normalisation that follows belongs to the same tables
+            student.LayerNorm.load_state_dict(teacher.LayerNorm.state_dict())
 
 
 def init_from_teacher(student: MultiTaskModel, teacher: MultiTaskModel) -> None:

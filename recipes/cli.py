@@ -207,7 +207,7 @@ def metrics_table(run: Path, stage: str) -> str:
 
 def _register_stages() -> None:
     """Import the stage modules; importing registers each stage in pipeline order."""
-    from .stages import bench, compile, distill, pretrain, prune, quantize, teacher  # noqa: F401
+    from .stages import bench, compile, distill, general, pretrain, prune, quantize, teacher  # noqa: F401
 
 
 def without_nproc(argv: list[str]) -> list[str]:

@@ -40,7 +40,7 @@ PENDING_FILE = "pending.json"  # the hash an incomplete stage is being built for
 RECIPE_FILE = "recipe.yaml"  # the validated recipe (overrides applied) of the latest run
 STAGES: Registry[type[Stage]] = Registry("stage")
 # The data flow of ../shared/DESIGN.md; a stage runs after every stage listed before it.
-PIPELINE = ("tokenizer", "pretrain", "teacher", "distill", "prune", "quantize", "compile", "bench", "export")
+PIPELINE = ("tokenizer", "pretrain", "teacher", "general", "distill", "prune", "quantize", "compile", "bench", "export")
 ORDER: list[str] = []  # registered stages in pipeline order
 
 

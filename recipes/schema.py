@@ -25,6 +25,7 @@ from distill.config import (
     fine_tuning_defaults,
 )
 from distill.errors import DataUnavailable
+from distill.general.config import GeneralDistillConfig
 from distill.kd.layer_transfer import LAYER_LOSSES
 from distill.teacher_sources import TeacherSources
 
@@ -58,12 +59,27 @@ class StudentConfig(StrictModel):
     """what the student learns from the teacher"""
     train: TrainConfig = Field(default_factory=TrainConfig)
     """how the student is trained"""
+    general: GeneralDistillConfig | None = Field(
+        None,
+        description="task-agnostic distillation before task distillation (`model.init: general`; defaults when "
+        "absent): the student's shape learns the teacher encoder's self-attention relations on unlabelled text",
+    )
     seed: int | None = Field(
         None,
         ge=0,
         description="the student's initialisation and batch order (default: the recipe seed); the data and "
         "the teacher stay as they are, so `mtkd ablate --set student.seed=N` repeats an ablation over seeds",
     )
+
+    @model_validator(mode="after")
+    def _general_with_init(self) -> StudentConfig:
+        if self.model.init == "general" and self.general is None:
+            object.__setattr__(self, "general", GeneralDistillConfig())  # not self.general = …: would validate again
+        if self.general is not None and self.model.init != "general":
+            raise ValueError("student.general is set but student.model.init is not general; set init: general")
+        if self.model.init == "general" and self.model.from_pretrained:
+            raise ValueError("student.model.init: general builds its own start; remove student.model.from_pretrained")
+        return self
 
     def seed_or(self, recipe_seed: int) -> int:
         """The seed the distill stage trains with."""
@@ -204,6 +220,14 @@ class Recipe(StrictModel):
             )
         if self.teacher.external:
             self._check_brought_teachers()
+        general = self.student.general if self.student else None
+        if general is not None and self.teacher.external:
+            raise ValueError("student.model.init: general needs one multi-task teacher's encoder, not brought teachers")
+        if general is not None and general.teacher == "pretrained" and not self.teacher.model.from_pretrained:
+            raise ValueError(
+                "student.general.teacher: pretrained distils the checkpoint the teacher starts from, and "
+                "teacher.model.from_pretrained is not set; use general.teacher: fine_tuned"
+            )
         if self.student is not None:
             logits = self.student.distill.logits
             for key in ("task_alpha", "task_loss"):

@@ -10,7 +10,6 @@ latency. Routes: ``POST /predict`` (``compress/serve/api.py``), ``GET /ready``, 
 
 # no `from __future__ import annotations`: FastAPI reads the route handlers' annotations at run time
 import asyncio
-import json
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -27,34 +26,9 @@ from compress.bundle import Predictor
 
 from .api import ApiError, Limits, answer_batch, parse_request
 from .api import Request as ParsedRequest
+from .http import json_response, read_limited
 from .metrics import ReplicaMetrics
 from .options import ServeOptions
-
-
-def json_response(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """JSON with non-ASCII escaped: an echoed lone surrogate cannot break the encoding."""
-    return Response(json.dumps(payload), status_code=status, media_type="application/json", headers=headers)
-
-
-DRAIN_BYTES = 64 * 2**20  # an oversized body is read and dropped up to here, so the client reads its 413
-
-
-async def read_limited(http: HttpRequest, limit: int) -> bytes:
-    """The body, or 413 once it passes ``limit`` bytes. The rest of an oversized body is read and dropped
-    (up to DRAIN_BYTES) before answering: a client that writes its whole body before reading, as most do,
-    would otherwise see the connection reset instead of the 413 and its message."""
-    chunks, size = [], 0
-    async for chunk in http.stream():
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        elif size > DRAIN_BYTES:
-            break
-    if size > limit:
-        declared = http.headers.get("content-length", "")
-        raise ApiError(413, f"body of {declared or f'over {size}'} bytes: the limit is {limit}")
-    return b"".join(chunks)
-
 
 http_app = FastAPI(title="mtkd serve", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -65,7 +39,7 @@ class BundleServer:
     """One replica: the bundle's Predictor, its batcher and its metrics."""
 
     def __init__(self, bundle: str, options: dict[str, Any]) -> None:
-        opts = ServeOptions(**options)
+        opts = ServeOptions(**options).resolved()
         torch.set_num_threads(opts.threads)  # ONNX Runtime sessions are sized from torch's count
         self.predictor = Predictor.load(bundle, device=opts.device, batch_size=opts.max_batch)
         self.limits = Limits(opts.max_body_bytes, opts.max_inputs)
@@ -129,6 +103,7 @@ class BundleServer:
 
 def build_app(bundle: str | Path, opts: ServeOptions):
     """The Ray Serve application serving ``bundle`` with ``opts``."""
+    opts = opts.resolved()
     deployment = BundleServer.options(
         num_replicas=opts.replicas,
         max_ongoing_requests=opts.max_ongoing or opts.max_batch,  # fewer and batches could never fill

@@ -1,4 +1,4 @@
-"""Start and stop ``mtkd serve`` on a local Ray instance or an existing cluster, and write its config file."""
+"""Start and stop ``mtkd serve --engine ray`` on a local Ray instance or an existing cluster; write its config."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def start(
     reason = serve_unavailable()
     if reason:
         raise MtkdError(reason)
+    opts = opts.resolved()
     import ray
     from ray import serve
 
@@ -100,7 +101,7 @@ def config_file(bundle: str | Path, opts: ServeOptions) -> dict[str, Any]:
     """The Ray Serve config (``serve deploy FILE``, or a KubeRay RayService's serveConfigV2) for the bundle."""
     args = {
         "bundle": str(Path(bundle).resolve()),
-        **{k: v for k, v in asdict(opts).items() if k not in ("host", "port")},
+        **{k: v for k, v in asdict(opts.resolved()).items() if k not in ("engine", "host", "port", "workers")},
     }
     return {
         "proxy_location": "EveryNode",

@@ -56,7 +56,8 @@ def read_text_lines(path: str, encoding: str = "utf-8") -> Iterator[tuple[str, d
             yield where, {"text": parts[0], **({"text_pair": parts[1]} if len(parts) == 2 else {})}
 
 
-def _file_rows(spec: TransferFile) -> Iterator[tuple[str, dict[str, Any] | RowError]]:
+def file_rows(spec: TransferFile) -> Iterator[tuple[str, dict[str, Any] | RowError]]:
+    """The rows of an unlabelled file, by its format: one text a line, or csv/jsonl records."""
     fmt = spec.resolved_format
     if fmt == "text":
         return read_text_lines(spec.path, spec.encoding)
@@ -72,7 +73,7 @@ def file_examples(task: TaskData, spec: TransferFile, bad: BadRows) -> list[Exam
     if spec.resolved_format != "text" and not pair_task and pair_col is not None:
         raise DataError(f"{spec.path}: task {task.name} reads one text, but text_pair is set")
     out, first = [], True
-    for where, row in _file_rows(spec):
+    for where, row in file_rows(spec):
         if isinstance(row, RowError):
             bad.add(where, row.reason)
             continue

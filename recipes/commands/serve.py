@@ -18,21 +18,28 @@ log = logging.getLogger("mtkd")
 
 def add_serve_commands(sub: argparse._SubParsersAction) -> None:
     """The ``serve`` and ``loadtest`` subcommands."""
-    srv = sub.add_parser("serve", help="serve a bundle over HTTP (Ray Serve): dynamic batching, bounded queue")
+    srv = sub.add_parser("serve", help="serve a bundle over HTTP: adaptive batching, bounded queue, deadlines")
     srv.add_argument("bundle", type=Path)
+    srv.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="local: one process per worker; ray: Ray Serve"
+    )
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     srv.add_argument("--port", type=int, default=8000)
-    srv.add_argument("--replicas", type=int, default=1)
-    srv.add_argument("--threads", type=int, default=1, help="torch / ONNX Runtime threads per replica")
+    srv.add_argument("--workers", type=int, default=1, help="local: processes on the port (a dead one restarts)")
+    srv.add_argument("--replicas", type=int, default=1, help="ray: replicas of the deployment")
+    srv.add_argument("--threads", type=int, help="runtime threads per worker (default: the cores left, shared out)")
     srv.add_argument("--max-batch", type=int, default=32, help="requests per server-side batch")
-    srv.add_argument("--batch-wait-ms", type=float, default=2.0, help="longest wait for a batch to fill")
-    srv.add_argument("--max-ongoing", type=int, help="requests a replica takes at once (default: --max-batch)")
-    srv.add_argument("--max-queued", type=int, default=64, help="requests queued beyond the replicas'; then 503")
+    srv.add_argument(
+        "--batch-wait-ms", type=float, default=0.0, help="0: adaptive batching; above: also wait for a batch to fill"
+    )
+    srv.add_argument("--max-ongoing", type=int, help="ray: requests a replica takes at once (default: --max-batch)")
+    srv.add_argument("--max-queued", type=int, default=64, help="requests queued beyond the running batch; then 503")
+    srv.add_argument("--timeout-s", type=float, default=20.0, help="a request unanswered this long gets 504")
     srv.add_argument("--max-body-bytes", type=int, default=1_000_000)
     srv.add_argument("--max-inputs", type=int, default=256, help="inputs per request")
     srv.add_argument("--device", choices=("cpu", "cuda"), help="default: the device the bundle was exported for")
-    srv.add_argument("--address", help="join an existing Ray cluster (e.g. auto, or ray://head:10001)")
-    srv.add_argument("--write-config", type=Path, metavar="FILE", help="write the Ray Serve config and exit")
+    srv.add_argument("--address", help="ray: join an existing Ray cluster (e.g. auto, or ray://head:10001)")
+    srv.add_argument("--write-config", type=Path, metavar="FILE", help="ray: write the Ray Serve config and exit")
 
     load = sub.add_parser("loadtest", help="load a bundle in-process, or a server (--url): p50/p99, req/s, outcomes")
     load.add_argument("bundle", type=Path, nargs="?", help="a bundle, called in-process (not with --url)")
@@ -52,23 +59,37 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     """Write the config file, or start the server and keep it up until interrupted."""
     from compress.serve.options import ServeOptions
-    from compress.serve.server import start, stop, write_config
 
+    ray = args.engine == "ray" or args.address or args.write_config
     opts = ServeOptions(
+        engine="ray" if ray else "local",
         host=args.host,
         port=args.port,
+        workers=args.workers,
         replicas=args.replicas,
         threads=args.threads,
         max_batch=args.max_batch,
         max_ongoing=args.max_ongoing,
         batch_wait_ms=args.batch_wait_ms,
         max_queued=args.max_queued,
+        request_timeout_s=args.timeout_s,
         max_body_bytes=args.max_body_bytes,
         max_inputs=args.max_inputs,
         device=args.device,
     )
     if not (args.bundle / "bundle.json").is_file():
         raise MtkdError(f"{args.bundle}: not a bundle (no bundle.json); make one with `mtkd export`")
+    if not ray:
+        from compress.serve.local import serve_local
+
+        opts = opts.resolved()
+        where = f"http://{args.host}:{args.port}"
+        shape = f"{opts.workers} worker(s) × {opts.threads} thread(s)"
+        print(f"serving {args.bundle} at {where}/predict ({shape}); Ctrl-C stops")
+        serve_local(args.bundle, opts)
+        return 0
+    from compress.serve.server import start, stop, write_config
+
     if args.write_config:
         print(f"{write_config(args.bundle, opts, args.write_config)}: serve deploy {args.write_config}")
         return 0

@@ -24,6 +24,7 @@ from recipes.schema import Recipe
 
 from .common import data_fingerprint, tasks_of
 from .distill_report import dev_epochs, report_line, report_markdown, report_rows
+from .general import ENCODER
 from .teacher import TARGETS
 
 log = logging.getLogger("mtkd")
@@ -113,7 +114,9 @@ class DistillStage(Stage):
 
     def needs_for(self, recipe: Recipe) -> tuple[str, ...]:
         # augmentation with the pretrain stage's MLM: a new MLM means new training inputs
-        return (*self.needs, "pretrain") if mlm_source(recipe) == "pretrain" else self.needs
+        needs = (*self.needs, "pretrain") if mlm_source(recipe) == "pretrain" else self.needs
+        general = recipe.student is not None and recipe.student.general is not None
+        return (*needs, "general") if general else needs
 
     def skip_reason(self, recipe: Recipe) -> str | None:
         return None if recipe.student else "the recipe has no student section"
@@ -133,9 +136,12 @@ class DistillStage(Stage):
         else:
             teacher = MultiTaskModel.from_pretrained(ctx.input("teacher") / "model", map_location=ctx.device)
         mlm, augmented = mlm_of(ctx)
+        shape = cfg.model
+        if cfg.general is not None:  # the general stage's encoder is the start
+            shape = shape.model_copy(update={"init": "random", "from_pretrained": str(ctx.input("general") / ENCODER)})
         done = distil(
             teacher,
-            cfg.model,
+            shape,
             tasks_of(ctx),
             load_tokenizer(student_tokenizer_dir(ctx)),
             cfg.distill,

@@ -1,6 +1,7 @@
-"""`mtkd serve` on a tiny bundle, as a user starts it: concurrent answers equal Predictor's, batches larger than
-one form, a full queue answers 503 with Retry-After, and every bad request gets its 4xx while a concurrent good
-request succeeds. Needs the `serve` extra (Ray Serve); skipped with the reason without it."""
+"""`mtkd serve` on a tiny bundle, as a user starts it, on both engines (local: one process; ray: Ray Serve):
+concurrent answers equal Predictor's, batches larger than one form, a full queue answers 503 with Retry-After,
+and every bad request gets its 4xx while a concurrent good request succeeds; a killed local worker is started
+again. Needs the `serve` extra; each engine is skipped with the reason without it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -21,13 +23,12 @@ import pytest
 import yaml
 
 from compress.bundle import Predictor
+from compress.serve.local import local_unavailable
 from compress.serve.server import config_file, serve_unavailable, wait_ready
 from recipes.cli import main
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(serve_unavailable() is not None, reason=str(serve_unavailable())),
-]
+pytestmark = pytest.mark.slow
+UNAVAILABLE = {"local": local_unavailable(), "ray": serve_unavailable()}
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["red leather boots", "wireless earbuds with charging case", "oak desk", "gel pen set of twelve blue"]
 WORDS = [["steel", "frying", "pan"], ["dog", "leash"]]
@@ -46,23 +47,11 @@ def bundle(quantized_run, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def server(bundle):
+def start_server(bundle: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """``mtkd serve BUNDLE ARGS`` in a session of its own, once ``/ready`` answers."""
     port = free_port()
-    args = [
-        "--port",
-        str(port),
-        "--max-batch",
-        "8",
-        "--batch-wait-ms",
-        "20",
-        "--max-queued",
-        "16",
-        "--max-inputs",
-        "16",
-    ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recipes", "serve", str(bundle), *args, "--max-body-bytes", "100000"],
+        [sys.executable, "-m", "recipes", "serve", str(bundle), "--port", str(port), *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -75,12 +64,38 @@ def server(bundle):
     except Exception:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail(f"mtkd serve did not come up: {proc.stdout.read()[-3000:] if proc.stdout else ''}")
-    yield url
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module", params=["local", "ray"])
+def server(bundle, request):
+    if UNAVAILABLE[request.param]:
+        pytest.skip(UNAVAILABLE[request.param])
+    args = [
+        "--engine",
+        request.param,
+        "--max-batch",
+        "8",
+        "--batch-wait-ms",
+        "20",
+        "--max-queued",
+        "16",
+        "--max-inputs",
+        "16",
+        "--max-body-bytes",
+        "100000",
+    ]
+    proc, url = start_server(bundle, *args)
+    yield url
+    stop_server(proc)
 
 
 def post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -194,11 +209,14 @@ def test_metrics_readiness_and_the_config_file(server, bundle):
     assert 'mtkd_requests_total{status="200"}' in text and "mtkd_batch_requests_bucket" in text
     with urllib.request.urlopen(f"{server}/ready") as r:
         assert json.loads(r.read())["tasks"] == list(Predictor.load(bundle).tasks)
+
+    if UNAVAILABLE["ray"]:
+        return
     from ray.serve.schema import ServeDeploySchema
 
     from compress.serve.options import ServeOptions
 
-    config = config_file(bundle, ServeOptions(replicas=2, threads=1))
+    config = config_file(bundle, ServeOptions(engine="ray", replicas=2, threads=1))
     ServeDeploySchema.model_validate(yaml.safe_load(yaml.safe_dump(config)))  # what `serve deploy` accepts
     assert config["applications"][0]["args"]["replicas"] == 2
 
@@ -212,3 +230,25 @@ def test_bad_serve_options_are_refused_before_anything_starts():
     with pytest.raises(MtkdError, match="below max_batch"):
         ServeOptions(max_batch=8, max_ongoing=4)
     assert ServeOptions(max_batch=1, max_ongoing=32).max_ongoing == 32  # unbatched, many at once
+
+
+@pytest.mark.skipif(UNAVAILABLE["local"] is not None, reason=str(UNAVAILABLE["local"]))
+def test_a_killed_local_worker_is_started_again_while_the_other_answers(bundle):
+    proc, url = start_server(bundle, "--workers", "2", "--threads", "1")
+    try:
+        pids = set()
+        for _ in range(40):  # the port is shared: connections land on either worker
+            with urllib.request.urlopen(f"{url}/ready") as r:
+                pids.add(json.loads(r.read())["pid"])
+        victim = next(iter(pids))
+        os.kill(victim, signal.SIGKILL)
+        statuses, seen, deadline = [], set(), time.monotonic() + 60
+        while time.monotonic() < deadline and (not seen - pids or len(statuses) < 20):
+            statuses.append(post(url, json.dumps({"inputs": TEXTS[:1]}).encode())[0])
+            with urllib.request.urlopen(f"{url}/ready") as r:
+                seen.add(json.loads(r.read())["pid"])
+        assert set(statuses) == {200}, Counter(statuses)  # the other worker kept answering
+        assert seen - pids, "no new worker answered within 60 s"
+        assert victim not in seen
+    finally:
+        stop_server(proc)
