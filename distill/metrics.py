@@ -45,18 +45,26 @@ def regression_metrics(preds: Sequence[float], golds: Sequence[float]) -> dict[s
     return out
 
 
-def grouped_ndcg(preds: Sequence[float], golds: Sequence[float], groups: Sequence[str], k: int = 10) -> float:
-    """Mean NDCG@k over groups (one query's candidate products); groups of one document are skipped,
-    since any ranking of one item is perfect and would only inflate the mean."""
+def ndcg_per_group(preds: Sequence[float], golds: Sequence[float], groups: Sequence[str], k: int = 10) -> np.ndarray:
+    """NDCG@k of each group (one query's candidate products) in order of first appearance; groups of one
+    document are skipped, since any ranking of one item is perfect and would only inflate the mean."""
     by_group: dict[str, list[int]] = {}
     for i, g in enumerate(groups):
         by_group.setdefault(g, []).append(i)
-    values = [
-        ndcg_score([[golds[i] for i in idx]], [[preds[i] for i in idx]], k=k)
-        for idx in by_group.values()
-        if len(idx) > 1
-    ]
-    return float(np.mean(values)) if values else float("nan")
+    return np.array(
+        [
+            ndcg_score([[golds[i] for i in idx]], [[preds[i] for i in idx]], k=k)
+            for idx in by_group.values()
+            if len(idx) > 1
+        ],
+        dtype=float,
+    )
+
+
+def grouped_ndcg(preds: Sequence[float], golds: Sequence[float], groups: Sequence[str], k: int = 10) -> float:
+    """Mean NDCG@k over groups of more than one document (``ndcg_per_group``)."""
+    values = ndcg_per_group(preds, golds, groups, k)
+    return float(np.mean(values)) if len(values) else float("nan")
 
 
 def _scheme(tags: Sequence[Sequence[str]]):

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .metrics import ndcg_per_group
+
 Metric = Callable[[np.ndarray], float]  # resampled row indices -> a metric on those rows
 
 
@@ -136,4 +138,42 @@ def paired_bootstrap(
             "resamples": resamples,
             "confidence": confidence,
         }
+    if kind.numeric and metrics is None and task.splits[split] and task.splits[split][0].text_pair is not None:
+        out["ndcg@10"] = query_bootstrap(task, split, student, reference, resamples, seed, confidence)
     return out
+
+
+def query_bootstrap(
+    task: Any,
+    split: str,
+    student: Sequence[float],
+    reference: Sequence[float],
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """NDCG@10 per query of both models and the retention, with intervals from resampling whole queries (rows
+    of one query are not independent: a row bootstrap would split the ranking NDCG is computed on)."""
+    examples = task.splits[split]
+    golds, groups = [ex.target for ex in examples], [ex.text for ex in examples]
+    s, r = ndcg_per_group(student, golds, groups), ndcg_per_group(reference, golds, groups)
+    rng = np.random.default_rng(seed)
+    sampled = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(s), len(s)) if len(s) else np.arange(0)
+        sv, rv = (float(np.mean(s[idx])), float(np.mean(r[idx]))) if len(idx) else (float("nan"),) * 2
+        sampled.append((sv, rv, retention(sv, rv, True)))
+    values = np.array(sampled)
+    sv, rv = (float(np.mean(s)), float(np.mean(r))) if len(s) else (float("nan"),) * 2
+    return {
+        "higher_is_better": True,
+        "student": sv,
+        "student_ci": _interval(values[:, 0], confidence),
+        "reference": rv,
+        "reference_ci": _interval(values[:, 1], confidence),
+        "retention": retention(sv, rv, True),
+        "retention_ci": _interval(values[:, 2], confidence),
+        "resamples": resamples,
+        "confidence": confidence,
+        "queries": len(s),
+    }

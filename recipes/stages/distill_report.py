@@ -48,9 +48,10 @@ def share_text(share: float, ci: list[float] | None = None) -> str:
 
 
 def _correlations(row: dict[str, Any]) -> str:
-    """A regression's Pearson and Spearman: the student's as a share of the teacher's, with intervals."""
+    """A regression's Spearman, Pearson and (rows sharing queries) NDCG@10 per query: the student's as a share of
+    the teacher's, with intervals."""
     parts = []
-    for name in ("spearman", "pearson"):
+    for name in ("spearman", "pearson", "ndcg@10"):
         c = row["intervals"].get(name)
         if c:
             parts.append(

@@ -44,13 +44,13 @@ class GeneralStage(Stage):
             "shape": settings_of(student.model, exclude={"init"}),
             "teacher": recipe.teacher.model.from_pretrained if student.general.teacher == "pretrained" else None,
             "transfer": settings_of(transfer) if transfer is not None else None,
-            "seed": student.seed_or(recipe.seed),
+            "seed": recipe.seed,  # not the student's: every student seed starts from the same general encoder
             "data": data_fingerprint(recipe),
         }
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe, student = ctx.recipe, ctx.recipe.student
-        cfg, seed = student.general, student.seed_or(recipe.seed)
+        cfg, seed = student.general, recipe.seed
         corpus = general_corpus(tasks_of(ctx), cfg, student.distill.transfer, recipe.seed, recipe.data.on_error)
         if cfg.teacher == "pretrained":
             ref, trust = recipe.teacher.model.from_pretrained, recipe.teacher.model.trust_remote_code

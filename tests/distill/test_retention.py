@@ -90,3 +90,23 @@ def test_predictions_of_the_wrong_length_are_refused():
     task = regression_task([1.0, 2.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="3 rows"):
         paired_bootstrap(task, "test", [1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_a_pair_task_s_ndcg_at_10_is_retained_per_query_with_whole_queries_resampled():
+    rng = np.random.default_rng(3)
+    queries = [f"q{i}" for i in range(60) for _ in range(5)]  # 60 queries, 5 titles each
+    gold = rng.integers(1, 4, len(queries)).astype(float)
+    test = [Example(q, float(y), f"title {i}") for i, (q, y) in enumerate(zip(queries, gold, strict=True))]
+    splits = {"train": test, "dev": [], "test": test}
+    task = TaskData("relevance", None, TASK_TYPES.get("regression")(), [], splits, {})
+    teacher = gold + rng.normal(0, 0.3, len(gold))
+    reversed_ = -teacher  # ranks every query's titles backwards
+    same = paired_bootstrap(task, "test", list(teacher), list(teacher), resamples=100)["ndcg@10"]
+    assert same["queries"] == 60 and same["retention"] == pytest.approx(1.0)
+    assert same["retention_ci"] == pytest.approx([1.0, 1.0])
+    worse = paired_bootstrap(task, "test", list(reversed_), list(teacher), resamples=100)["ndcg@10"]
+    assert worse["student"] < worse["reference"] and worse["retention"] < 0.95
+    lo, hi = worse["retention_ci"]
+    assert lo <= worse["retention"] <= hi < 1.0
+    # a one-text regression has no queries to rank within
+    assert "ndcg@10" not in paired_bootstrap(regression_task(list(gold), list(gold)), "test", list(gold), list(gold))
