@@ -36,7 +36,7 @@ def tokenizer(tasks):
 @pytest.fixture(scope="module")
 def teacher(tokenizer):
     torch.manual_seed(0)
-    config = BertConfig(
+    config = BertConfig(  # a random teacher: its relations are still a target the student can be measured against
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
     )
     return BertModel(config, add_pooling_layer=False).eval()
@@ -67,7 +67,7 @@ def test_bad_unlabelled_files_are_one_line_errors_before_training(tasks, tmp_pat
         GeneralDistillConfig(files=[str(tmp_path / "missing.txt")])
     empty = tmp_path / "empty.txt"
     empty.write_text("", encoding="utf-8")
-    with pytest.raises(DataError, match="empty.txt: no text in the file"):
+    with pytest.raises(DataError, match=r"empty\.txt: no text in the file"):
         general_corpus(tasks, GeneralDistillConfig(files=[str(empty)]))
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9 table\n".encode("latin-1") + b"oak desk\n")
@@ -92,7 +92,9 @@ def test_shapes_the_teacher_cannot_be_distilled_into_are_refused_before_training
     assert not (tmp_path / "x").exists()
 
 
-def test_the_student_learns_the_teacher_s_relations_and_starts_a_multi_task_student(tasks, tokenizer, teacher, tmp_path):
+def test_the_student_learns_the_teacher_s_relations_and_starts_a_multi_task_student(
+    tasks, tokenizer, teacher, tmp_path
+):
     texts = general_corpus(tasks, GeneralDistillConfig()).texts
     cfg = GeneralDistillConfig(epochs=4, batch_size=16, lr=3e-3, warmup=0.0, hidden_weight=1.0)
     done = distil_general(teacher, SHAPE, tokenizer, texts, cfg, tmp_path / "g", seed=0)
@@ -104,8 +106,6 @@ def test_the_student_learns_the_teacher_s_relations_and_starts_a_multi_task_stud
     saved = load_file(done.path / "model.safetensors")
     for name, tensor in student.encoder.state_dict().items():
         assert torch.equal(tensor, saved[name])  # the distilled weights, every one of them
-    projected = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_attention_heads=2))
-    assert not torch.equal(projected.embeddings.word_embeddings.weight[:5], saved["embeddings.word_embeddings.weight"][:5])
 
 
 def test_the_cache_is_reused_by_a_second_sweep_and_keyed_by_shape(tasks, tokenizer, teacher, tmp_path):
