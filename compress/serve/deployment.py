@@ -112,6 +112,7 @@ def build_app(bundle: str | Path, opts: ServeOptions):
         ray_actor_options={"num_cpus": opts.threads},
         health_check_period_s=opts.health_check_s,
         health_check_timeout_s=max(5.0, 3 * opts.health_check_s),
+        logging_config={"enable_access_log": False},  # a log line per request costs the replica's loop
     )
     return deployment.bind(str(Path(bundle).resolve()), asdict(opts))
 

@@ -52,6 +52,8 @@ def start(
     from .deployment import build_app
 
     if not ray.is_initialized():
+        if opts.throughput_optimized and not address:  # read by the Serve processes the new instance starts
+            os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
         if address:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
         else:
