@@ -166,9 +166,11 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
     pred.add_argument("texts", nargs="*", metavar="TEXT", help="a text, or QUERY<TAB>TITLE for pair tasks")
     pred.add_argument("--task", action="append", dest="tasks", help="only this task (repeatable; default all)")
 
+    from .commands.front import add_front_command
     from .commands.serve import add_serve_commands
 
     add_serve_commands(sub)  # serve, loadtest
+    add_front_command(sub)
 
 
 def quantize_table(run: Path) -> str:
@@ -409,6 +411,12 @@ def _metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _front(args: argparse.Namespace) -> int:
+    from .commands.front import run_front
+
+    return run_front(args)
+
+
 COMMANDS = {  # `run` is handled apart: it needs the raw command line (torchrun relaunches it)
     "validate": _validate,
     "ablate": _ablate,
@@ -423,6 +431,7 @@ COMMANDS = {  # `run` is handled apart: it needs the raw command line (torchrun 
     "evaluate": _evaluate,
     "doctor": _doctor,
     "recipes": _recipes,
+    "front": _front,
 }
 
 
