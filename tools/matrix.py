@@ -37,7 +37,7 @@ from distill.config import DataConfig, TaskConfig
 from distill.data.loading import load_task
 from distill.encoding import encode_examples
 from distill.errors import ArtifactError, MtkdError
-from distill.io import read_json, verify_checksums
+from distill.io import read_json, sha256_file, verify_checksums
 from distill.tokenization import train_wordpiece
 from tools.matrix_cases import DATA_CASES, RECIPE_CASES, DataCase, RecipeCase, base_recipe
 
@@ -149,8 +149,10 @@ def data_case(case: DataCase, root: Path) -> Outcome:
     return Outcome("data", case.name, ok, f"raise: {detail}; skip: {counted} row(s) counted")
 
 
-def _mtkd(args: list[str]) -> subprocess.Popen:
+def _mtkd(args: list[str], cache: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    if cache is not None:  # a cache of its own: the general stage's encoder is trained there, never reused
+        env["MTKD_CACHE"] = str(cache)
     return subprocess.Popen(
         [sys.executable, "-m", "recipes", *args],
         cwd=ROOT,
@@ -164,6 +166,8 @@ def _mtkd(args: list[str]) -> subprocess.Popen:
 FAULTS = {  # stage → (where it is killed, how it continues, the result compared with an uninterrupted run)
     "pretrain": ("checkpoints/last/trainer.pt", "--resume", "history.json"),  # pretraining's result: its MLM history
     "teacher": ("checkpoints/last/trainer.pt", "--resume", "metrics.json"),
+    # general distillation trains into the cache (each run its own here) and always resumes from it
+    "general": ("general/*/checkpoints/last/trainer.pt", "", "encoder/model.safetensors"),
     "distill": ("checkpoints/last/trainer.pt", "--resume", "metrics.json"),
     "prune": ("recover-1/checkpoints/last/trainer.pt", "--resume", "metrics.json"),  # during recovery training
     "quantize": ("student-static-int8/model.onnx", "", "report.json"),  # after calibration, before QAT: no checkpoints
@@ -177,6 +181,9 @@ def fault_recipe(stage: str) -> dict[str, Any]:
     recipe = base_recipe()
     if stage in ("pretrain", "teacher"):
         recipe.pop("student")
+    if stage == "general":
+        recipe["student"]["model"]["init"] = "general"
+        recipe["student"]["general"] = {"teacher": "fine_tuned", "epochs": 3, "batch_size": 8, "checkpoint_every": 10}
     if stage == "pretrain":
         recipe["pretrain"] = {"epochs": 2, "batch_size": 16, "max_len": 32, "checkpoint_every": 8}
     if stage == "prune":
@@ -203,14 +210,16 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
     marker_in_stage, how, result = FAULTS[stage]
     folder = root / "faults" / stage
     path = _write(folder / "recipe.yaml", fault_recipe(stage))
-    reference = _mtkd(["run", str(path), "--out", str(folder / "reference")])
+    only = ["--stages", stage] if stage == "general" else []
+    reference = _mtkd(["run", str(path), "--out", str(folder / "reference"), *only], folder / "cache-reference")
     if reference.wait(timeout) != 0:
         return Outcome("fault", stage, False, f"uninterrupted run failed: {reference.stdout.read()[-300:]}")
     run = folder / "run"
-    victim = _mtkd(["run", str(path), "--out", str(run)])
-    marker = run / f"{stage}.incomplete" / marker_in_stage
+    cache = folder / "cache-run"
+    victim = _mtkd(["run", str(path), "--out", str(run), *only], cache)
+    where = cache if stage == "general" else run / f"{stage}.incomplete"
     deadline = time.time() + timeout
-    while not marker.exists() and victim.poll() is None and time.time() < deadline:
+    while not any(where.glob(marker_in_stage)) and victim.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     if victim.poll() is not None:
         return Outcome("fault", stage, False, "the run ended before it could be killed")
@@ -218,12 +227,12 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
     victim.wait()
     if (run / stage).exists():
         return Outcome("fault", stage, False, "a killed stage was published")
-    again = _mtkd(["run", str(path), "--out", str(run), *([how] if how else [])])
+    again = _mtkd(["run", str(path), "--out", str(run), *only, *([how] if how else [])], cache)
     log = again.communicate(timeout=timeout)[0]
-    if again.returncode != 0 or (how and "resuming at epoch" not in log):
+    if again.returncode != 0 or ((how or stage == "general") and "resuming at epoch" not in log):
         return Outcome("fault", stage, False, f"{'resume' if how else 're-run'} failed: {log[-300:]}")
     same = _result(run / stage / result) == _result(folder / "reference" / stage / result)
-    verb = "resumed" if how else "re-run"
+    verb = "resumed" if how or stage == "general" else "re-run"
     detail = f"{verb}; results identical to the uninterrupted run" if same else f"{verb}, but results differ"
     return Outcome("fault", stage, same, detail)
 
@@ -231,6 +240,8 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
 def _result(path: Path) -> Any:
     """A stage's result for comparison: metrics as they are; a quantize report without sizes and paths; bench
     rows by candidate and shape with their per-task accuracy (latencies differ from run to run)."""
+    if path.suffix == ".safetensors":  # weights: the same bytes
+        return sha256_file(path)
     if path.suffix == ".jsonl":
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return {(r["artifact"], r["runtime"], r["precision"], r["batch_size"], r["seq_len"]): r["tasks"] for r in rows}
@@ -338,7 +349,11 @@ def summary(outcomes: list[Outcome]) -> str:
         ("lock", "a second writer into a run being written: exit 2, holder named, the first unharmed"),
         ("disk", "a disk full mid-stage: one line naming ENOSPC, the previous stage intact, then finished"),
         ("input", "hostile inputs to a served bundle: one answer each, in order, named errors, no traceback"),
-        ("serve", "mtkd serve: a killed replica ends no request in a hang; bad requests get 4xx beside good ones"),
+        (
+            "serve",
+            "mtkd serve, both engines: a killed worker or replica ends no request in a hang and is replaced; "
+            "bad requests get 4xx beside good ones",
+        ),
     ):
         tried, ok = count(group)
         if tried:

@@ -1,6 +1,7 @@
-"""The reliability matrix's ``serve`` rows: ``mtkd serve`` under a killed replica and under bad requests.
+"""The reliability matrix's ``serve`` rows: both engines of ``mtkd serve`` under a killed replica (Ray) or worker
+(the local engine, two workers on one port) and under bad requests.
 
-A replica's process is killed with SIGKILL while clients keep sending: every request must end, answered
+A replica's (worker's) process is killed with SIGKILL while clients keep sending: every request must end, answered
 correctly (as the bundle's Predictor answers it) or refused with an HTTP error, none may hang past its
 timeout, and the server must answer again within ``RECOVERY_S``. Then each bad request (malformed JSON, a
 wrong type, no inputs, a 10 MB body, invalid UTF-8) must get its 4xx with a message while a concurrent good
@@ -51,8 +52,18 @@ def replica_pids() -> list[int]:
     return [int(p) for p in done.stdout.split()]
 
 
-def killed_replica(url: str, expected: list[dict]) -> Outcome:
-    """SIGKILL the replica while four clients send; count how every request ended and time the recovery."""
+def worker_pids(url: str, probes: int = 40) -> list[int]:
+    """The local engine's worker processes that answer on ``url`` (each says its pid on ``/ready``), one of them:
+    the other keeps serving while it is started again."""
+    seen = set()
+    for _ in range(probes):
+        with urllib.request.urlopen(f"{url}/ready", timeout=TIMEOUT_S) as r:
+            seen.add(json.loads(r.read())["pid"])
+    return sorted(seen)[:1]
+
+
+def killed_replica(url: str, expected: list[dict], engine: str = "ray") -> Outcome:
+    """SIGKILL the replica (a worker) while four clients send; count how every request ended, time the recovery."""
     body = json.dumps({"inputs": GOOD}).encode()
     ended: list[tuple[int | None, bytes, float, float]] = []  # status, body, start, seconds
     stop = threading.Event()
@@ -67,7 +78,7 @@ def killed_replica(url: str, expected: list[dict]) -> Outcome:
     for c in clients:
         c.start()
     time.sleep(2.0)
-    pids = replica_pids()
+    pids = replica_pids() if engine == "ray" else worker_pids(url)
     killed_at = time.monotonic()
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
@@ -90,10 +101,10 @@ def killed_replica(url: str, expected: list[dict]) -> Outcome:
         if recovered is not None
         else f"replica pids {pids}; no request answered within {RECOVERY_S:.0f} s of the kill; endings {codes}"
     )
-    return Outcome("serve", "a replica killed under load", ok, detail)
+    return Outcome("serve", f"{engine}: a {'replica' if engine == 'ray' else 'worker'} killed under load", ok, detail)
 
 
-def bad_requests(url: str) -> Outcome:
+def bad_requests(url: str, engine: str = "ray") -> Outcome:
     """Each bad request's status while a good client keeps sending."""
     good: list[int | None] = []
     stop = threading.Event()
@@ -116,23 +127,33 @@ def bad_requests(url: str) -> Outcome:
     ok = all(got == want and has for _, got, want, has in seen) and bool(good) and set(good) == {200}
     parts = ", ".join(f"{name} {got}" for name, got, _, _ in seen)
     detail = f"{parts}, each with a message; a concurrent client: {len(good)} requests, all 200"
-    return Outcome("serve", "bad requests beside a good client", ok, detail if ok else f"{detail}; {seen} {set(good)}")
+    what = f"{engine}: bad requests beside a good client"
+    return Outcome("serve", what, ok, detail if ok else f"{detail}; {seen} {set(good)}")
 
 
 def serve_rows(bundle: Path) -> list[Outcome]:
-    """Both rows against ``mtkd serve`` of ``bundle`` (one replica), or a 'not run' row saying why."""
-    from compress.serve.server import serve_unavailable
+    """Both rows against each engine serving ``bundle``, or a 'not run' row saying why."""
+    from compress.bundle import Predictor
+    from compress.serve.local import local_unavailable, start_local_process, stop_local_process
+    from compress.serve.options import ServeOptions
+    from compress.serve.server import serve_unavailable, start, stop
 
+    expected = json.loads(json.dumps(Predictor.load(bundle).predict(GOOD)))
+    rows = []
+    reason = local_unavailable()
+    if reason:
+        rows.append(Outcome("not run", "serve: local worker kill and bad requests", True, reason))
+    else:
+        proc, url = start_local_process(bundle, ServeOptions(port=8767, workers=2, threads=1, max_batch=4))
+        try:
+            rows += [bad_requests(url, "local"), killed_replica(url, expected, "local")]
+        finally:
+            stop_local_process(proc)
     reason = serve_unavailable()
     if reason:
-        return [Outcome("not run", "serve: replica kill and bad requests", True, reason)]
-    from compress.bundle import Predictor
-    from compress.serve.options import ServeOptions
-    from compress.serve.server import start, stop
-
-    expected = Predictor.load(bundle).predict(GOOD)
-    url = start(bundle, ServeOptions(port=8766, max_batch=4, max_queued=64))
+        return [*rows, Outcome("not run", "serve: ray replica kill and bad requests", True, reason)]
+    url = start(bundle, ServeOptions(engine="ray", port=8766, max_batch=4, max_queued=64))
     try:
-        return [bad_requests(url), killed_replica(url, json.loads(json.dumps(expected)))]
+        return [*rows, bad_requests(url), killed_replica(url, expected)]
     finally:
         stop()

@@ -18,19 +18,19 @@ def test_matrix_handles_every_recipe_data_and_fault_case(tmp_path, capsys):
     counts = {g: (int(t), int(h)) for g, t, h in re.findall(r"(\w+) cases\s+(\d+) tried,\s+(\d+)", printed)}
     assert counts["recipe"][0] >= 20 and counts["recipe"][0] == counts["recipe"][1]
     assert counts["data"][0] >= 20 and counts["data"][0] == counts["data"][1]
-    # pretraining, teacher, distillation, prune recovery, quantize, bench, bundle export, transfer scoring:
-    # identical results
+    # pretraining, teacher, general distillation, distillation, prune recovery, quantize, bench, bundle export,
+    # transfer scoring: identical results
     trt = tensorrt_unavailable()  # compile is killed only where TensorRT runs, and listed as not run elsewhere
-    assert counts["fault"] == ((8, 8) if trt else (9, 9))
+    assert counts["fault"] == ((9, 9) if trt else (10, 10))
     assert counts["lock"] == (1, 1)  # a second writer into a run being written is refused, the first unharmed
     assert counts["input"] == (3, 3)  # hostile inputs to a served bundle: each answered in its place
     from compress.serve.server import serve_unavailable
 
-    # mtkd serve: a replica killed under load and bad requests beside a good client (Ray Serve: the serve extra)
-    assert counts.get("serve") == (2, 2) or serve_unavailable() is not None
+    # mtkd serve, each engine: a worker (replica) killed under load and bad requests beside a good client
+    assert counts.get("serve") == (4, 4) or serve_unavailable() is not None
     outcomes = json.loads((tmp_path / "matrix.json").read_text())
     faults = {o["name"]: o for o in outcomes if o["group"] == "fault"}
-    stages = {"pretrain", "teacher", "distill", "prune", "quantize", "bench", "export", "transfer scoring"}
+    stages = {"pretrain", "teacher", "general", "distill", "prune", "quantize", "bench", "export", "transfer scoring"}
     assert set(faults) == (stages if trt else stages | {"compile"})
     assert all(o["ok"] for o in faults.values())
     not_run = {o["name"]: o["detail"] for o in outcomes if o["group"] == "not run"}
