@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from .data.builtin.noise import Noise
-from .strict import StrictModel, _existing_file, only_known, registered_name
+from .strict import OptimizerSettings, StrictModel, _existing_file, only_known, registered_name
 from .tasks import TASK_TYPES
 
 
@@ -303,35 +303,21 @@ def fine_tuning_defaults(train: TrainConfig) -> TrainConfig:
     return TrainConfig.model_validate({**train.model_dump(exclude_unset=True), **update})
 
 
-class PretrainConfig(StrictModel):
+class PretrainConfig(OptimizerSettings):
     """Masked-language-model pretraining of the teacher's encoder on the tasks' unlabelled text."""
 
     epochs: int = Field(1, ge=1)
     """passes over the texts"""
     batch_size: int = Field(64, ge=1)
     """training batch size"""
-    lr: float = Field(5e-4, gt=0)
-    """peak learning rate"""
-    weight_decay: float = Field(0.01, ge=0)
-    """AdamW weight decay"""
-    warmup: float = Field(0.06, ge=0, lt=1)
-    """fraction of steps with linear warm-up"""
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
-    """learning-rate decay after warm-up"""
     max_len: int = Field(128, ge=8)
     """tokens per text"""
     mask_prob: float = Field(0.15, gt=0, lt=1)
     """share of tokens masked"""
     whole_word: bool = Field(True, description="mask all pieces of a word together (a CJK character is a word)")
     max_texts: int | None = Field(None, gt=0, description="cap on distinct training texts (seeded sample)")
-    max_steps: int | None = Field(None, ge=1)
-    """stop after this many steps (smoke runs)"""
-    grad_clip: float | None = Field(1.0, gt=0)
-    """max gradient norm (null: no clipping)"""
     checkpoint_every: int = Field(500, ge=1)
     """optimizer steps between checkpoints"""
-    amp: bool = True
-    """mixed precision on CUDA"""
 
 
 class StudentModelConfig(ModelConfig):

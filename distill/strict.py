@@ -7,9 +7,9 @@ build on it without importing the whole config module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class StrictModel(BaseModel):
@@ -17,6 +17,26 @@ class StrictModel(BaseModel):
 
     # a field's docstring is its description: the generated recipe reference reads them
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+
+
+class OptimizerSettings(StrictModel):
+    """What every unlabelled-text training (MLM pretraining, general distillation) sets alike: AdamW and its
+    schedule, clipping, a step cap and mixed precision."""
+
+    lr: float = Field(5e-4, gt=0)
+    """peak learning rate"""
+    weight_decay: float = Field(0.01, ge=0)
+    """AdamW weight decay"""
+    warmup: float = Field(0.06, ge=0, lt=1)
+    """fraction of steps with linear warm-up"""
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    """learning-rate decay after warm-up"""
+    grad_clip: float | None = Field(1.0, gt=0)
+    """max gradient norm (null: no clipping)"""
+    max_steps: int | None = Field(None, ge=1)
+    """stop after this many steps (smoke runs)"""
+    amp: bool = True
+    """mixed precision on CUDA"""
 
 
 def only_known(values: list[str], names: list[str], kind: str) -> list[str]:
@@ -41,4 +61,4 @@ def registered_name(registry: Any, kind: str, name: str) -> str:
     return name
 
 
-__all__ = ["StrictModel", "_existing_file", "only_known", "registered_name"]
+__all__ = ["OptimizerSettings", "StrictModel", "_existing_file", "only_known", "registered_name"]

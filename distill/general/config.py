@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..strict import StrictModel
+from ..strict import OptimizerSettings
 from ..transfer.config import TransferFile
 
 
-class GeneralDistillConfig(StrictModel):
+class GeneralDistillConfig(OptimizerSettings):
     """MiniLM-v2 general distillation: the student's last layer learns the query-query, key-key and value-value
     self-attention relations of one upper teacher layer on unlabelled text, so it may have any width, depth
     and head count. Its result is a compact pretrained encoder (a Hugging Face model directory) that task
@@ -58,24 +58,10 @@ class GeneralDistillConfig(StrictModel):
     """passes over the text"""
     batch_size: int = Field(64, ge=1)
     """training batch size"""
-    lr: float = Field(5e-4, gt=0)
-    """peak learning rate"""
-    weight_decay: float = Field(0.01, ge=0)
-    """AdamW weight decay"""
-    warmup: float = Field(0.06, ge=0, lt=1)
-    """fraction of steps with linear warm-up"""
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
-    """learning-rate decay after warm-up"""
     max_len: int = Field(64, ge=8)
     """tokens per input"""
-    grad_clip: float | None = Field(1.0, gt=0)
-    """max gradient norm (null: no clipping)"""
     checkpoint_every: int = Field(200, ge=1)
     """optimizer steps between checkpoints (a killed run resumes from the last)"""
-    max_steps: int | None = Field(None, ge=1)
-    """stop after this many steps (smoke runs)"""
-    amp: bool = True
-    """mixed precision on CUDA"""
 
     @field_validator("files", mode="before")
     @classmethod
