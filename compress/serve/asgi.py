@@ -31,68 +31,77 @@ from .options import ServeOptions
 CONFIG_ENV = "MTKD_SERVE_CONFIG"  # how uvicorn's worker processes learn the bundle and options
 
 
-def create_app(predictor: Any, opts: ServeOptions, bundle: str = "") -> Starlette:
-    """The ASGI app answering with ``predictor`` (a bundle's ``Predictor``, or anything with its
-    ``predict(inputs, tasks)``, ``tasks`` and ``manifest``)."""
-    limits, metrics = Limits(opts.max_body_bytes, opts.max_inputs), ReplicaMetrics()
-    batcher = AdaptiveBatcher(
-        lambda requests: answer_batch(predictor, requests),
-        opts.max_batch,
-        opts.max_queued,
-        opts.batch_wait_ms / 1000,
-        metrics,
-    )
-    tasks = set(predictor.tasks)
-    retry = {"Retry-After": f"{max(1, round(opts.retry_after_s))}"}
+class BundleRoutes:
+    """The routes' handlers around one predictor, its batcher and its metrics."""
 
-    def refused(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-        metrics.requests.labels(str(status)).inc()
+    def __init__(self, predictor: Any, opts: ServeOptions, bundle: str) -> None:
+        self.predictor, self.opts, self.bundle = predictor, opts, bundle
+        self.limits, self.metrics = Limits(opts.max_body_bytes, opts.max_inputs), ReplicaMetrics()
+        self.batcher = AdaptiveBatcher(
+            lambda requests: answer_batch(predictor, requests),
+            opts.max_batch,
+            opts.max_queued,
+            opts.batch_wait_ms / 1000,
+            self.metrics,
+        )
+        self.tasks = set(predictor.tasks)
+        self.retry = {"Retry-After": f"{max(1, round(opts.retry_after_s))}"}
+
+    def refused(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        self.metrics.requests.labels(str(status)).inc()
         return json_response({"error": message}, status, headers)
 
-    async def predict(http: HttpRequest) -> Response:
+    async def predict(self, http: HttpRequest) -> Response:
         arrived = time.monotonic()
         try:
-            request = parse_request(await read_limited(http, limits.max_body_bytes), limits, tasks)
+            request = parse_request(await read_limited(http, self.limits.max_body_bytes), self.limits, self.tasks)
         except ApiError as e:
-            return refused(e.status, e.message)
+            return self.refused(e.status, e.message)
         request.arrived = arrived
         try:
-            batch = await batcher.submit(request, opts.request_timeout_s)
+            batch = await self.batcher.submit(request, self.opts.request_timeout_s)
         except Overloaded as e:
-            return refused(503, str(e), retry)
+            return self.refused(503, str(e), self.retry)
         except DeadlineExceeded as e:
-            return refused(504, str(e))
+            return self.refused(504, str(e))
         except Exception as e:  # the model failed on this batch; the server lives on
-            return refused(500, f"{type(e).__name__}: {e}")
-        metrics.requests.labels("200").inc()
+            return self.refused(500, f"{type(e).__name__}: {e}")
+        self.metrics.requests.labels("200").inc()
         headers = {"x-mtkd-batch-requests": str(batch["requests"]), "x-mtkd-batch-inputs": str(batch["inputs"])}
         return json_response({"outputs": request.answers}, headers=headers)
 
-    async def ready(_: HttpRequest) -> Response:
-        runtime = predictor.manifest.get("runtime")
+    async def ready(self, _: HttpRequest) -> Response:
+        runtime = self.predictor.manifest.get("runtime")
+        tasks = list(self.predictor.tasks)
         return json_response(
-            {"ready": True, "bundle": bundle, "runtime": runtime, "tasks": list(predictor.tasks), "pid": os.getpid()}
+            {"ready": True, "bundle": self.bundle, "runtime": runtime, "tasks": tasks, "pid": os.getpid()}
         )
 
-    async def health(_: HttpRequest) -> Response:
+    async def health(self, _: HttpRequest) -> Response:
         return json_response({"status": "ok"})
 
-    async def metrics_text(_: HttpRequest) -> Response:
-        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+    async def metrics_text(self, _: HttpRequest) -> Response:
+        return Response(self.metrics.text(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(predictor: Any, opts: ServeOptions, bundle: str = "") -> Starlette:
+    """The ASGI app answering with ``predictor`` (a bundle's ``Predictor``, or anything with its
+    ``predict(inputs, tasks)``, ``tasks`` and ``manifest``)."""
+    routes = BundleRoutes(predictor, opts, bundle)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        batcher.start()
+        routes.batcher.start()
         yield
-        await batcher.stop()
+        await routes.batcher.stop()
 
-    routes = [
-        Route("/predict", predict, methods=["POST"]),
-        Route("/ready", ready),
-        Route("/health", health),
-        Route("/metrics", metrics_text),
+    table = [
+        Route("/predict", routes.predict, methods=["POST"]),
+        Route("/ready", routes.ready),
+        Route("/health", routes.health),
+        Route("/metrics", routes.metrics_text),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=table, lifespan=lifespan)
 
 
 def bundle_app(bundle: str, opts: ServeOptions) -> Starlette:

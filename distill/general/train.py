@@ -174,6 +174,18 @@ def held_out_loss(distiller: RelationDistiller, encoded: dict[str, list[list[int
     return total / max(1, n)
 
 
+def record_epoch(progress: Progress, epoch: int, held_out: float, epochs: int, seconds: float) -> None:
+    """One row of the history (the epoch's mean training loss over ranks and the held-out loss), logged."""
+    train_loss = sum(distributed.mean_over_ranks(progress.epoch_losses()).values())
+    progress.history.append(
+        {"epoch": epoch + 1, "global_step": progress.global_step, "train_loss": train_loss, "held_out_loss": held_out}
+    )
+    log.info(
+        "general epoch %d/%d (step %d, %.0f s): train loss %.4f | held-out relation loss %.4f",
+        *(epoch + 1, epochs, progress.global_step, seconds, train_loss, held_out),
+    )
+
+
 def distil_general(
     teacher: nn.Module,
     shape: ModelConfig,
@@ -218,16 +230,8 @@ def distil_general(
     )
 
     def end_epoch(epoch: int, progress: Progress) -> bool:
-        score = held_out_loss(distiller, dev, tokenizer.pad_token_id, device) if distributed.is_main() and keep else 0.0
-        score = distributed.broadcast(score)
-        train_loss = sum(distributed.mean_over_ranks(progress.epoch_losses()).values())
-        progress.history.append(
-            {"epoch": epoch + 1, "global_step": progress.global_step, "train_loss": train_loss, "held_out_loss": score}
-        )
-        log.info(
-            "general epoch %d/%d (step %d, %.0f s): train loss %.4f | held-out relation loss %.4f",
-            *(epoch + 1, cfg.epochs, progress.global_step, engine.elapsed(), train_loss, score),
-        )
+        held = held_out_loss(distiller, dev, tokenizer.pad_token_id, device) if distributed.is_main() and keep else 0.0
+        record_epoch(progress, epoch, distributed.broadcast(held), cfg.epochs, engine.elapsed())
         return False
 
     progress = engine.run(source, lambda _names, batch: distiller.losses(batch), end_epoch=end_epoch)
