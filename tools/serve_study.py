@@ -4,8 +4,9 @@
 FP32 export as bundles, then, one engine at a time with nothing else running (an idle engine's processes stay
 down while another is measured):
 - local: the default one-process engine (adaptive batching), the student with batch size 1 beside it;
-- ray-before: Ray Serve as the 2026-12-03 study ran it (batch wait 2 ms); ray-wait-0: batch wait 0 alone;
-  ray: this release's Ray defaults (batch wait 0, RAY_SERVE_THROUGHPUT_OPTIMIZED=1, no access log);
+- ray-before: Ray Serve as the 2026-12-03 study ran it (batch wait 2 ms); ray: this release's Ray defaults
+  (batch wait 0); ray-throughput-optimized: the same with RAY_SERVE_THROUGHPUT_OPTIMIZED=1 (every Ray variant
+  without the access log);
 for each: the in-process Predictor's p50 and p99 on the same inputs right before (the server's own cost is
 the difference), a closed-loop concurrency sweep (servers taking turns at each point), the best throughput
 within p99 ≤ 50 ms and ≤ 10 ms with every request answered, mean batch sizes, adaptive batching against
@@ -72,8 +73,11 @@ def local_servers(bundles: dict[str, Path]) -> tuple[dict[str, str], list]:
 
 RAY_VARIANTS = {  # label: (batch wait ms, throughput-optimized)
     "ray-before": (2.0, False),  # the settings of the 2026-12-03 study
-    "ray-wait-0": (0.0, False),
-    "ray": (0.0, True),  # this release's defaults
+    "ray": (0.0, False),  # this release's defaults: batch wait 0
+    "ray-throughput-optimized": (
+        0.0,
+        True,
+    ),  # and RAY_SERVE_THROUGHPUT_OPTIMIZED=1 (mtkd serve --ray-throughput-optimized)
 }
 
 
@@ -103,12 +107,15 @@ def study(run: Path, out: Path, args: argparse.Namespace) -> str:
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     rows: list[dict[str, Any]] = []
     local: dict[str, dict[str, float]] = {}
+    rounds: list[dict[str, Any]] = []
     for engine in args.engines.split(","):
         local[engine] = {name: in_process(bundles[name], pool, args.requests) for name in ("student", "teacher")}
         if engine == "local":
             urls, procs = local_servers(bundles)
             try:
+                sweep(urls, pool, [1], (), 200, 30.0)  # warm-up, not reported: each server's first calls are cold
                 rows += [{**r, "engine": engine} for r in sweep(urls, pool, concurrencies, (), args.requests, 60.0)]
+                rounds = one_client_rounds(urls, pool, args.rounds)
             finally:
                 for proc in procs:
                     stop_local_process(proc)
@@ -117,13 +124,37 @@ def study(run: Path, out: Path, args: argparse.Namespace) -> str:
 
             urls = ray_servers(bundles, engine)
             try:
+                sweep(urls, pool, [1], (), 200, 30.0)  # warm-up, not reported
                 rows += [{**r, "engine": engine} for r in sweep(urls, pool, concurrencies, (), args.requests, 60.0)]
             finally:
                 stop()
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     (out / "in_process.json").write_text(json.dumps(local, indent=1), encoding="utf-8")
+    (out / "one_client.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rounds), encoding="utf-8")
     sweep_plot(rows, out / "throughput-p99.png", 50.0)
-    return report(rows, local, task, len(pool))
+    return report(rows, local, task, len(pool)) + one_client_text(rounds)
+
+
+def one_client_rounds(urls: dict[str, str], pool: list[Any], rounds: int) -> list[dict[str, Any]]:
+    """Adaptive batching against batch size 1 at one client, alternating rounds in both orders (one sweep point
+    is too short to tell two servers ~1.5 ms apart)."""
+    pair = {k: urls[k] for k in ("local student", "local student, batch 1")}
+    flipped = dict(reversed(pair.items()))
+    return [*sweep(pair, pool, [1] * rounds, (), 1500, 60.0), *sweep(flipped, pool, [1] * rounds, (), 1500, 60.0)]
+
+
+def one_client_text(rounds: list[dict[str, Any]]) -> str:
+    if not rounds:
+        return ""
+    mean = {
+        s: sum(r["throughput_rps"] for r in rounds if r["server"] == s) / (len(rounds) / 2)
+        for s in {r["server"] for r in rounds}
+    }
+    ratio = mean["local student"] / mean["local student, batch 1"]
+    return (
+        f"\n- local, one client, {len(rounds) // 2} rounds of 1,500 requests each, both orders: adaptive batching "
+        f"{mean['local student']:.1f} req/s, batch size 1 {mean['local student, batch 1']:.1f} req/s: {ratio:.3f}×"
+    )
 
 
 def report(rows: list[dict], local: dict[str, dict[str, dict[str, float]]], task: str, pool: int) -> str:
@@ -178,9 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", help="whose test inputs are sent (default: the recipe's first task)")
     parser.add_argument("--student", help="the student artifact (default: export's choice)")
     parser.add_argument("--teacher", default="teacher-fp32", help="the teacher artifact")
-    parser.add_argument("--engines", default="local,ray-before,ray-wait-0,ray")
+    parser.add_argument("--engines", default="local,ray-before,ray,ray-throughput-optimized")
     parser.add_argument("--concurrency", default="1,2,4,8,16,32,64")
     parser.add_argument("--requests", type=int, default=400, help="requests per load point")
+    parser.add_argument("--rounds", type=int, default=5, help="one-client rounds per order, adaptive vs batch 1")
     args = parser.parse_args(argv)
     text = study(args.run, args.out, args)
     (args.out / "report.md").write_text(text + "\n", encoding="utf-8")

@@ -163,7 +163,10 @@ def run_front(args: argparse.Namespace) -> int:
             "threads": args.threads,
         }
     )
-    students_runs = runs[1:] if args.recipe else runs
+    # --runs: the first run's teacher; every run with a student is one (the first too, when it has one)
+    students_runs = runs[1:] if args.recipe else [r for r in runs if (r / "distill" / "report.json").is_file()]
+    if not students_runs:
+        raise RecipeError(f"mtkd front --runs: none of {', '.join(map(str, runs))} has a distilled student")
     tasks = load_tasks(recipe.tasks, recipe.seed, recipe.data)
     artifacts = front_artifacts(runs[0], students_runs)
     bench(artifacts, cfg, out / "bench", tasks=tasks, max_len=recipe.student.train.max_len, label="front")
