@@ -161,7 +161,7 @@ def test_distil_learns_from_transfer_rows_labelled_by_the_teacher(tasks, teacher
     assert len(split) == n_real + report["inputs"]
     assert split.synthetic == [False] * n_real + [True] * report["inputs"]
     assert "category" not in done.transfer and not done.encoded["category"]["train"].synthetic
-    assert set(done.intervals["score"]) == {"rmse", "pearson", "spearman", "ndcg@10"}  # a pair task: ranked per query too
+    assert set(done.intervals["score"]) == {"rmse", "pearson", "spearman", "ndcg@10"}
     # scored once into the cache; a second student of the same teacher reuses them without scoring again
     store = next((tmp_path / "student" / "cache").glob("transfer-*"))
     assert len(list(store.glob("score-*.safetensors"))) >= 1
