@@ -4,9 +4,9 @@
 FP32 export as bundles, then, one engine at a time with nothing else running (an idle engine's processes stay
 down while another is measured):
 - local: the default one-process engine (adaptive batching), the student with batch size 1 beside it;
-- ray-before: Ray Serve as the 2026-12-03 study ran it (batch wait 2 ms); ray: this release's Ray defaults
-  (batch wait 0); ray-throughput-optimized: the same with RAY_SERVE_THROUGHPUT_OPTIMIZED=1 (every Ray variant
-  without the access log);
+- ray-before: Ray Serve with the 2026-12-03 study's settings (batch wait 2 ms); ray-wait-0: batch wait 0 alone;
+  ray: this release's Ray defaults (batch wait 0, RAY_SERVE_THROUGHPUT_OPTIMIZED=1); every Ray variant without
+  the access log, serving the same ASGI app as the local engine;
 for each: the in-process Predictor's p50 and p99 on the same inputs right before (the server's own cost is
 the difference), a closed-loop concurrency sweep (servers taking turns at each point), the best throughput
 within p99 ≤ 50 ms and ≤ 10 ms with every request answered, mean batch sizes, adaptive batching against
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", help="whose test inputs are sent (default: the recipe's first task)")
     parser.add_argument("--student", help="the student artifact (default: export's choice)")
     parser.add_argument("--teacher", default="teacher-fp32", help="the teacher artifact")
-    parser.add_argument("--engines", default="local,ray-before,ray,ray-throughput-optimized")
+    parser.add_argument("--engines", default="local,ray-before,ray-wait-0,ray")
     parser.add_argument("--concurrency", default="1,2,4,8,16,32,64")
     parser.add_argument("--requests", type=int, default=400, help="requests per load point")
     parser.add_argument("--rounds", type=int, default=5, help="one-client rounds per order, adaptive vs batch 1")

@@ -31,9 +31,9 @@ class ServeOptions:
     request_timeout_s: float = 20.0  # a request still unanswered after this gets 504 (never a hang)
     health_check_s: float = 2.0  # ray: how often Ray checks each replica (a dead one is replaced)
     # ray: RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the Ray instance mtkd starts (user code and router on one loop,
-    # buffered request logs); off by default: on 2 cores it bought nothing in two study runs (2026-12-06 serving
-    # study); a cluster joined with --address keeps its own environment
-    throughput_optimized: bool = False
+    # buffered request logs): with the ASGI app as ingress it took 5 ms off a request (2026-12-06 serving study);
+    # a cluster joined with --address keeps its own environment
+    throughput_optimized: bool = True
     max_body_bytes: int = 1_000_000
     max_inputs: int = 256
     device: str | None = None  # default: the device the bundle was exported for
