@@ -15,6 +15,7 @@ from distill.errors import DataUnavailable, MtkdError, RecipeError
 from distill.io import remove_leftover_temporaries
 
 from .run_lock import new_directory_lock, run_lock
+from .stages import register_stages
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 70  # EX_SOFTWARE: an internal error
@@ -205,11 +206,6 @@ def metrics_table(run: Path, stage: str) -> str:
         arrow = "↑" if m["higher_is_better"] else "↓"
         lines.append(f"| {task} | {m['metric']} {arrow} | {m['value']:.4f} | {m['baseline']:.4f} |")
     return "\n".join(lines)
-
-
-def _register_stages() -> None:
-    """Import the stage modules; importing registers each stage in pipeline order."""
-    from .stages import bench, compile, distill, general, pretrain, prune, quantize, teacher  # noqa: F401
 
 
 def without_nproc(argv: list[str]) -> list[str]:
@@ -437,7 +433,7 @@ COMMANDS = {  # `run` is handled apart: it needs the raw command line (torchrun 
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     """Run the chosen command; its exceptions are ``main``'s to turn into one line."""
-    _register_stages()
+    register_stages()
     if args.command == "run":
         return _run(args, argv)
     return COMMANDS[args.command](args)

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..strict import StrictModel, registered_name
 from ..transfer.config import TransferConfig
+from .layer_registry import LAYER_LOSSES
 
 LayerMap = Literal["uniform", "last"] | list[list[int]]
 
@@ -173,8 +174,6 @@ class DistillConfig(StrictModel):
     @field_validator("layers")
     @classmethod
     def _known_layer_losses(cls, layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from .layer_transfer import LAYER_LOSSES  # here: that module imports this one
-
         for name, settings in layers.items():
             if name in BUILTIN_LAYER_KEYS:
                 raise ValueError(f"layers: {name!r} has its own key, student.distill.{name}")
@@ -194,8 +193,6 @@ class DistillConfig(StrictModel):
 
     def layer_terms(self) -> list[tuple[str, StrictModel]]:
         """Every intermediate KD term that is on, as (registered name, validated settings)."""
-        from .layer_transfer import LAYER_LOSSES
-
         builtin = [(key, getattr(self, key)) for key in BUILTIN_LAYER_KEYS if getattr(self, key) is not None]
         extra = [(name, LAYER_LOSSES.get(name).config.model_validate(v or {})) for name, v in self.layers.items()]
         return builtin + extra

@@ -26,53 +26,16 @@ keep their own recipe keys (``student.distill.hidden`` / ``attention`` / ``relat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
 import torch
 from torch import nn
 
-from ..config import AttentionKD, HiddenKD, ModelConfig, RelationKD, StrictModel
+from ..config import AttentionKD, HiddenKD, ModelConfig, RelationKD
 from ..model import MultiTaskModel
-from ..registry import Registry
 from ..student import encoder_layers, layer_map
+from .layer_registry import LAYER_LOSSES, LayerLoss, LayerOutputs
 from .losses import attention_kl, hidden_mse, relation_kl
 
-
-@dataclass
-class LayerOutputs:
-    """What one model exposed on a batch: hidden states (embeddings first), attention maps, and the
-    Q/K/V projections of each captured layer (keyed by the layer number the term asked for)."""
-
-    hidden_states: tuple[torch.Tensor, ...] | None
-    attentions: tuple[torch.Tensor, ...] | None
-    qkv: dict[int, dict[str, torch.Tensor]]
-
-
-class LayerLoss(nn.Module):
-    """One intermediate KD term. Subclasses set ``config`` (a StrictModel with a ``weight``), say what
-    they read (``needs_hidden_states``, ``needs_attentions``, ``qkv_layers()``) and implement
-    ``forward(student_outputs, teacher_outputs, attention_mask)``. Parameters they own (a projection)
-    are trained and checkpointed with the student, never saved into it."""
-
-    config: ClassVar[type[StrictModel]]
-    needs_hidden_states: ClassVar[bool] = False
-    needs_attentions: ClassVar[bool] = False
-
-    def __init__(self, cfg: Any, student: MultiTaskModel, teacher: MultiTaskModel) -> None:
-        super().__init__()
-        self.cfg = cfg
-
-    def qkv_layers(self) -> tuple[int, int] | None:
-        """(student layer, teacher layer) whose Q/K/V projections this term reads, or None."""
-        return None
-
-    @classmethod
-    def check(cls, cfg: Any, student: ModelConfig, teacher: ModelConfig) -> None:
-        """Raise ValueError when the two shapes cannot be compared (run while the recipe is validated)."""
-
-
-LAYER_LOSSES: Registry[type[LayerLoss]] = Registry("intermediate KD loss")
+__all__ = ["LAYER_LOSSES", "AttentionTransfer", "HiddenTransfer", "LayerLoss", "LayerOutputs", "RelationTransfer"]
 
 
 def _pairs(cfg: HiddenKD | AttentionKD, student: MultiTaskModel, teacher: MultiTaskModel) -> list[tuple[int, int]]:

@@ -28,6 +28,7 @@ from ..model import MultiTaskModel
 from ..tasks import task_type
 from . import distributed
 from .engine import Progress
+from .objective import objective_losses
 
 log = logging.getLogger("mtkd")
 
@@ -73,7 +74,6 @@ class TaskAnchors:
 
     def losses(self, inner: Any, model: MultiTaskModel, tasks: list[str], batch: dict[str, Any]) -> dict[str, Any]:
         """Each task's loss on one batch: ``inner``'s for tasks still learning, self-distillation for anchored."""
-        from .loop import objective_losses  # the loop imports this module
 
         free = [t for t in tasks if t not in self.of]
         out = objective_losses(inner, model, free, batch) if free else {}

@@ -29,6 +29,7 @@ from . import distributed
 from .anchoring import TaskAnchors
 from .engine import Engine, Progress, Schedule, Step
 from .evaluate import model_forward, predict, score_predictions, skill
+from .objective import Objective, objective_losses
 from .optim import build_optimizer, build_scheduler
 from .sampling import epoch_plan
 from .shared_inputs import joint_labels, shared_input_groups
@@ -36,9 +37,6 @@ from .weighting import WEIGHTINGS
 
 log = logging.getLogger("mtkd")
 
-# ``objective(model, task, batch) -> loss``; an objective that also has ``losses(model, tasks, batch)
-# -> {task: loss}`` can train several heads on one batch (``train.share_inputs``)
-Objective = Callable[[MultiTaskModel, str, dict[str, Any]], torch.Tensor]
 Encoded = dict[str, dict[str, EncodedSplit]]  # task → split → encoded examples
 
 
@@ -59,18 +57,6 @@ class SupervisedObjective:
 def supervised_objective(tasks: dict[str, TaskData]) -> Objective:
     """Hard-label loss of the batch's task head(s)."""
     return SupervisedObjective(tasks)
-
-
-def objective_losses(
-    objective: Objective, model: MultiTaskModel, tasks: list[str], batch: dict[str, Any]
-) -> dict[str, torch.Tensor]:
-    """Per-task losses of one step: one call for a joint batch, the plain call for one task."""
-    if len(tasks) == 1:
-        return {tasks[0]: objective(model, tasks[0], batch)}
-    joint = getattr(objective, "losses", None)
-    if joint is None:
-        raise MtkdError("train.share_inputs needs an objective with losses(model, tasks, batch)")
-    return joint(model, tasks, batch)
 
 
 def active_units(groups: dict[str, list[str]], stopped: set[str]) -> dict[str, list[str]]:

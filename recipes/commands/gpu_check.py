@@ -22,6 +22,7 @@ from distill.data.loading import load_tasks
 from distill.errors import MtkdError
 from recipes.loader import load_recipe
 from recipes.pipeline import RECIPE_FILE, run_pipeline
+from recipes.stages import register_stages
 from recipes.stages.bench import HISTORY, bench_into
 from recipes.stages.quantize import chosen
 
@@ -46,14 +47,12 @@ def engine_precisions(quantize_dir: Path, artifact: str) -> list[str]:
 
 def gpu_check(run_dir: Path, overrides: list[str], out: Path | None = None) -> Path:
     """Compile what is missing, then bench every runtime × precision on the GPU; returns the report dir."""
-    from recipes.cli import _register_stages
-
     reason = gpu_unavailable()
     if reason:
         raise MtkdError(f"mtkd bench --gpu-check needs a CUDA GPU: {reason}")
     if not (run_dir / RECIPE_FILE).is_file():
         raise MtkdError(f"{run_dir}: not a run directory (no {RECIPE_FILE}); run a recipe first")
-    _register_stages()
+    register_stages()
     recipe = load_recipe(str(run_dir / RECIPE_FILE), overrides)
     trt_reason = tensorrt_unavailable()
     if trt_reason:

@@ -16,11 +16,12 @@ from distill.teachers import CheckpointTeacher, load_teachers
 from distill.teachers.serving import write_brought
 from distill.tokenization import build_tokenizer, load_tokenizer
 from distill.training import distributed
+from distill.training.stopping import stop_reason
 from recipes.pipeline import Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
 from .common import data_fingerprint, tasks_of
-from .teacher_report import stop_reason, teacher_markdown, yardstick
+from .teacher_report import teacher_markdown, yardstick
 
 log = logging.getLogger("mtkd")
 TARGETS = "targets.safetensors"  # brought teachers' answers on the training rows, per task and row

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from distill.api import train_teacher
 from distill.config import ModelConfig, TaskConfig, TrainConfig, fine_tuning_defaults
 from distill.model import HeadSpec, MultiTaskModel
 from distill.training.optim import build_optimizer
-from recipes.schema import TeacherConfig
-from recipes.stages.teacher_report import stop_reason
+from distill.training.stopping import stop_reason
 from tests.conftest import builtin_task, prepare_tasks, tiny_bert_config
 
 
@@ -21,13 +19,6 @@ def test_unset_settings_get_the_fine_tuning_defaults_and_set_ones_stay():
     assert (mine.lr, mine.head_lr, mine.epochs, mine.task_patience) == (1e-4, 2e-3, 3, None)
     assert fine_tuning_defaults(filled) == filled  # idempotent: a recipe validated twice does not drift
     assert fine_tuning_defaults(TrainConfig(head_lr=3e-4)).head_lr == 3e-4
-
-
-def test_only_a_teacher_from_a_checkpoint_gets_them():
-    ckpt = TeacherConfig.model_validate({"model": {"from_pretrained": "some/checkpoint"}, "train": {"lr": 2e-5}})
-    assert ckpt.train.head_lr == pytest.approx(4e-4) and ckpt.train.task_patience == 2
-    scratch = TeacherConfig.model_validate({"model": {"layers": 2}})
-    assert scratch.train.head_lr is None and scratch.train.epochs == 3 and scratch.train.task_patience is None
 
 
 def test_the_heads_learn_at_head_lr_and_the_encoder_at_lr():

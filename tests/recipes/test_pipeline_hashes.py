@@ -4,12 +4,12 @@ from __future__ import annotations
 
 
 def test_standardize_reruns_the_teacher_and_not_pretraining(tmp_path):
-    from recipes.cli import _register_stages
     from recipes.pipeline import STAGES, stage_hash
     from recipes.schema import Recipe
+    from recipes.stages import register_stages
     from tests.conftest import tiny_recipe
 
-    _register_stages()
+    register_stages()
 
     def hashes(**score):
         raw = tiny_recipe(pretrain={"epochs": 1})

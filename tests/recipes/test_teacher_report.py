@@ -7,8 +7,9 @@ import logging
 
 from distill.config import DataConfig, TaskConfig, TrainConfig
 from distill.data.loading import load_tasks
+from distill.training.stopping import stop_reason
 from recipes.cli import main
-from recipes.stages.teacher_report import stop_reason, teacher_markdown, yardstick
+from recipes.stages.teacher_report import teacher_markdown, yardstick
 from tests.conftest import builtin_task, tiny_recipe, write_recipe
 
 
