@@ -27,8 +27,7 @@ from .model import encoder_config
 from .tasks import IGNORE_INDEX
 from .tokenization import training_texts
 from .training import distributed
-from .training.engine import Engine, Progress, Schedule, Step
-from .training.optim import build_optimizer, build_scheduler
+from .training.engine import Progress, Step, engine_for
 from .training.sampling import length_grouped
 
 log = logging.getLogger("mtkd")
@@ -191,10 +190,7 @@ def pretrain_mlm(
     )
     model = build_mlm(model_cfg, tokenizer).to(device)
     total = min(math.ceil(len(train) / cfg.batch_size) * cfg.epochs, cfg.max_steps or math.inf)
-    optimizer = build_optimizer(model, cfg)
-    schedule = Schedule(cfg.epochs, cfg.max_steps, cfg.checkpoint_every, cfg.grad_clip, cfg.amp, name="pretrain")
-    ckpt = out_dir / "checkpoints" / "last"
-    engine = Engine(model, optimizer, build_scheduler(optimizer, cfg, int(total)), schedule, device, ckpt)
+    engine = engine_for(model, cfg, total, device, out_dir, "pretrain")
     if resume and engine.resume():
         log.info("pretrain: resuming at epoch %d, step %d", engine.progress.epoch + 1, engine.progress.step)
     log.info("pretrain: %d texts (%d held out), %d steps", len(train), len(dev), total)

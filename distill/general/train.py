@@ -25,8 +25,7 @@ from ..kd.losses import hidden_mse, relation_kl
 from ..model import encoder_config
 from ..student import capture_qkv, project_embeddings
 from ..training import distributed
-from ..training.engine import Engine, Progress, Schedule, Step
-from ..training.optim import build_optimizer, build_scheduler
+from ..training.engine import Progress, Step, engine_for
 from ..training.sampling import length_grouped
 from .config import GeneralDistillConfig
 from .corpus import Text
@@ -212,16 +211,7 @@ def distil_general(
     source = TextBatches(tokenize_texts(tokenizer, train, cfg.max_len), cfg.batch_size, seed, tokenizer.pad_token_id)
     dev = tokenize_texts(tokenizer, held, cfg.max_len)
     total = min(math.ceil(len(train) / cfg.batch_size) * cfg.epochs, cfg.max_steps or math.inf)
-    optimizer = build_optimizer(distiller, cfg)
-    schedule = Schedule(cfg.epochs, cfg.max_steps, cfg.checkpoint_every, cfg.grad_clip, cfg.amp, name="general")
-    engine = Engine(
-        distiller,
-        optimizer,
-        build_scheduler(optimizer, cfg, int(total)),
-        schedule,
-        device,
-        out / "checkpoints" / "last",
-    )
+    engine = engine_for(distiller, cfg, total, device, out, "general")
     if resume and engine.resume():
         log.info("general: resuming at epoch %d, step %d", engine.progress.epoch + 1, engine.progress.step)
     log.info(

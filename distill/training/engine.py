@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
-from .optim import backward_and_step
+from .optim import backward_and_step, build_optimizer, build_scheduler
 
 Losses = dict[str, torch.Tensor]  # loss name (a task, or "mlm") → scalar loss of one batch
 
@@ -215,3 +215,12 @@ class Engine:
                 self.writer.add_scalar(f"loss/{name}", value, progress.global_step + 1)
         if self.on_step is not None:
             self.on_step(values)
+
+
+def engine_for(trainable: nn.Module, cfg: Any, total_steps: int, device: torch.device, out: Path, name: str) -> Engine:
+    """The engine of a training with ``cfg``'s settings (epochs, lr and schedule, clipping, checkpoints, AMP):
+    AdamW over ``trainable`` decaying over ``total_steps``, checkpoints in ``out/checkpoints/last``."""
+    optimizer = build_optimizer(trainable, cfg)
+    schedule = Schedule(cfg.epochs, cfg.max_steps, cfg.checkpoint_every, cfg.grad_clip, cfg.amp, name=name)
+    scheduler = build_scheduler(optimizer, cfg, int(total_steps))
+    return Engine(trainable, optimizer, scheduler, schedule, device, out / "checkpoints" / "last")

@@ -27,10 +27,9 @@ from ..model import MultiTaskModel
 from ..tasks import IGNORE_INDEX
 from . import distributed
 from .anchoring import TaskAnchors
-from .engine import Engine, Progress, Schedule, Step
+from .engine import Engine, Progress, Step, engine_for
 from .evaluate import model_forward, predict, score_predictions, skill
 from .objective import Objective, objective_losses
-from .optim import build_optimizer, build_scheduler
 from .sampling import epoch_plan
 from .shared_inputs import joint_labels, shared_input_groups
 from .weighting import WEIGHTINGS
@@ -293,16 +292,7 @@ def train(
         extra["weighting"] = weighting
     trainable = nn.ModuleDict({"model": model, **extra}) if extra else model
     trainable.to(device)
-    optimizer = build_optimizer(trainable, cfg)
-    schedule = Schedule(cfg.epochs, cfg.max_steps, cfg.checkpoint_every, cfg.grad_clip, cfg.amp, name=name)
-    engine = Engine(
-        trainable,
-        optimizer,
-        build_scheduler(optimizer, cfg, int(total)),
-        schedule,
-        device,
-        out_dir / "checkpoints" / "last",
-    )
+    engine = engine_for(trainable, cfg, total, device, out_dir, name)
     if resume and engine.resume():
         p = engine.progress
         log.info("%s: resuming at epoch %d, step %d (global step %d)", name, p.epoch + 1, p.step, p.global_step)
