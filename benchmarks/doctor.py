@@ -43,7 +43,7 @@ def _torch_facts() -> dict[str, Any]:
     return facts
 
 
-def _tiny_graph(folder: Path) -> Path:
+def tiny_graph(folder: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
@@ -93,7 +93,7 @@ def diagnose() -> dict[str, Any]:
     from distill.versions import installed_versions
 
     with tempfile.TemporaryDirectory() as tmp:
-        graph = _tiny_graph(Path(tmp))
+        graph = tiny_graph(Path(tmp))
         providers = {p: provider_runs(p, graph) for p in ORT_PROVIDERS}
     versions = installed_versions(("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "openvino", "onnxruntime-gpu"))
     trt_reason = tensorrt_unavailable()

@@ -19,7 +19,7 @@ from compress.onnx.optimize import CPU_DISABLED_OPTIMIZERS
 SHAPES = ((128, 64), (128, 256), (128, 768), (4096, 64))  # (tokens = batch x seq, hidden)
 
 
-def _layer_norm_graph(fused: bool, tokens: int, hidden: int) -> bytes:
+def layer_norm_graph(fused: bool, tokens: int, hidden: int) -> bytes:
     from onnx import TensorProto, helper
 
     dims = [1, tokens, hidden]
@@ -65,7 +65,7 @@ def skip_layer_norm_timings(
     rng = np.random.default_rng(0)
     for tokens, hidden in shapes:
         feed = {n: rng.standard_normal((1, tokens, hidden), dtype=np.float32) for n in ("x", "skip")}
-        runs = {fused: _session(_layer_norm_graph(fused, tokens, hidden), threads) for fused in (True, False)}
+        runs = {fused: _session(layer_norm_graph(fused, tokens, hidden), threads) for fused in (True, False)}
         times: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(rounds):
             for fused, run in runs.items():

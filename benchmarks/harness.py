@@ -114,7 +114,7 @@ def run_grid(
     for cand in cands:
         torch.set_num_threads(cand.threads or default_threads)  # ONNX Runtime sessions take torch's count
         try:
-            loaded[cand], extra[cand] = _load(cand, cfg, tasks, max_len)
+            loaded[cand], extra[cand] = load_candidate(cand, cfg, tasks, max_len)
         except MtkdError as e:
             skipped.append({"candidate": cand.label, "reason": str(e)})
         except Exception as e:  # a GPU provider refusing a graph or a shape is a finding of the sweep, not its end
@@ -143,7 +143,7 @@ def run_grid(
     return rows, skipped
 
 
-def _load(cand: Candidate, cfg: BenchConfig, tasks: dict[str, TaskData] | None, max_len: int):
+def load_candidate(cand: Candidate, cfg: BenchConfig, tasks: dict[str, TaskData] | None, max_len: int):
     """The candidate's backend, run once at the grid's largest shape, and what is known of it before timing:
     memory, size, parameters, the provider it really ran on, and its accuracy per task."""
     before = rss_mb()

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from .data.builtin.noise import Noise
-from .strict import OptimizerSettings, StrictModel, _existing_file, only_known, registered_name
+from .strict import OptimizerSettings, StrictModel, existing_file, only_known, registered_name
 from .tasks import TASK_TYPES
 
 
@@ -62,7 +62,7 @@ class SourceConfig(StrictModel):
     @field_validator("train", "dev", "test")
     @classmethod
     def _files_exist(cls, v: str | None, info) -> str | None:
-        return _existing_file(v) if info.data.get("format") not in (None, "builtin", "hf") else v
+        return existing_file(v) if info.data.get("format") not in (None, "builtin", "hf") else v
 
     @model_validator(mode="after")
     def _complete(self) -> SourceConfig:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from .errors import MtkdError
@@ -36,7 +37,22 @@ class Registry(Generic[T]):
             raise MtkdError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._items)
+
+    @contextmanager
+    def substituted(self, name: str, obj: T) -> Iterator[T]:
+        """``obj`` registered as ``name`` (over what is there, if anything) until the block ends; for tests and
+        experiments that must leave the registry as they found it."""
+        before = self._items.get(name)
+        self._items[name] = obj
+        try:
+            yield obj
+        finally:
+            if before is None:
+                del self._items[name]
+            else:
+                self._items[name] = before
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -47,7 +47,7 @@ def only_known(values: list[str], names: list[str], kind: str) -> list[str]:
     return values
 
 
-def _existing_file(value: str | None) -> str | None:
+def existing_file(value: str | None) -> str | None:
     if value is not None and not Path(value).is_file():
         raise ValueError(f"file not found: {value} (paths are relative to the current directory)")
     return value
@@ -61,4 +61,4 @@ def registered_name(registry: Any, kind: str, name: str) -> str:
     return name
 
 
-__all__ = ["OptimizerSettings", "StrictModel", "_existing_file", "only_known", "registered_name"]
+__all__ = ["OptimizerSettings", "StrictModel", "existing_file", "only_known", "registered_name"]

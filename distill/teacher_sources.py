@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from .strict import StrictModel, _existing_file
+from .strict import StrictModel, existing_file
 
 
 class TeacherSources(StrictModel):
@@ -38,7 +38,7 @@ class TeacherSources(StrictModel):
     @field_validator("outputs")
     @classmethod
     def _outputs_exist(cls, outputs: dict[str, str]) -> dict[str, str]:
-        return {task: _existing_file(path) for task, path in outputs.items()}
+        return {task: existing_file(path) for task, path in outputs.items()}
 
     @model_validator(mode="after")
     def _one_teacher_per_task(self) -> TeacherSources:

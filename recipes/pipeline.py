@@ -148,7 +148,7 @@ def plan(recipe: Recipe, stages: list[str] | None) -> list[str]:
     return [s for s in ORDER if s in wanted]
 
 
-def _prepare_work_dir(name: str, work: Path, expected: str, resume: bool) -> None:
+def prepare_work_dir(name: str, work: Path, expected: str, resume: bool) -> None:
     """Empty ``work`` unless resuming a run of the very same settings (checkpoints must match)."""
     pending = work / PENDING_FILE
     if work.exists():
@@ -233,7 +233,7 @@ def _help_rank(stage: Stage, ctx: Context) -> None:
 def _run_stage(stage: Stage, ctx: Context, final: Path, expected: str) -> dict[str, Any]:
     """Build the stage in its ``.incomplete`` directory, then rename it into place with its ``stage.json``."""
     name, work = stage.name, ctx.out
-    _prepare_work_dir(name, work, expected, ctx.resume)
+    prepare_work_dir(name, work, expected, ctx.resume)
     if stage.distributed:
         distributed.barrier()
     log.info("%s: running -> %s", name, final)

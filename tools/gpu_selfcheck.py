@@ -104,13 +104,13 @@ def dry_runner(step: Step) -> tuple[int | None, str]:
         return subprocess_runner(step)
     if step.argv[1:4] == ["-m", "pip", "install"]:
         return dry_install(step)
-    from recipes.cli import _parser
+    from recipes.cli import parser_for
     from recipes.loader import load_recipe
 
     args = step.argv[3:] if step.argv[1:3] == ["-m", "recipes"] else None
     if args is None:
         return 0, f"would run: {' '.join(step.argv)}"
-    parsed, extra = _parser().parse_known_args(args)
+    parsed, extra = parser_for(args).parse_known_args(args)
     if extra:
         return 2, f"unrecognised arguments: {extra}"
     if parsed.command == "run":

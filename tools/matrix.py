@@ -56,7 +56,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def _write(path: Path, recipe: dict) -> Path:
+def write_recipe(path: Path, recipe: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -94,7 +94,7 @@ def recipe_case(case: RecipeCase, root: Path) -> Outcome:
     else:
         recipe = base_recipe()
         case.mutate(recipe)
-        _write(path, recipe)
+        write_recipe(path, recipe)
     code, err = _cli(["run", str(path), "--out", str(folder / "out")])
     ok, detail = _one_named_line(code, err, case.expect, folder / "out")
     return Outcome("recipe", case.name, ok, detail)
@@ -124,7 +124,7 @@ def data_case(case: DataCase, root: Path) -> Outcome:
     recipe = {**base_recipe(), "tasks": {"t": task}}
     recipe.pop("student")
     code, err = _cli(
-        ["run", str(_write(folder / "raise.yaml", recipe)), "--stages", "tokenizer", "--out", str(folder / "out")]
+        ["run", str(write_recipe(folder / "raise.yaml", recipe)), "--stages", "tokenizer", "--out", str(folder / "out")]
     )
     ok, detail = _one_named_line(code, err, case.expect, folder / "out")
     if not ok or case.kind == "error":
@@ -133,7 +133,7 @@ def data_case(case: DataCase, root: Path) -> Outcome:
             code, err = _cli(
                 [
                     "run",
-                    str(_write(folder / "skip.yaml", recipe)),
+                    str(write_recipe(folder / "skip.yaml", recipe)),
                     "--stages",
                     "tokenizer",
                     "--out",
@@ -149,7 +149,7 @@ def data_case(case: DataCase, root: Path) -> Outcome:
     return Outcome("data", case.name, ok, f"raise: {detail}; skip: {counted} row(s) counted")
 
 
-def _mtkd(args: list[str], cache: Path | None = None) -> subprocess.Popen:
+def mtkd_process(args: list[str], cache: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     if cache is not None:  # a cache of its own: the general stage's encoder is trained there, never reused
         env["MTKD_CACHE"] = str(cache)
@@ -209,14 +209,14 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
         return Outcome("not run", stage, True, f"SIGKILL during compile needs TensorRT on a GPU: {reason}")
     marker_in_stage, how, result = FAULTS[stage]
     folder = root / "faults" / stage
-    path = _write(folder / "recipe.yaml", fault_recipe(stage))
+    path = write_recipe(folder / "recipe.yaml", fault_recipe(stage))
     only = ["--stages", stage] if stage == "general" else []
-    reference = _mtkd(["run", str(path), "--out", str(folder / "reference"), *only], folder / "cache-reference")
+    reference = mtkd_process(["run", str(path), "--out", str(folder / "reference"), *only], folder / "cache-reference")
     if reference.wait(timeout) != 0:
         return Outcome("fault", stage, False, f"uninterrupted run failed: {reference.stdout.read()[-300:]}")
     run = folder / "run"
     cache = folder / "cache-run"
-    victim = _mtkd(["run", str(path), "--out", str(run), *only], cache)
+    victim = mtkd_process(["run", str(path), "--out", str(run), *only], cache)
     where = cache if stage == "general" else run / f"{stage}.incomplete"
     deadline = time.time() + timeout
     while not any(where.glob(marker_in_stage)) and victim.poll() is None and time.time() < deadline:
@@ -227,7 +227,7 @@ def kill_and_resume(stage: str, root: Path, timeout: float = 300) -> Outcome:
     victim.wait()
     if (run / stage).exists():
         return Outcome("fault", stage, False, "a killed stage was published")
-    again = _mtkd(["run", str(path), "--out", str(run), *only, *([how] if how else [])], cache)
+    again = mtkd_process(["run", str(path), "--out", str(run), *only, *([how] if how else [])], cache)
     log = again.communicate(timeout=timeout)[0]
     if again.returncode != 0 or ((how or stage == "general") and "resuming at epoch" not in log):
         return Outcome("fault", stage, False, f"{'resume' if how else 're-run'} failed: {log[-300:]}")
@@ -257,9 +257,9 @@ def second_writer(root: Path, timeout: float = 300) -> Outcome:
     folder = root / "lock"
     recipe = base_recipe()
     recipe.pop("student")
-    path = _write(folder / "recipe.yaml", recipe)
+    path = write_recipe(folder / "recipe.yaml", recipe)
     run = folder / "run"
-    first = _mtkd(["run", str(path), "--out", str(run)])
+    first = mtkd_process(["run", str(path), "--out", str(run)])
     lock = run / ".mtkd.lock"
     deadline = time.time() + timeout
     while first.poll() is None and time.time() < deadline and not (lock.is_file() and lock.read_text()):
@@ -268,7 +268,7 @@ def second_writer(root: Path, timeout: float = 300) -> Outcome:
         return Outcome("lock", "second writer", False, "the first run ended before a second could start")
     first.send_signal(signal.SIGSTOP)  # paused mid-write, lock held: the second starts for sure while it writes
     try:
-        second = _mtkd(["run", str(path), "--out", str(run)])
+        second = mtkd_process(["run", str(path), "--out", str(run)])
         second_log = second.communicate(timeout=timeout)[0]
     finally:
         first.send_signal(signal.SIGCONT)

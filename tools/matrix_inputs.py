@@ -31,7 +31,7 @@ STDIN_LINES: list[tuple[bytes, bool]] = [  # (the line's bytes, whether it shoul
 NOT_TEXT = [None, 5, {"a": 1}, ["red", 3], "\ud800 a lone surrogate", GOOD]  # from a JSON client, say
 
 
-def _mtkd(args: list[str], stdin: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_mtkd(args: list[str], stdin: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "recipes", *args], cwd=ROOT, input=stdin, capture_output=True, timeout=timeout
     )
@@ -39,13 +39,13 @@ def _mtkd(args: list[str], stdin: bytes | None = None, timeout: float = 300) -> 
 
 def export_bundle(run: Path, out: Path) -> Path | None:
     """A bundle of the run's student, dynamic INT8 (None when the export fails)."""
-    done = _mtkd(["export", str(run), "--artifact", "student-dynamic-int8", "--out", str(out)])
+    done = run_mtkd(["export", str(run), "--artifact", "student-dynamic-int8", "--out", str(out)])
     return out if done.returncode == 0 else None
 
 
 def predict_stdin(bundle: Path) -> Outcome:
     stdin = b"\n".join(line for line, _ in STDIN_LINES) + b"\n"
-    done = _mtkd(["predict", str(bundle), "--task", "category"], stdin)
+    done = run_mtkd(["predict", str(bundle), "--task", "category"], stdin)
     answers = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines() if line.strip()]
     expected = [ok for _, ok in STDIN_LINES]
     got = ["category" in a for a in answers]
@@ -78,7 +78,7 @@ def predict_not_text(bundle: Path) -> Outcome:
 
 def loadtest_hostile(bundle: Path) -> Outcome:
     texts = ["", "   ", "y" * 100_000, "bell \x07 shirt", "红色 shirt", GOOD]  # an argument holds 128 KB at most
-    done = _mtkd(["loadtest", str(bundle), "--requests", "12", "--threads", "2", *texts])
+    done = run_mtkd(["loadtest", str(bundle), "--requests", "12", "--threads", "2", *texts])
     ok = done.returncode == 0 and b"Traceback" not in done.stderr
     detail = "finished, per-request errors counted in its report" if ok else f"exit {done.returncode}"
     return Outcome("input", "loadtest: hostile inputs", ok, detail if ok else f"{detail}: {done.stderr[-200:]!r}")

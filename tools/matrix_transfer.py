@@ -17,7 +17,7 @@ from distill.data.builtin import generate_table
 from distill.data.builtin.noise import Noise
 from distill.io import read_json
 
-from .matrix import Outcome, _mtkd, _write
+from .matrix import Outcome, mtkd_process, write_recipe
 from .matrix_cases import base_recipe
 
 CHUNK_ROWS = 8  # many small chunks: a kill lands between two of them
@@ -56,15 +56,15 @@ def killed_transfer_scoring(root: Path, tries: int = 6, timeout: float = 300) ->
     titles = folder / "titles.jsonl"
     rows = generate_table("products", 3000, 7, Noise())
     titles.write_text("".join(json.dumps({"title": row["title"]}) + "\n" for row in rows), encoding="utf-8")
-    path = _write(folder / "recipe.yaml", transfer_recipe(titles))
-    reference = _mtkd(["run", str(path), "--out", str(folder / "reference")])
+    path = write_recipe(folder / "recipe.yaml", transfer_recipe(titles))
+    reference = mtkd_process(["run", str(path), "--out", str(folder / "reference")])
     if reference.wait(timeout) != 0:
         failed = reference.stdout.read()[-300:]
         return Outcome("fault", "transfer scoring", False, f"uninterrupted run failed: {failed}")
     ref_store, total = _store(folder / "reference")
     for attempt in range(1, tries + 1):
         run = folder / f"run-{attempt}"
-        victim = _mtkd(["run", str(path), "--out", str(run)])
+        victim = mtkd_process(["run", str(path), "--out", str(run)])
         deadline = time.time() + timeout
         while _store(run)[1] == 0 and victim.poll() is None and time.time() < deadline:
             time.sleep(0.005)
@@ -75,7 +75,7 @@ def killed_transfer_scoring(root: Path, tries: int = 6, timeout: float = 300) ->
             break
     else:
         return Outcome("fault", "transfer scoring", False, f"no kill landed inside scoring in {tries} tries")
-    again = _mtkd(["run", str(path), "--out", str(run)])
+    again = mtkd_process(["run", str(path), "--out", str(run)])
     log = again.communicate(timeout=timeout)[0]
     if again.returncode != 0:
         return Outcome("fault", "transfer scoring", False, f"re-run failed: {log[-300:]}")

@@ -17,14 +17,14 @@ from pathlib import Path
 from distill.errors import ArtifactError
 from distill.io import read_json, verify_checksums
 
-from .matrix import Outcome, _mtkd
+from .matrix import Outcome, mtkd_process
 
 ARTIFACT = "student-dynamic-int8"
 SAME_FILES_EXCEPT = ("README.md", "bundle.json")  # the card and the manifest carry the export's date
 
 
 def _export(run: Path, out: Path) -> subprocess.Popen:
-    return _mtkd(["export", str(run), "--artifact", ARTIFACT, "--out", str(out)])
+    return mtkd_process(["export", str(run), "--artifact", ARTIFACT, "--out", str(out)])
 
 
 def _half_written(out: Path) -> Path | None:
@@ -110,13 +110,13 @@ def full_disk(run: Path, root: Path, timeout: float = 300) -> Outcome:
         shutil.copytree(run, copy)
         recipe = str(copy / "recipe.yaml")
         again = ["run", recipe, "--out", str(copy), "--set", "quantize.calibration.samples=16"]
-        full = _mtkd(again)
+        full = mtkd_process(again)
         log = full.communicate(timeout=timeout)[0]
         lines = [line for line in log.splitlines() if "ENOSPC" in line]
         refused = full.returncode == 2 and lines and "Traceback" not in log
         intact = _stage_intact(copy / "quantize") and not (copy / "quantize.incomplete").exists()
         subprocess.run(["mount", "-o", f"remount,size={used_kib * 4 + 4096}k", str(mount)], check=True)
-        rerun = _mtkd(again)
+        rerun = mtkd_process(again)
         rerun_log = rerun.communicate(timeout=timeout)[0]
         finished = rerun.returncode == 0 and _stage_intact(copy / "quantize")
     finally:

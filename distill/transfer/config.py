@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..strict import StrictModel, _existing_file
+from ..strict import StrictModel, existing_file
 
 FILE_FORMATS = {".txt": "text", ".tsv": "text", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 
@@ -27,7 +27,7 @@ class TransferFile(StrictModel):
     @field_validator("path")
     @classmethod
     def _exists(cls, v: str) -> str:
-        return v if "://" in v else _existing_file(v) or v
+        return v if "://" in v else existing_file(v) or v
 
     @property
     def resolved_format(self) -> str:

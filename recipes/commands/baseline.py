@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ from distill.baselines import run_baselines
 from distill.data.loading import load_tasks
 from distill.io import read_json, write_json
 from recipes.schema import Recipe
+
+from .options import add_set_option, run_directory
 
 SECONDARY = ("macro_f1", "spearman", "pearson")  # beside the primary metric: rank quality, class balance
 
@@ -41,3 +44,19 @@ def run_baseline(recipe: Recipe, run_dir: Path) -> str:
     write_json(out / "metrics.json", results)
     (out / "report.md").write_text(table, encoding="utf-8")
     return table
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The recipe, the run directory and ``--set`` overrides."""
+    p.add_argument("recipe")
+    p.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>)")
+    add_set_option(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train the baselines on the recipe's splits and print them beside the teacher."""
+    from recipes.loader import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    print(run_baseline(recipe, run_directory(args.out, recipe.name)))
+    return 0

@@ -7,6 +7,7 @@ model on the test split beside the recorded figure, without touching the stage.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -45,3 +46,16 @@ def rescore(run: Path, stage: str, tasks: list[str] | None = None) -> str:
         shown = f"{old:.4f}" if old is not None else "–"
         lines.append(f"| {task} | {m['metric']} | {shown} | {m['value']:.4f} | {m['baseline']:.4f} |")
     return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The run, the stage and the tasks."""
+    p.add_argument("run", type=Path)
+    p.add_argument("--stage", default="teacher", help="teacher, distill or prune")
+    p.add_argument("--task", action="append", dest="tasks", help="only this task (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the recorded and the re-scored metric per task."""
+    print(rescore(args.run, args.stage, args.tasks))
+    return 0

@@ -1,4 +1,4 @@
-"""``mtkd export``, ``mtkd predict`` and ``mtkd loadtest``: from a finished run to something served.
+"""``mtkd export``: a finished run's compressed model as a bundle, an Optimum directory or a Triton repository.
 
 The run's own ``recipe.yaml`` says how each task's input is given (text, pair, pre-split words)
 and the maximum length; its quantize report and bench results pick the artifact and fill the
@@ -7,10 +7,9 @@ model card.
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
-import sys
-from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,13 @@ from compress.bundle.triton import export_triton
 from compress.runtime import RUNTIMES
 from distill.data.loading import load_task, load_tasks
 from distill.errors import DataUnavailable, MtkdError
-from distill.io import read_json
+from distill.io import read_json, remove_leftover_temporaries
 from distill.tasks import task_type
 from recipes.loader import load_recipe
 from recipes.pipeline import RECIPE_FILE
 from recipes.schema import Recipe
+
+from ..run_lock import new_directory_lock
 
 log = logging.getLogger("mtkd")
 
@@ -63,20 +64,32 @@ def verification_table(bench: dict[str, dict[str, Any]], served: dict[str, dict[
     return "\n".join(lines)
 
 
-def export_run(
-    run: Path,
-    fmt: str,
-    out: Path,
-    artifact: str | None = None,
-    task: str | None = None,
-    verify: bool = True,
-    runtime: str = "auto",
-    device: str = "cpu",
-    bench: Path | None = None,
-) -> str:
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how: the format, the artifact, the runtime and device it is served on."""
+
+    fmt: str = "bundle"
+    """bundle, optimum (one task) or triton"""
+    artifact: str | None = None
+    """a quantize-stage artifact (default: the fastest within tolerance)"""
+    task: str | None = None
+    """the one task an Optimum directory serves"""
+    verify: bool = True
+    """re-score the test split through the bundle"""
+    runtime: str = "auto"
+    """the runtime a bundle is served by (auto: the bench's fastest within tolerance)"""
+    device: str = "cpu"
+    """cuda: the form, runtime and precision the GPU bench found fastest"""
+    bench: Path | None = None
+    """the bench folder to choose from (default RUN/bench)"""
+
+
+def export_run(run: Path, out: Path, options: ExportOptions | None = None) -> str:
     """Export a run's artifact as a bundle, an Optimum directory (one task) or a Triton repository. With
-    ``device="cuda"`` the bundle holds what a bench on that GPU (``bench``: its results folder) found fastest
-    for a student at batch 1 within the quantize tolerance, served by that runtime at that precision."""
+    ``device="cuda"`` the bundle holds what a bench on that GPU (``options.bench``: its results folder) found
+    fastest for a student at batch 1 within the quantize tolerance, served by that runtime at that precision."""
+    o = options or ExportOptions()
+    fmt, artifact, task, device, bench = o.fmt, o.artifact, o.task, o.device, o.bench
     if not (run / RECIPE_FILE).is_file():
         raise MtkdError(f"{run}: not a run directory (no {RECIPE_FILE})")
     recipe = load_recipe(str(run / RECIPE_FILE))
@@ -93,7 +106,7 @@ def export_run(
         folder = export_triton(src, out, f"{recipe.name}-{src.name}")
         return f"{folder}: Triton model ({folder / 'config.pbtxt'})"
     metrics_path = next((p for p in (src / "metrics.json", src.parent / "metrics.json") if p.is_file()), None)
-    serve = (on_gpu[2], on_gpu[3]) if on_gpu else serving_runtime(run, recipe, src, runtime)
+    serve = (on_gpu[2], on_gpu[3]) if on_gpu else serving_runtime(run, recipe, src, o.runtime)
     manifest = build_bundle(
         src,
         out,
@@ -107,7 +120,7 @@ def export_run(
     )
     served = f"{manifest['runtime']} {manifest['precision']}"
     done = f"{out}: bundle of {name} (served by {served}, {len(manifest['tasks'])} tasks, {MANIFEST})"
-    if not verify:
+    if not o.verify:
         return done
     predictor = Predictor.load(out)
     tasks = load_tasks({n: recipe.tasks[n] for n in predictor.tasks}, recipe.seed, recipe.data)
@@ -128,73 +141,38 @@ def serving_runtime(run: Path, recipe: Recipe, src: Path, runtime: str) -> tuple
     return runtime, precision
 
 
-def parse_line(line: str) -> str | tuple[str, str]:
-    """A command-line input: ``query<TAB>title`` is a pair, anything else one text."""
-    if "\t" in line:
-        first, second = line.split("\t", 1)
-        return first, second
-    return line
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The run, the format, the artifact and how it is served, the output folder."""
+    p.add_argument("run", type=Path, help="a finished run directory (e.g. runs/quickstart)")
+    p.add_argument("--format", choices=("bundle", "optimum", "triton"), default="bundle")
+    p.add_argument("--artifact", help="quantize-stage artifact (default: the fastest within tolerance)")
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        help="runtime the bundle is served by (default auto: the bench's fastest for the artifact at batch 1 within "
+        "tolerance, on real text where it timed the test split's lengths; else the one its model file suits)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: bundle the student form, runtime and precision the GPU bench (--bench) found fastest at batch 1 "
+        "within tolerance (torch fp16/bf16, cast weights or CUDA graphs where TensorRT is absent)",
+    )
+    p.add_argument("--bench", type=Path, help="the bench folder to choose from (default RUN/bench)")
+    p.add_argument("--task", help="the one task an Optimum directory serves")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--no-verify", action="store_true", help="skip re-scoring the test split through the bundle")
 
 
-def predict_lines(bundle: Path, lines: Iterable[str], tasks: list[str] | None) -> list[dict[str, Any]]:
-    """One JSON-ready answer per line, in order, always: predictions, or ``error`` for that line alone (an
-    empty line, a pair where the task takes one text, …) while the other lines are still answered."""
-    predictor = Predictor.load(bundle)
-    inputs = [parse_line(x.rstrip("\n")) for x in lines]
-    results: list[dict[str, Any]] = [{"input": x} for x in inputs]
-    for pairs in (False, True):  # one call per input shape: a pair line does not fail the text lines
-        idx = [i for i, x in enumerate(inputs) if isinstance(x, tuple) == pairs]
-        if not idx:
-            continue
-        try:
-            for i, pred in zip(idx, predictor.predict([inputs[i] for i in idx], tasks), strict=True):
-                results[i].update(pred)
-        except MtkdError as e:  # e.g. pair lines for a text task: those lines fail, the others do not
-            for i in idx:
-                results[i]["error"] = str(e)
-    return results
-
-
-def stdin_lines() -> list[str]:
-    """Standard input's lines; bytes that are not UTF-8 become U+FFFD instead of stopping the command."""
-    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8", "replace")
-    return raw.decode("utf-8", "replace").splitlines()
-
-
-def run_predict(bundle: Path, texts: list[str], tasks: list[str] | None) -> int:
-    """Print one JSON line per input line; exit 3 when some inputs got an ``error`` instead of predictions."""
-    lines = texts or stdin_lines()
-    results = predict_lines(bundle, lines, tasks)
-    for result in results:  # a lone surrogate in an echoed input is written escaped, not a crash
-        print(json.dumps(result, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8"))
-    failed = sum("error" in r for r in results)
-    if failed:
-        print(f"mtkd: {failed} of {len(results)} inputs not predicted (see their error fields)", file=sys.stderr)
-    return 3 if failed else 0
-
-
-def run_loadtest(bundle: Path, threads: int, requests: int, texts: list[str]) -> str:
-    """One thread, then ``threads`` threads, each making ``requests`` single-input calls."""
-    from benchmarks.load import load_report, run_load
-
-    predictor = Predictor.load(bundle)
-    pool = [parse_line(t) for t in texts] or sample_inputs(predictor)
-
-    def call(x: Any) -> Any:
-        return predictor.predict([x])
-
-    single = run_load(call, pool, 1, requests)
-    loaded = run_load(call, pool, threads, requests)
-    if loaded["errors"] or single["errors"]:
-        log.error("load test errors: %s", (single["error_samples"] + loaded["error_samples"])[:5])
-    return load_report(single, loaded)
-
-
-def sample_inputs(predictor: Predictor) -> list[str | tuple[str, str]]:
-    """Varied inputs for a load test when none are given: texts (or pairs, for a pairs-only bundle)."""
-    kinds = {t["input"] for t in predictor.tasks.values()}
-    words = ["red", "cotton", "shirt", "wireless", "earbuds", "steel", "pan", "dog", "leash", "oak", "desk", "gel"]
-    texts = [" ".join(words[(i + k) % len(words)] for k in range(3 + i % 9)) for i in range(64)]
-    if kinds <= {"pair"}:
-        return [(t, texts[-i - 1]) for i, t in enumerate(texts)]
-    return list(texts)
+def run(args: argparse.Namespace) -> int:
+    """Export into a folder no other mtkd writes, after removing what a killed export left unfinished."""
+    options = ExportOptions(
+        args.format, args.artifact, args.task, not args.no_verify, args.runtime, args.device, args.bench
+    )
+    with new_directory_lock(args.out):
+        left = remove_leftover_temporaries(args.out)
+        if left:
+            log.info("removed what a killed export into %s left unfinished: %s", args.out, ", ".join(left))
+        print(export_run(args.run, args.out, options))
+    return 0

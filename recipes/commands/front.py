@@ -26,9 +26,8 @@ log = logging.getLogger("mtkd")
 SHARED_STAGES = ("tokenizer", "pretrain", "teacher")  # what every student of the front reads from the base run
 
 
-def add_front_command(sub: argparse._SubParsersAction) -> None:
-    """The ``front`` subcommand."""
-    p = sub.add_parser("front", help="train several students of one teacher, bench them in one run, draw the front")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The recipe and its students, or finished runs; what to keep; the bench grid; the export."""
     p.add_argument("recipe", nargs="?", help="the recipe whose teacher and data the students share")
     p.add_argument(
         "--student",
@@ -133,7 +132,7 @@ def train_students(args: argparse.Namespace, out: Path) -> list[Path]:
     return [base, *runs]
 
 
-def run_front(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Train (or take) the students, bench them in one run, print the front, export the chosen one."""
     from benchmarks.api import bench
     from benchmarks.front import fastest_keeping, front_artifacts, front_plot, front_table, peer_line, student_row
@@ -187,9 +186,9 @@ def run_front(args: argparse.Namespace) -> int:
     (out / "front.md").write_text(text, encoding="utf-8")
     print(text + f"plot: {plot}")
     if args.export and chosen:
-        from recipes.commands.export import export_run
+        from recipes.commands.export import ExportOptions, export_run
 
-        print(export_run(Path(chosen["run"]), "bundle", args.export, artifact=chosen["b1"]["artifact"]))
+        print(export_run(Path(chosen["run"]), args.export, ExportOptions(artifact=chosen["b1"]["artifact"])))
     return 0
 
 

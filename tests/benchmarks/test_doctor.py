@@ -15,7 +15,7 @@ def test_isa_flags_of_interest_are_read_in_a_fixed_order():
 
 
 def test_a_provider_counts_only_when_a_graph_ran_on_it(tmp_path, monkeypatch):
-    graph = doctor._tiny_graph(tmp_path)
+    graph = doctor.tiny_graph(tmp_path)
     assert doctor.provider_runs("CPUExecutionProvider", graph) == "ok"
     assert doctor.provider_runs("TensorrtExecutionProvider", graph) == "not in this onnxruntime build"
 

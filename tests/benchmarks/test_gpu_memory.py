@@ -54,6 +54,6 @@ def test_a_candidates_gpu_memory_leaves_out_the_ones_loaded_before_it(monkeypatc
     cfg = BenchConfig(batch_sizes=[1], seq_lens=[8], device="cuda")
     rows = {}
     for name in ("teacher", "student"):  # the teacher stays loaded while the student is measured
-        _, info = harness._load(harness.Candidate(name, Path(name), "torch", "fp32", "cuda"), cfg, None, 8)
+        _, info = harness.load_candidate(harness.Candidate(name, Path(name), "torch", "fp32", "cuda"), cfg, None, 8)
         rows[name] = info["gpu_memory_mb"]
     assert rows == {"teacher": 500.0, "student": 60.0}  # weights + scratch of each, in MB

@@ -88,13 +88,13 @@ def test_residual_layer_norm_fused_only_on_request(exported, tmp_path, skip_laye
 def test_cpu_sessions_stop_ort_refusing_the_pair(tmp_path):
     import onnxruntime as ort
 
-    from benchmarks.fusions import _layer_norm_graph
+    from benchmarks.fusions import layer_norm_graph
     from compress.onnx.optimize import CPU_DISABLED_OPTIMIZERS
 
     def ops_after_load(disabled: list[str]) -> list[str]:
         opts = ort.SessionOptions()
         opts.optimized_model_filepath = str(tmp_path / "loaded.onnx")
-        ort.InferenceSession(_layer_norm_graph(False, 8, 16), opts, disabled_optimizers=disabled)
+        ort.InferenceSession(layer_norm_graph(False, 8, 16), opts, disabled_optimizers=disabled)
         return [n.op_type for n in onnx.load(str(tmp_path / "loaded.onnx")).graph.node]
 
     assert "SkipLayerNormalization" in ops_after_load([])  # what ORT does unless told otherwise

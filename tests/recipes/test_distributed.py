@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from distill.training import distributed
-from recipes.cli import main, without_nproc
+from recipes.cli import main
+from recipes.commands.run import without_nproc
 from tests.conftest import TINY_MODEL, TINY_TRAIN, tiny_recipe, write_recipe
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -88,13 +88,13 @@ def test_saved_teacher_reloads_through_from_pretrained_with_identical_outputs(fi
 
 def test_resume_only_reuses_checkpoints_made_with_the_same_settings(tmp_path):
     from distill.io import write_json
-    from recipes.pipeline import PENDING_FILE, _prepare_work_dir
+    from recipes.pipeline import PENDING_FILE, prepare_work_dir
 
     work = tmp_path / "teacher.incomplete"
     (work / "checkpoints" / "last").mkdir(parents=True)
     write_json(work / PENDING_FILE, {"hash": "old"})
-    _prepare_work_dir("teacher", work, "old", resume=True)
+    prepare_work_dir("teacher", work, "old", resume=True)
     assert (work / "checkpoints" / "last").is_dir()  # same settings: kept for --resume
-    _prepare_work_dir("teacher", work, "new", resume=True)
+    prepare_work_dir("teacher", work, "new", resume=True)
     assert not (work / "checkpoints").exists()  # other settings: never resumed into
     assert json.loads((work / PENDING_FILE).read_text()) == {"hash": "new"}
