@@ -1,7 +1,7 @@
 """Tasks, data, tokenization, the multi-task model, losses and the one training loop — and the verbs
 that train a teacher and distil it (``distill.api``):
 
-    from distill import TaskConfig, load_tasks, build_tokenizer, train_teacher, distil
+    from distill import TaskConfig, Workspace, load_tasks, build_tokenizer, train_teacher, distil
 
 Teachers you already have, one per task (fine-tuned checkpoints or files of their outputs), go through
 ``load_teachers(TeacherSources(checkpoints={...}), tasks)`` into ``distil`` in place of a trained teacher.
@@ -20,6 +20,9 @@ _PUBLIC = {
     "distil": "distill.api",
     "Trained": "distill.api",
     "Distilled": "distill.api",
+    "PipelineCaches": "distill.api",
+    "Workspace": "distill.workspace",
+    "Placement": "distill.workspace",
     "load_tasks": "distill.data.loading",
     "build_tokenizer": "distill.tokenization",
     "load_tokenizer": "distill.tokenization",

@@ -6,10 +6,10 @@
     tasks = load_tasks({"intent": TaskConfig(type="classification", source="builtin",
                                              text="message", label="intent")})
     tokenizer = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=4000), tasks)
-    teacher = train_teacher(tasks, tokenizer, ModelConfig(layers=4, hidden=256, heads=4),
-                            TrainConfig(epochs=2), "runs/api/teacher")
-    student = distil(teacher.model, StudentModelConfig(layers=2, hidden=128, heads=2), tasks,
-                     tokenizer, DistillConfig(logits=LogitsKD()), TrainConfig(epochs=3), "runs/api/student")
+    work = Workspace(tasks, tokenizer, "runs/api/teacher", seed=0)  # what every step shares
+    teacher = train_teacher(work, ModelConfig(layers=4, hidden=256, heads=4), TrainConfig(epochs=2))
+    student = distil(teacher.model, StudentModelConfig(layers=2, hidden=128, heads=2), work.at("runs/api/student"),
+                     DistillConfig(logits=LogitsKD()), TrainConfig(epochs=3))
     print(student.retention)
 
 Each verb writes its model to ``<out>/model`` (``MultiTaskModel.from_pretrained`` reads it back) and
@@ -27,13 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedTokenizerBase
 
 from .augmentation import augment_split
 from .calibration import calibrate_regression
 from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig, fine_tuning_defaults
 from .data.examples import TaskData
-from .encoding import EncodedSplit, encode_tasks
 from .errors import MtkdError
 from .kd.objective import DistillationObjective
 from .kd.teacher_cache import TeacherLogits
@@ -46,9 +44,9 @@ from .training.evaluate import score_predictions
 from .training.loop import TrainResult, evaluate_all, predict_all, train
 from .transfer.joining import TransferJob, build_transfer
 from .transfer.scores import model_scorer, teachers_scorer, weights_hash
+from .workspace import Encoded, Workspace
 
 log = logging.getLogger("mtkd")
-Encoded = dict[str, dict[str, EncodedSplit]]
 
 
 @dataclass
@@ -92,57 +90,40 @@ def _finish(model: MultiTaskModel, out: Path, leftovers: tuple[str, ...]) -> Pat
     return out / "model"
 
 
-def train_teacher(
-    tasks: dict[str, TaskData],
-    tokenizer: PreTrainedTokenizerBase,
-    model: ModelConfig | MultiTaskModel,
-    train_cfg: TrainConfig,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    resume: bool = False,
-) -> Trained:
-    """Train one shared encoder with a head per task on every task at once (hard labels); the best dev
-    epoch is kept. ``model``: a shape or checkpoint to build from, or a model you built yourself. A checkpoint
-    is fine-tuned with ``fine_tuning_defaults`` for whatever ``train_cfg`` leaves unset."""
-    out, device = Path(out), torch.device(device)
+def train_teacher(work: Workspace, model: ModelConfig | MultiTaskModel, train_cfg: TrainConfig) -> Trained:
+    """Train one shared encoder with a head per task on every task of ``work`` at once (hard labels); the best
+    dev epoch is kept in ``work.out/model``. ``model``: a shape or checkpoint to build from, or a model you built
+    yourself. A checkpoint is fine-tuned with ``fine_tuning_defaults`` for whatever ``train_cfg`` leaves unset."""
     if isinstance(model, ModelConfig) and model.from_pretrained is not None:
         train_cfg = fine_tuning_defaults(train_cfg)
-    encoded = encode_tasks(tokenizer, tasks, train_cfg.max_len)
-    torch.manual_seed(seed)
+    encoded = work.encode(train_cfg.max_len)
+    torch.manual_seed(work.seed)
     if isinstance(model, ModelConfig):
-        model = MultiTaskModel.from_config(model, [head_spec(td) for td in tasks.values()], tokenizer)
+        model = MultiTaskModel.from_config(model, [head_spec(td) for td in work.tasks.values()], work.tokenizer)
     log.info(
         "teacher: %.2fM parameters (%.2fM in the encoder) on %s",
         model.num_parameters() / 1e6,
         model.num_parameters(encoder_only=True) / 1e6,
-        device,
+        work.device,
     )
-    result = train(model, tasks, encoded, train_cfg, out, tokenizer, seed, device, resume=resume, name="teacher")
-    calibration = _calibrate(model, tasks, encoded, train_cfg, device, tokenizer, out)
-    test = evaluate_all(model, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
-    path = _finish(model, out, ("checkpoints", "task-best"))
+    result = train(model, work, encoded, train_cfg, name="teacher")
+    calibration = _calibrate(model, work, encoded, train_cfg)
+    test = evaluate_all(model, work.tasks, encoded, "test", train_cfg, work.device, work.pad_id)
+    path = _finish(model, work.out, ("checkpoints", "task-best"))
     return Trained(model, path, test, result, encoded, calibration=calibration)
 
 
 def _calibrate(
-    model: MultiTaskModel,
-    tasks: dict[str, TaskData],
-    encoded: Encoded,
-    cfg: TrainConfig,
-    device: torch.device,
-    tokenizer: PreTrainedTokenizerBase,
-    out: Path,
+    model: MultiTaskModel, work: Workspace, encoded: Encoded, cfg: TrainConfig
 ) -> dict[str, dict[str, float]]:
     """``train.calibrate``: regression heads mapped onto the dev labels, and the best model saved again so."""
-    numeric = {t: d for t, d in tasks.items() if d.kind.numeric and not d.kind.per_token}
+    numeric = {t: d for t, d in work.tasks.items() if d.kind.numeric and not d.kind.per_token}
     if not cfg.calibrate or not numeric:
         return {}
-    dev = predict_all(model, numeric, encoded, "dev", cfg, device, tokenizer.pad_token_id)
+    dev = predict_all(model, numeric, encoded, "dev", cfg, work.device, work.pad_id)
     maps = calibrate_regression(model, numeric, dev)
     if distributed.is_main() and any(m["applied"] for m in maps.values()):
-        model.save_pretrained(out / "best", tokenizer)
+        model.save_pretrained(work.out / "best", work.tokenizer)
     return maps
 
 
@@ -168,76 +149,96 @@ def teacher_logits(
     return logits
 
 
+@dataclass(frozen=True)
+class PipelineCaches:
+    """What the pipeline hands ``distil`` so that repeated students reuse work and see the same data; a Python
+    user can leave it out."""
+
+    logits: Path | None = None
+    """a file that keeps the teacher's logits between runs (repeated students skip the teacher's forward pass)"""
+    transfer: Path | None = None
+    """where the teacher's transfer-set scores are kept (default ``<out>/cache``)"""
+    teacher_identity: Any = None
+    """names the teacher in the transfer cache's key (default: a hash of its weights)"""
+    teacher_test: dict[str, dict[str, Any]] | None = None
+    """the teachers' test metrics when already measured"""
+    data_seed: int | None = None
+    """the augmentation's and transfer set's seed (default the student's), so seeded repeats see the same data"""
+    on_error: str = "raise"
+    """bad transfer inputs raise, or are skipped and counted (``Distilled.transfer``)"""
+
+
 def distil(
     teacher: MultiTaskModel | TaskTeachers,
     student: StudentModelConfig | MultiTaskModel,
-    tasks: dict[str, TaskData],
-    tokenizer: PreTrainedTokenizerBase,
+    work: Workspace,
     config: DistillConfig,
     train_cfg: TrainConfig,
-    out: str | Path,
     *,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    resume: bool = False,
     teacher_train: TrainConfig | None = None,
     mlm: torch.nn.Module | Callable[[], torch.nn.Module] | None = None,
-    logits_cache: Path | None = None,
-    data_seed: int | None = None,
-    teacher_test: dict[str, dict[str, Any]] | None = None,
-    transfer_cache: Path | None = None,
-    teacher_identity: Any = None,
-    on_error: str = "raise",
+    caches: PipelineCaches | None = None,
 ) -> Distilled:
-    """Teach ``student`` every head of ``teacher`` at once with the losses ``config`` names; the teacher is
-    scored on the test split by the same code (at ``teacher_train``'s length) for the retention figures.
+    """Teach ``student`` every head of ``teacher`` at once on ``work``'s tasks with the losses ``config`` names;
+    the teacher is scored on the test split by the same code (at ``teacher_train``'s length) for the retention.
 
     ``teacher``: a trained multi-task teacher, or ``TaskTeachers`` (one teacher per task, brought from
     outside: ``distill.teachers.load_teachers``); a task without one learns from its labels alone.
-    ``student``: a shape (built from the teacher as its ``init`` says) or a model you built. ``mlm``: the
-    masked LM for ``config.augment.method: mlm``, or a function that loads it once the student is built (so
-    a run's random draws follow the same order whether or not it augments). ``logits_cache``: a file that
-    keeps the teacher's logits between runs (repeated students skip the teacher's forward pass). ``seed``:
-    the student's initialisation and batch order; ``data_seed`` (default ``seed``): the augmentation's, so
-    seeded repeats see the same data. ``teacher_test``: the teachers' test metrics when already measured.
-    ``config.transfer``: the teacher's scores on the transfer inputs are kept in ``transfer_cache`` (default
-    ``<out>/cache``) under a key naming the teacher (``teacher_identity``, default a hash of its weights) and
-    the inputs, so every student of the same teacher reuses them; ``on_error``: bad transfer inputs raise or
-    are skipped and counted (``Distilled.transfer``).
+    ``student``: a shape (built from the teacher as its ``init`` says, seeded by ``work.seed``) or a model you
+    built. ``mlm``: the masked LM for ``config.augment.method: mlm``, or a function that loads it once the
+    student is built (so a run's random draws follow the same order whether or not it augments). ``caches``:
+    the pipeline's caches and identities (``PipelineCaches``).
     """
-    out, device = Path(out), torch.device(device)
+    caches = caches or PipelineCaches()
     per_task = isinstance(teacher, TaskTeachers)
-    encoded = encode_tasks(tokenizer, tasks, train_cfg.max_len)
-    student = _student_for(teacher, student, tasks, tokenizer, config, seed)
+    encoded = work.encode(train_cfg.max_len)
+    student = _student_for(teacher, student, work, config)
     layers = teacher.encoder if per_task else teacher
     if layers is not None:  # the teacher runs beside the student on every batch: on the student's device
-        layers.to(device)
+        layers.to(work.device)
+    data_seed = work.seed if caches.data_seed is None else caches.data_seed
     if config.augment:  # augmented copies join the training splits: teacher soft targets only
         if mlm is not None and not isinstance(mlm, torch.nn.Module):
-            mlm = mlm().to(device)
+            mlm = mlm().to(work.device)
         for task, splits in encoded.items():
-            aug_seed = seed if data_seed is None else data_seed
-            splits["train"] = augment_split(splits["train"], config.augment, tokenizer, aug_seed, task, mlm, device)
+            splits["train"] = augment_split(
+                splits["train"], config.augment, work.tokenizer, data_seed, task, mlm, work.device
+            )
     job = None
     if config.transfer is not None:
-        data = seed if data_seed is None else data_seed
-        job = _transfer_job(teacher, tasks, tokenizer, config, teacher_train or train_cfg, device, data, on_error)
-        job.cache_root, job.identity = transfer_cache or out / "cache", teacher_identity or job.identity
-    result = _train_student(
-        teacher, student, tasks, tokenizer, encoded, config, train_cfg, out, seed, device, resume, logits_cache, job
-    )
-    calibration = _calibrate(student, tasks, encoded, train_cfg, device, tokenizer, out)
-    preds = predict_all(student, tasks, encoded, "test", train_cfg, device, tokenizer.pad_token_id)
-    test = {t: score_predictions(tasks[t], "test", p) for t, p in preds.items()}
-    path = _finish(student, out, ("checkpoints", "intermediate", "task-best"))
+        job = _transfer_job(teacher, work, config, teacher_train or train_cfg, data_seed, caches.on_error)
+        job.cache_root, job.identity = caches.transfer or work.out / "cache", caches.teacher_identity or job.identity
+    result = _train_student(teacher, student, work, encoded, config, train_cfg, caches.logits, job)
+    return _scored(student, teacher, work, encoded, train_cfg, teacher_train, caches, job, result)
+
+
+def _scored(
+    student: MultiTaskModel,
+    teacher: MultiTaskModel | TaskTeachers,
+    work: Workspace,
+    encoded: Encoded,
+    train_cfg: TrainConfig,
+    teacher_train: TrainConfig | None,
+    caches: PipelineCaches,
+    job: TransferJob | None,
+    result: TrainResult,
+) -> Distilled:
+    """The trained student calibrated, saved and scored beside the teacher, with paired intervals."""
+    calibration = _calibrate(student, work, encoded, train_cfg)
+    preds = predict_all(student, work.tasks, encoded, "test", train_cfg, work.device, work.pad_id)
+    test = {t: score_predictions(work.tasks[t], "test", p) for t, p in preds.items()}
+    path = _finish(student, work.out, ("checkpoints", "intermediate", "task-best"))
     teacher_preds = (
         teacher.test_predictions()
-        if per_task
-        else _teacher_predictions(teacher, tasks, tokenizer, encoded, train_cfg, teacher_train, device)
+        if isinstance(teacher, TaskTeachers)
+        else _teacher_predictions(teacher, work, encoded, train_cfg, teacher_train)
     )
+    teacher_test = caches.teacher_test
     if teacher_test is None:
-        teacher_test = {t: score_predictions(tasks[t], "test", p) for t, p in teacher_preds.items()}
-    intervals = {t: paired_bootstrap(tasks[t], "test", preds[t], teacher_preds[t], seed=seed) for t in teacher_preds}
+        teacher_test = {t: score_predictions(work.tasks[t], "test", p) for t, p in teacher_preds.items()}
+    intervals = {
+        t: paired_bootstrap(work.tasks[t], "test", preds[t], teacher_preds[t], seed=work.seed) for t in teacher_preds
+    }
     transfer = job.rows.report() if job else {}
     return Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, calibration=calibration)
 
@@ -245,23 +246,21 @@ def distil(
 def _student_for(
     teacher: MultiTaskModel | TaskTeachers,
     student: StudentModelConfig | MultiTaskModel,
-    tasks: dict[str, TaskData],
-    tokenizer: PreTrainedTokenizerBase,
+    work: Workspace,
     config: DistillConfig,
-    seed: int,
 ) -> MultiTaskModel:
     """The student to train: built from the teacher's layers as its shape says (or the one given), checked
     against what the teacher can teach; its size against the teacher's is logged."""
     per_task = isinstance(teacher, TaskTeachers)
     layers = teacher.encoder if per_task else teacher.eval()
     if per_task:
-        check_vocabulary(teacher, tokenizer)
+        check_vocabulary(teacher, work.tokenizer)
         if config.intermediate and layers is None:
             raise MtkdError("intermediate-layer KD from per-task teachers needs teacher.encoder_from (whose layers)")
     if isinstance(student, StudentModelConfig):
-        torch.manual_seed(seed)
-        heads = [head_spec(td) for td in tasks.values()] if per_task else None
-        student = build_student(student, layers, tokenizer, heads)
+        torch.manual_seed(work.seed)
+        heads = [head_spec(td) for td in work.tasks.values()] if per_task else None
+        student = build_student(student, layers, work.tokenizer, heads)
     teacher_params = teacher.num_parameters() if per_task else teacher.num_parameters(encoder_only=True)
     log.info(
         "distill: student encoder %.2fM parameters = %.3f of the %s",
@@ -274,58 +273,52 @@ def _student_for(
 
 def _transfer_job(
     teacher: MultiTaskModel | TaskTeachers,
-    tasks: dict[str, TaskData],
-    tokenizer: PreTrainedTokenizerBase,
+    work: Workspace,
     config: DistillConfig,
     teacher_train: TrainConfig,
-    device: torch.device,
     seed: int,
     on_error: str = "raise",
 ) -> TransferJob:
     """The transfer inputs and how the teacher scores them (a brought teacher through its own tokenizer)."""
     per_task = isinstance(teacher, TaskTeachers)
-    taught = set(teacher.teachers) if per_task else set(tasks)
-    rows = build_transfer(config.transfer, tasks, taught, seed, on_error)
+    taught = set(teacher.teachers) if per_task else set(work.tasks)
+    rows = build_transfer(config.transfer, work.tasks, taught, seed, on_error)
     if per_task:
         scorer, identity = teachers_scorer(teacher), teacher.describe()
     else:
-        scorer = model_scorer(teacher, tokenizer, teacher_train.max_len, device, teacher_train.eval_batch_size)
+        scorer = model_scorer(
+            teacher, work.tokenizer, teacher_train.max_len, work.device, teacher_train.eval_batch_size
+        )
         identity = {"weights": weights_hash(teacher), "max_len": teacher_train.max_len}
     return TransferJob(rows, scorer, Path("cache"), identity, config.transfer.chunk_rows)
 
 
 def _teacher_predictions(
     teacher: MultiTaskModel,
-    tasks: dict[str, TaskData],
-    tokenizer: PreTrainedTokenizerBase,
+    work: Workspace,
     encoded: Encoded,
     train_cfg: TrainConfig,
     teacher_train: TrainConfig | None,
-    device: torch.device,
 ) -> dict[str, list[Any]]:
     """A multi-task teacher's test predictions by the student's code, at its own max_len."""
     teacher_train = teacher_train or train_cfg
     if teacher_train.max_len != train_cfg.max_len:
-        encoded = encode_tasks(tokenizer, tasks, teacher_train.max_len)
-    return predict_all(teacher, tasks, encoded, "test", teacher_train, device, tokenizer.pad_token_id)
+        encoded = work.encode(teacher_train.max_len)
+    return predict_all(teacher, work.tasks, encoded, "test", teacher_train, work.device, work.pad_id)
 
 
 def _train_student(
     teacher: MultiTaskModel | TaskTeachers,
     student: MultiTaskModel,
-    tasks: dict[str, TaskData],
-    tokenizer: PreTrainedTokenizerBase,
+    work: Workspace,
     encoded: Encoded,
     cfg: DistillConfig,
     train_cfg: TrainConfig,
-    out: Path,
-    seed: int,
-    device: torch.device,
-    resume: bool,
     logits_cache: Path | None,
     transfer: TransferJob | None = None,
 ) -> TrainResult:
     """The distillation objective through the one training loop (two phases for the TinyBERT schedule)."""
+    tasks, tokenizer, device = work.tasks, work.tokenizer, work.device
     cached, taught, layers = None, None, teacher
     if isinstance(teacher, TaskTeachers):  # every answer precomputed; the encoder (if any) lends layers
         cached = student_targets(teacher, tasks, {t: e["train"] for t, e in encoded.items()}, tokenizer)
@@ -337,25 +330,13 @@ def _train_student(
         transfer.join(encoded, cached, tasks, tokenizer, train_cfg.max_len)
 
     def run(phase_cfg: TrainConfig, where: Path, objective: DistillationObjective, name: str) -> TrainResult:
-        return train(
-            student,
-            tasks,
-            encoded,
-            phase_cfg,
-            where,
-            tokenizer,
-            seed,
-            device,
-            resume=resume,
-            objective=objective,
-            name=name,
-        )
+        return train(student, work.at(where), encoded, phase_cfg, objective, name)
 
     if cfg.two_stage:
         first = DistillationObjective(layers, student, tasks, cfg, use_logits=False, taught=taught)
         phase1 = train_cfg.model_copy(update={"epochs": cfg.two_stage.intermediate_epochs, "early_stopping": None})
-        run(phase1, out / "intermediate", first, "distill (intermediate)")
+        run(phase1, work.out / "intermediate", first, "distill (intermediate)")
         objective = DistillationObjective(layers, student, tasks, cfg, cached, use_intermediate=False, taught=taught)
     else:
         objective = DistillationObjective(layers, student, tasks, cfg, cached, taught=taught)
-    return run(train_cfg, out, objective, "distill")
+    return run(train_cfg, work.out, objective, "distill")

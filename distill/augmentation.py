@@ -71,15 +71,15 @@ def mlm_replacements(
     mlm: torch.nn.Module,
     rows: list[list[int]],
     positions: list[list[int]],
-    mask_id: int,
-    pad_id: int,
+    tokenizer: PreTrainedTokenizerBase,
     banned: set[int],
     top_k: int,
     rng: random.Random,
     device: torch.device,
 ) -> list[list[int]]:
     """One batch: mask ``positions`` of each row, draw each replacement from the MLM's top-k other
-    than the original token and the ``banned`` ids."""
+    than the original token and the ``banned`` ids (the tokenizer gives the mask and padding ids)."""
+    mask_id, pad_id = tokenizer.mask_token_id, tokenizer.pad_token_id
     length = max(len(r) for r in rows)
     ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
@@ -137,9 +137,7 @@ def augment_split(
         positions = [jobs[j][1] for j in chunk]
         if cfg.method == "mlm":
             assert mlm is not None
-            made = mlm_replacements(
-                mlm, rows, positions, tokenizer.mask_token_id, tokenizer.pad_token_id, banned, cfg.top_k, rng, device
-            )
+            made = mlm_replacements(mlm, rows, positions, tokenizer, banned, cfg.top_k, rng, device)
         else:
             made = [masked(r, pos, tokenizer.mask_token_id) for r, pos in zip(rows, positions, strict=True)]
         produced.update(zip(chunk, made, strict=True))

@@ -12,7 +12,6 @@ import logging
 import math
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +28,7 @@ from .tokenization import training_texts
 from .training import distributed
 from .training.engine import Progress, Step, engine_for
 from .training.sampling import length_grouped
+from .workspace import Placement
 
 log = logging.getLogger("mtkd")
 DEV_TEXTS = 2000  # held-out texts for the MLM loss/accuracy printed per epoch
@@ -176,13 +176,11 @@ def pretrain_mlm(
     tokenizer: PreTrainedTokenizerBase,
     train_texts: list[str],
     dev_texts: list[str],
-    out_dir: Path,
-    seed: int,
-    device: torch.device,
-    resume: bool = False,
+    where: Placement,
 ) -> dict[str, Any]:
-    """Train the MLM; save its encoder (and the tokenizer) to ``out_dir/encoder`` and the whole MLM to
-    ``out_dir/mlm``; return the history."""
+    """Train the MLM (seeded, placed and resumed as ``where`` says); save its encoder (and the tokenizer) to
+    ``where.out/encoder`` and the whole MLM to ``where.out/mlm``; return the history."""
+    out_dir, seed, device = where.out, where.seed, where.device
     torch.manual_seed(seed)
     train, dev = (
         tokenize_corpus(tokenizer, train_texts, cfg.max_len),
@@ -191,7 +189,7 @@ def pretrain_mlm(
     model = build_mlm(model_cfg, tokenizer).to(device)
     total = min(math.ceil(len(train) / cfg.batch_size) * cfg.epochs, cfg.max_steps or math.inf)
     engine = engine_for(model, cfg, total, device, out_dir, "pretrain")
-    if resume and engine.resume():
+    if where.resume and engine.resume():
         log.info("pretrain: resuming at epoch %d, step %d", engine.progress.epoch + 1, engine.progress.step)
     log.info("pretrain: %d texts (%d held out), %d steps", len(train), len(dev), total)
 

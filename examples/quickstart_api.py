@@ -25,6 +25,7 @@ from distill import (
     TaskConfig,
     TokenizerConfig,
     TrainConfig,
+    Workspace,
     build_tokenizer,
     distil,
     load_tasks,
@@ -58,7 +59,8 @@ def main(out: Path, tiny: bool) -> dict:
     shape = dict(layers=1, hidden=32, heads=2, intermediate=64) if tiny else dict(layers=4, hidden=256, heads=4)
     schedule = dict(batch_size=32, max_len=max_len, sampling="temperature", temperature=2.0)
     teacher_train = TrainConfig(epochs=3, lr=3e-3 if tiny else 5e-4, **schedule)
-    teacher = train_teacher(tasks, tokenizer, ModelConfig(**shape), teacher_train, out / "teacher")
+    work = Workspace(tasks, tokenizer, out / "teacher", seed=0)  # what every step shares: data, folder, device, seed
+    teacher = train_teacher(work, ModelConfig(**shape), teacher_train)
 
     # 2. the student: narrower and shallower, taught every head at once (logits, hidden states, Q/K/V relations)
     student_shape = (
@@ -67,15 +69,8 @@ def main(out: Path, tiny: bool) -> dict:
         else dict(layers=2, hidden=128, heads=2, intermediate=512, max_position=128)
     )
     kd = DistillConfig(logits=LogitsKD(temperature=2.0), hidden=HiddenKD(embeddings=True), relation=RelationKD(heads=2))
-    student = distil(
-        teacher.model,
-        StudentModelConfig(**student_shape),
-        tasks,
-        tokenizer,
-        kd,
-        TrainConfig(epochs=3 if tiny else 6, lr=3e-3 if tiny else 1e-3, **schedule),
-        out / "student",
-    )
+    student_train = TrainConfig(epochs=3 if tiny else 6, lr=3e-3 if tiny else 1e-3, **schedule)
+    student = distil(teacher.model, StudentModelConfig(**student_shape), work.at(out / "student"), kd, student_train)
     print("retention per task:", {t: round(r, 4) for t, r in student.retention.items()})
 
     # 3. ONNX export, fusions, and two INT8 presets, each scored per task through ONNX Runtime

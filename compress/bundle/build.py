@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from distill.errors import ArtifactError
 from distill.io import directory_checksums, read_json, replace_directory, write_json
@@ -68,7 +68,7 @@ def task_entries(artifact: Path, inputs: dict[str, dict[str, str]]) -> list[dict
 
 
 def _manifest(
-    artifact: Path, name: str, tasks: list[dict[str, Any]], max_len: int, serve: tuple[str, str] | None, device: str
+    artifact: Path, name: str, tasks: list[dict[str, Any]], max_len: int, serve: Serving | None
 ) -> dict[str, Any]:
     """``bundle.json`` less the metrics, the source and the checksums: model file, runtime, tasks, preprocessing."""
     described = [artifact / f for f in ("onnx.json", "engine.json") if (artifact / f).is_file()]
@@ -79,7 +79,7 @@ def _manifest(
         "model": name,
         "runtime": serve[0] if serve else MODEL_FILES[name],
         "precision": serve[1] if serve else onnx_manifest.get("precision", "fp32"),
-        "device": device,
+        "device": serve.device if serve else "cpu",
         "artifact_precision": onnx_manifest.get("precision", "fp32"),
         "preset": onnx_manifest.get("preset"),
         "tasks": tasks,
@@ -94,6 +94,15 @@ def _manifest(
     }
 
 
+class Serving(NamedTuple):
+    """How a bundle is served: the runtime and precision (the run's fastest within tolerance, e.g. OpenVINO at
+    bf16), and the device it is served on unless the loader says otherwise (``cuda`` for a GPU's choice)."""
+
+    runtime: str
+    precision: str
+    device: str = "cpu"
+
+
 def build_bundle(
     artifact: Path,
     out: Path,
@@ -102,14 +111,12 @@ def build_bundle(
     metrics: dict[str, dict[str, Any]] | None = None,
     latency: list[dict[str, Any]] | None = None,
     source: dict[str, Any] | None = None,
-    serve: tuple[str, str] | None = None,
-    device: str = "cpu",
+    serve: Serving | None = None,
 ) -> dict[str, Any]:
     """Write the bundle of ``artifact`` to ``out`` (atomically) and return its manifest.
 
-    ``serve`` is the (runtime, precision) the bundle is served with (the run's fastest within tolerance,
-    e.g. OpenVINO at bf16); by default the runtime its model file suits, at the artifact's own precision.
-    ``device``: where it is served unless the loader says otherwise (``cuda`` for a GPU's choice).
+    ``serve``: the runtime, precision and device it is served with; by default the runtime its model file
+    suits, at the artifact's own precision, on the CPU.
 
     ``inputs`` maps each task to ``{"input": text|pair|tokens, "words": whitespace|chars}``;
     ``metrics`` (per task, as in ``metrics.json``) and ``latency`` (bench result rows) feed the card.
@@ -128,7 +135,7 @@ def build_bundle(
         for side in SIDECARS:
             if (artifact / side).is_file():
                 shutil.copy2(artifact / side, tmp / side)
-        manifest = _manifest(artifact, name, tasks, max_len, serve, device)
+        manifest = _manifest(artifact, name, tasks, max_len, serve)
         manifest.update(metrics=metrics or {}, source=source or {"artifact": str(artifact)})
         (tmp / "README.md").write_text(model_card(manifest, latency or []), encoding="utf-8")
         manifest["files"] = directory_checksums(tmp)

@@ -2,9 +2,10 @@
 
     from compress.prune.api import prune
     from compress.prune.plan import PruneConfig
+    from distill import Workspace
 
-    pruned = prune(student, tasks, tokenizer, PruneConfig(heads=0.25, ffn=0.4, steps=2),
-                   TrainConfig(epochs=1, max_len=64), "runs/api/pruned")
+    work = Workspace(tasks, tokenizer, "runs/api/pruned")
+    pruned = prune(student, work, PruneConfig(heads=0.25, ffn=0.4, steps=2), TrainConfig(epochs=1, max_len=64))
     print(pruned.retention, pruned.shape)
 
 In steps: score heads and FFN neurons (an importance from ``IMPORTANCES``), cut the least important
@@ -17,20 +18,19 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import torch
 from transformers import PreTrainedTokenizerBase
 
 from distill.config import DistillConfig, LogitsKD, TrainConfig
 from distill.data.examples import TaskData
-from distill.encoding import EncodedSplit, collate, encode_tasks
+from distill.encoding import collate
 from distill.kd.objective import DistillationObjective
 from distill.model import MultiTaskModel
 from distill.retention import kept
 from distill.training.loop import evaluate_all, train
+from distill.workspace import Encoded, Workspace
 
 from .importance import IMPORTANCES, head_slices, layers_of
 from .plan import PruneConfig, plan_step, step_fraction
@@ -39,7 +39,6 @@ from .surgery import drop_layers, prunable_parameters, prune_ffn, prune_heads
 from .vocabulary import prune_embeddings, prune_vocabulary
 
 log = logging.getLogger("mtkd")
-Encoded = dict[str, dict[str, EncodedSplit]]
 
 
 @dataclass
@@ -84,23 +83,12 @@ def scoring_batches(tasks, encoded: Encoded, per_task: int, batch_size: int, pad
     return batches
 
 
-def prune(
-    model: MultiTaskModel,
-    tasks: dict[str, TaskData],
-    tokenizer: PreTrainedTokenizerBase,
-    cfg: PruneConfig,
-    train_cfg: TrainConfig,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    resume: bool = False,
-) -> Pruned:
-    """Prune ``model`` in place as ``cfg`` says and save it to ``<out>/model``; recovery trains with
+def prune(model: MultiTaskModel, work: Workspace, cfg: PruneConfig, train_cfg: TrainConfig) -> Pruned:
+    """Prune ``model`` in place as ``cfg`` says and save it to ``work.out/model``; recovery trains with
     ``train_cfg``'s batch size and length for ``cfg.recover_epochs`` epochs per step, distilling from an
     unpruned copy. Both are scored on the test split before and after."""
-    out, device = Path(out), torch.device(device)
-    encoded, pad = encode_tasks(tokenizer, tasks, train_cfg.max_len), tokenizer.pad_token_id
+    tasks, tokenizer, out, device = work.tasks, work.tokenizer, work.out, work.device
+    encoded, pad = work.encode(train_cfg.max_len), tokenizer.pad_token_id
     reference = copy.deepcopy(model).to(device).eval()
     model = model.cpu()
     before = evaluate_all(reference, tasks, encoded, "test", train_cfg, device, pad)
@@ -108,7 +96,8 @@ def prune(
     vocabulary = None
     if cfg.vocabulary:
         tokenizer, reference, vocabulary = shrink_vocabulary(model, reference, tokenizer, tasks, encoded, cfg)
-        encoded, pad = encode_tasks(tokenizer, tasks, train_cfg.max_len), tokenizer.pad_token_id
+        work = replace(work, tokenizer=tokenizer)  # recovery reads the new token ids
+        encoded, pad = work.encode(train_cfg.max_len), tokenizer.pad_token_id
     if cfg.layers:
         drop_layers(model, cfg.layers)
     score = IMPORTANCES.get(cfg.importance)()
@@ -126,20 +115,7 @@ def prune(
         prune_ffn(model, keep)
         log.info("prune step %d/%d: layers (heads/ffn) %s", step, cfg.steps, shape_of(model))
         if cfg.recover_epochs:
-            recover(
-                model,
-                reference,
-                tasks,
-                encoded,
-                tokenizer,
-                cfg,
-                train_cfg,
-                out / f"recover-{step}",
-                step,
-                seed,
-                device,
-                resume,
-            )
+            recover(model, reference, work.at(out / f"recover-{step}"), encoded, cfg, train_cfg, step)
     masks = sparsify(model.cpu(), cfg.sparsity, cfg.sparsity_level) if cfg.sparsity != "none" else None
     after = evaluate_all(model.to(device), tasks, encoded, "test", train_cfg, device, pad)
     params.append(model.num_parameters(encoder_only=True))
@@ -174,31 +150,16 @@ def shrink_vocabulary(
 def recover(
     model: MultiTaskModel,
     reference: MultiTaskModel,
-    tasks: dict[str, TaskData],
+    work: Workspace,
     encoded: Encoded,
-    tokenizer: PreTrainedTokenizerBase,
     cfg: PruneConfig,
     base: TrainConfig,
-    out: Path,
     step: int,
-    seed: int,
-    device: torch.device,
-    resume: bool,
 ) -> None:
-    """Logit distillation from the unpruned model: the pruned one relearns what the cut removed."""
+    """Logit distillation from the unpruned model: the pruned one relearns what the cut removed (in
+    ``work.out``, removed afterwards; step ``step`` is seeded ``work.seed + step``)."""
     train_cfg = base.model_copy(update={"epochs": cfg.recover_epochs, "lr": cfg.recover_lr, "early_stopping": None})
-    objective = DistillationObjective(reference, model, tasks, DistillConfig(logits=LogitsKD()))
-    train(
-        model,
-        tasks,
-        encoded,
-        train_cfg,
-        out,
-        tokenizer=tokenizer,
-        seed=seed + step,
-        device=device,
-        resume=resume,
-        objective=objective,
-        name=f"prune recovery {step}/{cfg.steps}",
-    )
-    shutil.rmtree(out, ignore_errors=True)
+    objective = DistillationObjective(reference, model, work.tasks, DistillConfig(logits=LogitsKD()))
+    stepped = replace(work, seed=work.seed + step)
+    train(model, stepped, encoded, train_cfg, objective, f"prune recovery {step}/{cfg.steps}")
+    shutil.rmtree(work.out, ignore_errors=True)

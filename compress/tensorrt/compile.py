@@ -110,7 +110,7 @@ def compile_engines(
             reference = onnx_dir / f"{name}-fp32" / "metrics.json"
             if v == "fp16" and not weak_typing():  # TensorRT 11: FP16 comes from an FP16 graph, not a flag
                 g = fp16_source(g.parent, out / f"{name}-fp16-onnx")
-            return build_scored_engine(g, v, out / e, cfg, profile, tasks, max_len, timing_cache, reference)
+            return _build_scored_engine(g, v, out / e, cfg, profile, tasks, max_len, timing_cache, reference)
 
         rows[engine] = isolated(engine, variant, out / engine, build)
     if not any("precision" in row for row in rows.values()):
@@ -118,7 +118,7 @@ def compile_engines(
     return rows
 
 
-def build_scored_engine(
+def _build_scored_engine(
     graph: Path,
     variant: str,
     out: Path,

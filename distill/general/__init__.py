@@ -6,7 +6,7 @@ self-attention relations on unlabelled text before task distillation starts from
     corpus = general_corpus(tasks, GeneralDistillConfig())
     done = cached_general(lambda: teacher.encoder, "my-teacher", StudentModelConfig(layers=2, hidden=128, heads=2),
                           tokenizer, corpus, GeneralDistillConfig())
-    distil(teacher, StudentModelConfig(from_pretrained=str(done.path)), tasks, tokenizer, ...)
+    distil(teacher, StudentModelConfig(from_pretrained=str(done.path)), Workspace(tasks, tokenizer, out), ...)
 """
 
 from .cache import CachedGeneral, cached_general, general_key, general_root

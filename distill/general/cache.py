@@ -20,6 +20,7 @@ from ..checkpoints import mtkd_cache_dir
 from ..config import ModelConfig
 from ..io import read_json, stable_hash, write_json
 from ..training import distributed
+from ..workspace import Placement
 from .config import GeneralDistillConfig
 from .corpus import GeneralCorpus
 from .train import ENCODER_DIR, GeneralDistilled, distil_general
@@ -73,12 +74,12 @@ def cached_general(
     *,
     seed: int = 0,
     device: str | torch.device = "cpu",
-    cache: str | Path | None = None,
 ) -> CachedGeneral:
     """The encoder of ``shape`` general-distilled from ``teacher`` (loaded only when it must train) on ``corpus``:
-    from the cache when it is there, else trained into it (resuming an interrupted run of the same key)."""
+    from the cache (``general_root()``, under ``$MTKD_CACHE``) when it is there, else trained into it (resuming
+    an interrupted run of the same key)."""
     key = general_key(teacher_identity, shape, corpus, cfg, seed)
-    folder = Path(cache or general_root()) / key
+    folder = general_root() / key
     if (folder / RECORD).is_file():
         log.info("general: encoder %s from the cache (%s)", key, folder)
         return CachedGeneral(folder / ENCODER_DIR, key, True, read_json(folder / RECORD))
@@ -88,7 +89,8 @@ def cached_general(
     with lock if lock is not None else nullcontext():
         if (folder / RECORD).is_file():  # another run finished it while this one waited
             return CachedGeneral(folder / ENCODER_DIR, key, True, read_json(folder / RECORD))
-        done = distil_general(teacher(), shape, tokenizer, corpus.texts, cfg, folder, seed=seed, device=device)
+        where = Placement(folder, torch.device(device), seed, resume=True)
+        done = distil_general(teacher(), shape, tokenizer, corpus.texts, cfg, where)
         record = _record(done, key, teacher_identity, shape, corpus, cfg)
         if distributed.is_main():
             write_json(folder / RECORD, record)  # last: its presence means the encoder is complete

@@ -27,6 +27,7 @@ from ..student import capture_qkv, project_embeddings
 from ..training import distributed
 from ..training.engine import Progress, Step, engine_for
 from ..training.sampling import length_grouped
+from ..workspace import Placement
 from .config import GeneralDistillConfig
 from .corpus import Text
 
@@ -191,15 +192,11 @@ def distil_general(
     tokenizer: PreTrainedTokenizerBase,
     texts: list[Text],
     cfg: GeneralDistillConfig,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    resume: bool = True,
+    where: Placement,
 ) -> GeneralDistilled:
     """Distil ``teacher`` (a Hugging Face encoder) into a fresh encoder of ``shape`` on ``texts``; the result is
-    ``<out>/encoder``, a model directory with the tokenizer (``student.model.from_pretrained`` reads it)."""
-    out, device = Path(out), torch.device(device)
+    ``where.out/encoder``, a model directory with the tokenizer (``student.model.from_pretrained`` reads it)."""
+    out, device, seed = where.out, where.device, where.seed
     layer = check_shapes(cfg, shape, teacher.config)
     heads = relation_heads(cfg, shape, teacher.config.hidden_size, teacher.config.num_attention_heads)
     torch.manual_seed(seed)
@@ -212,7 +209,7 @@ def distil_general(
     dev = tokenize_texts(tokenizer, held, cfg.max_len)
     total = min(math.ceil(len(train) / cfg.batch_size) * cfg.epochs, cfg.max_steps or math.inf)
     engine = engine_for(distiller, cfg, total, device, out, "general")
-    if resume and engine.resume():
+    if where.resume and engine.resume():
         log.info("general: resuming at epoch %d, step %d", engine.progress.epoch + 1, engine.progress.step)
     log.info(
         "general: %d inputs (%d held out), %d steps; student %s from teacher layer %d, %d relation heads",

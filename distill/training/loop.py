@@ -25,6 +25,7 @@ from ..errors import MtkdError
 from ..kd.ranking import query_groups
 from ..model import MultiTaskModel
 from ..tasks import IGNORE_INDEX
+from ..workspace import Encoded, Workspace
 from . import distributed
 from .anchoring import TaskAnchors
 from .engine import Engine, Progress, Step, engine_for
@@ -35,8 +36,6 @@ from .shared_inputs import joint_labels, shared_input_groups
 from .weighting import WEIGHTINGS
 
 log = logging.getLogger("mtkd")
-
-Encoded = dict[str, dict[str, EncodedSplit]]  # task → split → encoded examples
 
 
 class SupervisedObjective:
@@ -264,25 +263,21 @@ class DevSelection:
 
 def train(
     model: MultiTaskModel,
-    tasks: dict[str, TaskData],
+    work: Workspace,
     encoded: Encoded,
     cfg: TrainConfig,
-    out_dir: Path,
-    tokenizer: PreTrainedTokenizerBase,
-    seed: int,
-    device: torch.device,
     objective: Objective | None = None,
-    resume: bool = False,
     name: str = "train",
 ) -> TrainResult:
-    """Train ``model`` on every task; keep the best dev epoch in ``out_dir/best`` and load it back.
+    """Train ``model`` on every task of ``work``; keep the best dev epoch in ``work.out/best`` and load it back.
 
-    Checkpoints go to ``out_dir/checkpoints/last`` every ``cfg.checkpoint_every`` steps and at each
-    epoch end; with ``resume`` a run continues from there and sees the same batches it would
+    Checkpoints go to ``work.out/checkpoints/last`` every ``cfg.checkpoint_every`` steps and at each
+    epoch end; with ``work.resume`` a run continues from there and sees the same batches it would
     have seen without the interruption.
     """
+    tasks, tokenizer, out_dir, device = work.tasks, work.tokenizer, work.out, work.device
     objective = objective or supervised_objective(tasks)
-    source = MultiTaskBatches(tasks, encoded, cfg, seed, tokenizer.pad_token_id, name)
+    source = MultiTaskBatches(tasks, encoded, cfg, work.seed, tokenizer.pad_token_id, name)
     total = min(source.steps_per_epoch() * cfg.epochs, cfg.max_steps or math.inf)
     weighting = WEIGHTINGS.get(cfg.weighting)(list(tasks), cfg.task_weights)
     # an objective or weighting with parameters of its own (a KD projection, learned task weights) is
@@ -293,7 +288,7 @@ def train(
     trainable = nn.ModuleDict({"model": model, **extra}) if extra else model
     trainable.to(device)
     engine = engine_for(trainable, cfg, total, device, out_dir, name)
-    if resume and engine.resume():
+    if work.resume and engine.resume():
         p = engine.progress
         log.info("%s: resuming at epoch %d, step %d (global step %d)", name, p.epoch + 1, p.step, p.global_step)
     engine.writer = _tensorboard(out_dir / "tensorboard") if distributed.is_main() else None

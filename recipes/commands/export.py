@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compress.bundle import MANIFEST, Predictor, build_bundle
+from compress.bundle import MANIFEST, Predictor, Serving, build_bundle
 from compress.bundle.optimum_export import export_optimum
 from compress.bundle.scoring import score_bundle
 from compress.bundle.selection import bench_rows, choose_artifact, choose_for_device, choose_runtime
@@ -106,7 +106,8 @@ def export_run(run: Path, out: Path, options: ExportOptions | None = None) -> st
         folder = export_triton(src, out, f"{recipe.name}-{src.name}")
         return f"{folder}: Triton model ({folder / 'config.pbtxt'})"
     metrics_path = next((p for p in (src / "metrics.json", src.parent / "metrics.json") if p.is_file()), None)
-    serve = (on_gpu[2], on_gpu[3]) if on_gpu else serving_runtime(run, recipe, src, o.runtime)
+    chosen = (on_gpu[2], on_gpu[3]) if on_gpu else serving_runtime(run, recipe, src, o.runtime)
+    serve = Serving(*chosen, device) if chosen else None
     manifest = build_bundle(
         src,
         out,
@@ -116,7 +117,6 @@ def export_run(run: Path, out: Path, options: ExportOptions | None = None) -> st
         latency=bench_rows(run, name, bench),
         source={"run": str(run), "recipe": recipe.name, "artifact": str(src), "artifact_name": name},
         serve=serve,
-        device=device,
     )
     served = f"{manifest['runtime']} {manifest['precision']}"
     done = f"{out}: bundle of {name} (served by {served}, {len(manifest['tasks'])} tasks, {MANIFEST})"

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from benchmarks.latency import teachers_latency, torch_latency_ratio
-from distill.api import distil
+from distill.api import PipelineCaches, distil
 from distill.augmentation import MLM_DIR, load_mlm
 from distill.errors import ArtifactError, RecipeError
 from distill.io import read_json, sha256_file, stable_hash, write_json
@@ -19,6 +19,7 @@ from distill.model import MultiTaskModel
 from distill.teachers import TaskTeachers, load_teachers
 from distill.tokenization import load_tokenizer
 from distill.training import distributed
+from distill.workspace import Workspace
 from recipes.pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
@@ -139,25 +140,18 @@ class DistillStage(Stage):
         shape = cfg.model
         if cfg.general is not None:  # the general stage's encoder is the start
             shape = shape.model_copy(update={"init": "random", "from_pretrained": str(ctx.input("general") / ENCODER)})
-        done = distil(
-            teacher,
-            shape,
-            tasks_of(ctx),
-            load_tokenizer(student_tokenizer_dir(ctx)),
-            cfg.distill,
-            cfg.train,
-            ctx.out,
-            seed=cfg.seed_or(recipe.seed),
-            data_seed=recipe.seed,
-            device=ctx.device,
-            resume=ctx.resume,
-            teacher_train=recipe.teacher.train,
-            mlm=mlm,
-            logits_cache=logits_cache_path(ctx, augmented),
-            teacher_test=teacher_test,
-            transfer_cache=ctx.run_dir / "cache",
+        tokenizer = load_tokenizer(student_tokenizer_dir(ctx))
+        work = Workspace(tasks_of(ctx), tokenizer, ctx.out, ctx.device, cfg.seed_or(recipe.seed), ctx.resume)
+        caches = PipelineCaches(
+            logits=logits_cache_path(ctx, augmented),
+            transfer=ctx.run_dir / "cache",
             teacher_identity=read_json(ctx.input("teacher") / STAGE_FILE)["hash"],
+            teacher_test=teacher_test,
+            data_seed=recipe.seed,
             on_error=recipe.data.on_error,
+        )
+        done = distil(
+            teacher, shape, work, cfg.distill, cfg.train, teacher_train=recipe.teacher.train, mlm=mlm, caches=caches
         )
         if not distributed.is_main():  # a helper process trained and scored its share; rank 0 reports
             return {}

@@ -9,6 +9,7 @@ from distill.io import write_json
 from distill.pretraining import DEV_TEXTS, distinct_texts, pretrain_mlm
 from distill.tokenization import load_tokenizer
 from distill.training import distributed
+from distill.workspace import Placement
 from recipes.pipeline import Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
@@ -38,9 +39,8 @@ class PretrainStage(Stage):
         tokenizer = load_tokenizer(str(ctx.input("tokenizer")))
         train_texts = distinct_texts(tasks, "train", cfg.max_texts, recipe.seed)
         dev_texts = distinct_texts(tasks, "dev", DEV_TEXTS, recipe.seed)
-        result = pretrain_mlm(
-            cfg, recipe.teacher.model, tokenizer, train_texts, dev_texts, ctx.out, recipe.seed, ctx.device, ctx.resume
-        )
+        where = Placement(ctx.out, ctx.device, recipe.seed, ctx.resume)
+        result = pretrain_mlm(cfg, recipe.teacher.model, tokenizer, train_texts, dev_texts, where)
         if not distributed.is_main():
             return {}
         shutil.rmtree(ctx.out / "checkpoints", ignore_errors=True)  # the encoder is the deliverable

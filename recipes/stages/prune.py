@@ -18,6 +18,7 @@ from distill.config import TrainConfig
 from distill.io import write_json
 from distill.model import MultiTaskModel
 from distill.tokenization import load_tokenizer
+from distill.workspace import Workspace
 from recipes.pipeline import Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
@@ -85,17 +86,8 @@ class PruneStage(Stage):
         cfg: PruneConfig = ctx.recipe.prune
         base: TrainConfig = (ctx.recipe.student if cfg.artifact == "student" else ctx.recipe.teacher).train
         source = ctx.input(SOURCES[cfg.artifact]) / "model"
-        done = prune(
-            MultiTaskModel.from_pretrained(source),
-            tasks_of(ctx),
-            load_tokenizer(str(source)),
-            cfg,
-            base,
-            ctx.out,
-            seed=ctx.recipe.seed,
-            device=ctx.device,
-            resume=ctx.resume,
-        )
+        work = Workspace(tasks_of(ctx), load_tokenizer(str(source)), ctx.out, ctx.device, ctx.recipe.seed, ctx.resume)
+        done = prune(MultiTaskModel.from_pretrained(source), work, cfg, base)
         model, params, prunable = done.model, done.encoder_params, done.prunable_params
         latency = torch_latency_ratio(done.reference, model, base.max_len, model.config.vocab_size)
         rows = {

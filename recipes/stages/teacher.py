@@ -17,6 +17,7 @@ from distill.teachers.serving import write_brought
 from distill.tokenization import build_tokenizer, load_tokenizer
 from distill.training import distributed
 from distill.training.stopping import stop_reason
+from distill.workspace import Workspace
 from recipes.pipeline import Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
 
@@ -80,9 +81,8 @@ class TeacherStage(Stage):
         if recipe.pretrain is not None:  # fine-tune the encoder the MLM stage trained
             model_cfg = model_cfg.model_copy(update={"from_pretrained": str(ctx.input("pretrain") / "encoder")})
         tokenizer = load_tokenizer(str(ctx.input("tokenizer")))
-        done = train_teacher(
-            tasks, tokenizer, model_cfg, cfg.train, ctx.out, seed=recipe.seed, device=ctx.device, resume=ctx.resume
-        )
+        work = Workspace(tasks, tokenizer, ctx.out, ctx.device, recipe.seed, ctx.resume)
+        done = train_teacher(work, model_cfg, cfg.train)
         if not distributed.is_main():
             return {}
         model, test, result, encoded = done.model, done.test, done.result, done.encoded

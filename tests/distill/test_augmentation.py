@@ -60,9 +60,7 @@ def test_mlm_replacements_come_from_the_models_top_k_and_are_never_the_original_
     rows = enc["category"]["train"].input_ids[:6]
     positions = [[1, 2], [1], [2, 3], [1], [1, 2], [2]]
     banned = set(tok.all_special_ids)
-    new = mlm_replacements(
-        mlm, rows, positions, tok.mask_token_id, tok.pad_token_id, banned, 3, random.Random(0), torch.device("cpu")
-    )
+    new = mlm_replacements(mlm, rows, positions, tok, banned, 3, random.Random(0), torch.device("cpu"))
     for row, pos, out in zip(rows, positions, new, strict=True):
         masked = torch.tensor([[tok.mask_token_id if p in pos else t for p, t in enumerate(row)]])
         with torch.no_grad():

@@ -13,6 +13,7 @@ from distill.model import MultiTaskModel
 from distill.target_scaling import StandardizedHead
 from distill.tasks import SequenceHead
 from distill.tokenization import build_tokenizer
+from distill.workspace import Workspace
 from tests.conftest import TINY_MODEL, builtin_task
 
 
@@ -33,9 +34,9 @@ def test_a_calibrated_teacher_is_saved_with_its_dev_map(tmp_path):
     tasks = load_tasks({"score": TaskConfig(**builtin_task("score", 240))}, seed=0, data=DataConfig())
     tok = build_tokenizer(TokenizerConfig(train="wordpiece", vocab_size=400), tasks)
     train = TrainConfig(epochs=1, batch_size=16, lr=3e-3, max_len=32, warmup=0.0)
-    plain = train_teacher(tasks, tok, ModelConfig(**TINY_MODEL), train, tmp_path / "plain", seed=0)
+    plain = train_teacher(Workspace(tasks, tok, tmp_path / "plain"), ModelConfig(**TINY_MODEL), train)
     calibrated = train_teacher(
-        tasks, tok, ModelConfig(**TINY_MODEL), train.model_copy(update={"calibrate": True}), tmp_path / "cal", seed=0
+        Workspace(tasks, tok, tmp_path / "cal"), ModelConfig(**TINY_MODEL), train.model_copy(update={"calibrate": True})
     )
     fit = calibrated.calibration["score"]
     assert fit["applied"] and fit["dev_rmse_after"] < fit["dev_rmse_before"]

@@ -25,6 +25,7 @@ from distill.kd.teacher_cache import TeacherLogits
 from distill.model import HeadSpec, MultiTaskModel
 from distill.student import build_student, encoder_layers, layer_map
 from distill.training.loop import train
+from distill.workspace import Workspace
 from tests.conftest import builtin_task, prepare_tasks
 
 CPU = torch.device("cpu")
@@ -141,18 +142,8 @@ def test_student_of_other_width_and_head_count_learns_from_the_teacher(setup, tm
         ).item()
 
     start = disagreement()
-    train(
-        student,
-        tasks,
-        enc,
-        TrainConfig(epochs=3, batch_size=8, lr=3e-3, max_len=32, warmup=0.0),
-        tmp_path,
-        tok,
-        seed=0,
-        device=CPU,
-        objective=objective,
-        name="kd",
-    )
+    cfg = TrainConfig(epochs=3, batch_size=8, lr=3e-3, max_len=32, warmup=0.0)
+    train(student, Workspace(tasks, tok, tmp_path), enc, cfg, objective, name="kd")
     assert disagreement() < start / 2
     assert not torch.equal(projection.weight, before)  # the projection is trained with the student
     saved = MultiTaskModel.from_pretrained(tmp_path / "best")  # and never saved into the student
@@ -199,5 +190,5 @@ def test_distil_puts_a_teacher_loaded_on_the_cpu_on_the_students_device(setup, t
     cfg = DistillConfig(logits=LogitsKD(alpha=1.0), hidden=HiddenKD(), relation=RelationKD(heads=2))
     shape = StudentModelConfig(layers=2, hidden=32, heads=4, intermediate=64, max_position=64, init="teacher_layers")
     with pytest.raises(RuntimeError, match="only the placement"):
-        api.distil(teacher, shape, tasks, tok, cfg, TrainConfig(max_len=32), tmp_path, device="meta")
+        api.distil(teacher, shape, Workspace(tasks, tok, tmp_path, "meta"), cfg, TrainConfig(max_len=32))
     assert seen["teacher"].type == "meta"

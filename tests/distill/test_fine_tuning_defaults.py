@@ -9,6 +9,7 @@ from distill.config import ModelConfig, TaskConfig, TrainConfig, fine_tuning_def
 from distill.model import HeadSpec, MultiTaskModel
 from distill.training.optim import build_optimizer
 from distill.training.stopping import stop_reason
+from distill.workspace import Workspace
 from tests.conftest import builtin_task, prepare_tasks, tiny_bert_config
 
 
@@ -46,7 +47,9 @@ def test_a_checkpoint_teacher_trained_with_the_defaults_stops_at_its_dev_plateau
     BertModel(tiny_bert_config(len(tok))).save_pretrained(tmp_path / "ckpt")
     tok.save_pretrained(tmp_path / "ckpt")
     train = TrainConfig(batch_size=16, max_len=32)  # lr, epochs and patience left to the defaults
-    done = train_teacher(tasks, tok, ModelConfig(from_pretrained=str(tmp_path / "ckpt")), train, tmp_path / "t")
+    done = train_teacher(
+        Workspace(tasks, tok, tmp_path / "t"), ModelConfig(from_pretrained=str(tmp_path / "ckpt")), train
+    )
     history = done.result.history
     assert len(history) < 20  # stopped by the plateau, not by the epoch limit
     reason = stop_reason(history, fine_tuning_defaults(train), done.result.best_epoch)

@@ -17,6 +17,7 @@ from distill.general.train import TextBatches
 from distill.model import MultiTaskModel, head_spec
 from distill.tokenization import build_tokenizer
 from distill.transfer.config import TransferConfig
+from distill.workspace import Placement
 from tests.conftest import builtin_task
 
 SHAPE = StudentModelConfig(layers=1, hidden=16, heads=2, intermediate=32, max_position=64)
@@ -81,7 +82,7 @@ def test_shapes_the_teacher_cannot_be_distilled_into_are_refused_before_training
     texts = general_corpus(tasks, GeneralDistillConfig()).texts[:20]
 
     def attempt(shape, **cfg):
-        distil_general(teacher, shape, tokenizer, texts, GeneralDistillConfig(**cfg), tmp_path / "x")
+        distil_general(teacher, shape, tokenizer, texts, GeneralDistillConfig(**cfg), Placement(tmp_path / "x"))
 
     with pytest.raises(MtkdError, match="teacher_layer 3 is not a layer"):
         attempt(SHAPE, teacher_layer=3)
@@ -97,7 +98,7 @@ def test_the_student_learns_the_teacher_s_relations_and_starts_a_multi_task_stud
 ):
     texts = general_corpus(tasks, GeneralDistillConfig()).texts
     cfg = GeneralDistillConfig(epochs=4, batch_size=16, lr=3e-3, warmup=0.0, hidden_weight=1.0)
-    done = distil_general(teacher, SHAPE, tokenizer, texts, cfg, tmp_path / "g", seed=0)
+    done = distil_general(teacher, SHAPE, tokenizer, texts, cfg, Placement(tmp_path / "g"))
     losses = [row["held_out_loss"] for row in done.history]
     assert losses[-1] < 0.8 * losses[0], losses  # held-out relation (+ hidden) loss falls
     heads = [head_spec(t) for t in tasks.values()]
@@ -108,28 +109,29 @@ def test_the_student_learns_the_teacher_s_relations_and_starts_a_multi_task_stud
         assert torch.equal(tensor, saved[name])  # the distilled weights, every one of them
 
 
-def test_the_cache_is_reused_by_a_second_sweep_and_keyed_by_shape(tasks, tokenizer, teacher, tmp_path):
+def test_the_cache_is_reused_by_a_second_sweep_and_keyed_by_shape(tasks, tokenizer, teacher, tmp_path, monkeypatch):
+    monkeypatch.setenv("MTKD_CACHE", str(tmp_path))
     corpus = general_corpus(tasks, GeneralDistillConfig(max_texts=64))
     cfg = GeneralDistillConfig(epochs=1, batch_size=16)
 
     def must_not_load():
         raise AssertionError("the cached encoder was trained again")
 
-    first = cached_general(lambda: teacher, "t", SHAPE, tokenizer, corpus, cfg, cache=tmp_path)
-    again = cached_general(must_not_load, "t", SHAPE, tokenizer, corpus, cfg, cache=tmp_path)
+    first = cached_general(lambda: teacher, "t", SHAPE, tokenizer, corpus, cfg)
+    again = cached_general(must_not_load, "t", SHAPE, tokenizer, corpus, cfg)
     assert not first.reused and again.reused and again.path == first.path and again.key == first.key
     assert again.record["steps"] == first.record["steps"] > 0
     wider = StudentModelConfig(layers=1, hidden=32, heads=2, intermediate=32, max_position=64)
-    other = cached_general(lambda: teacher, "t", wider, tokenizer, corpus, cfg, cache=tmp_path)
+    other = cached_general(lambda: teacher, "t", wider, tokenizer, corpus, cfg)
     assert not other.reused and other.key != first.key
-    other_teacher = cached_general(lambda: teacher, "t2", SHAPE, tokenizer, corpus, cfg, cache=tmp_path)
+    other_teacher = cached_general(lambda: teacher, "t2", SHAPE, tokenizer, corpus, cfg)
     assert other_teacher.key != first.key
 
 
 def test_a_run_killed_midway_resumes_to_the_same_weights(tasks, tokenizer, teacher, tmp_path, monkeypatch):
     texts = general_corpus(tasks, GeneralDistillConfig(max_texts=96)).texts
     cfg = GeneralDistillConfig(epochs=2, batch_size=16, checkpoint_every=3)  # dropout on: RNG state matters too
-    whole = distil_general(teacher, SHAPE, tokenizer, texts, cfg, tmp_path / "whole", seed=1)
+    whole = distil_general(teacher, SHAPE, tokenizer, texts, cfg, Placement(tmp_path / "whole", seed=1))
     original = TextBatches.step
 
     def killed(self, epoch, i):
@@ -139,9 +141,9 @@ def test_a_run_killed_midway_resumes_to_the_same_weights(tasks, tokenizer, teach
 
     monkeypatch.setattr(TextBatches, "step", killed)
     with pytest.raises(KeyboardInterrupt):
-        distil_general(teacher, SHAPE, tokenizer, texts, cfg, tmp_path / "killed", seed=1)
+        distil_general(teacher, SHAPE, tokenizer, texts, cfg, Placement(tmp_path / "killed", seed=1))
     monkeypatch.setattr(TextBatches, "step", original)
-    resumed = distil_general(teacher, SHAPE, tokenizer, texts, cfg, tmp_path / "killed", seed=1)
+    resumed = distil_general(teacher, SHAPE, tokenizer, texts, cfg, Placement(tmp_path / "killed", seed=1, resume=True))
     assert resumed.steps == whole.steps
     a, b = load_file(whole.path / "model.safetensors"), load_file(resumed.path / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

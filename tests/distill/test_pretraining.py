@@ -11,6 +11,7 @@ from distill.pretraining import distinct_texts, mask_batch, mlm_eval, pretrain_m
 from distill.tasks import IGNORE_INDEX
 from distill.tokenization import train_wordpiece
 from distill.training.sampling import length_grouped
+from distill.workspace import Placement
 
 TEXTS = [f"red cotton shirt size {i} 纯棉衬衫 brand acme" for i in range(40)] + [
     f"blue wool socks pack of {i} 羊毛袜 brand zeta" for i in range(40)
@@ -60,9 +61,9 @@ def test_mlm_pretraining_lowers_held_out_loss_and_saves_a_loadable_encoder(tmp_p
     cfg = PretrainConfig(epochs=8, batch_size=16, lr=3e-3, max_len=32, warmup=0.0)
     dev = TEXTS[::7]
     untrained = pretrain_mlm(
-        cfg.model_copy(update={"max_steps": 1}), model_cfg, tok, TEXTS, dev, tmp_path / "a", 0, torch.device("cpu")
+        cfg.model_copy(update={"max_steps": 1}), model_cfg, tok, TEXTS, dev, Placement(tmp_path / "a")
     )
-    result = pretrain_mlm(cfg, model_cfg, tok, TEXTS, dev, tmp_path / "b", 0, torch.device("cpu"))
+    result = pretrain_mlm(cfg, model_cfg, tok, TEXTS, dev, Placement(tmp_path / "b"))
     first, last = untrained["history"][0]["dev"], result["history"][-1]["dev"]
     assert last["loss"] < first["loss"] - 1.0 and last["accuracy"] > first["accuracy"] + 0.2
     encoder = AutoModel.from_pretrained(tmp_path / "b" / "encoder", add_pooling_layer=False)

@@ -27,6 +27,7 @@ from distill.model import MultiTaskModel, head_spec
 from distill.tokenization import build_tokenizer
 from distill.training.loop import supervised_objective, train
 from distill.training.shared_inputs import joint_labels, shared_input_groups
+from distill.workspace import Workspace
 from tests.conftest import builtin_task
 from tests.distill.test_training import scripted_dev
 
@@ -118,7 +119,7 @@ def test_training_with_shared_inputs_runs_the_encoder_once_per_step(setup, tmp_p
     model.encoder.register_forward_hook(lambda m, i, o: passes.__setitem__("n", passes["n"] + m.training))
     out = {t: getattr(model.heads[t], "head", model.heads[t]).out for t in tasks}  # price's head is wrapped
     start = {t: out[t].weight.detach().clone() for t in tasks}
-    result = train(model, tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="joint")
+    result = train(model, Workspace(tasks, tok, tmp_path), enc, cfg, name="joint")
     sizes = {t: len(enc[t]["train"]) for t in ("category", "attributes", "score")}  # the three units
     assert result.steps == passes["n"] == 2 * sum(-(-n // 16) for n in sizes.values())
     assert set(result.history[-1]["train_loss"]) == set(tasks)  # every head trained and reported
@@ -143,7 +144,7 @@ def test_a_head_that_stops_improving_leaves_its_unit_and_the_rest_keep_their_own
             return self.losses(model, [task], batch)[task]
 
     cfg = TrainConfig(epochs=3, batch_size=16, lr=3e-3, max_len=32, share_inputs=True, task_patience=1)
-    result = train(model_for(tasks, tok), tasks, enc, cfg, tmp_path, tok, 0, CPU, objective=Recording(), name="t")
+    result = train(model_for(tasks, tok), Workspace(tasks, tok, tmp_path), enc, cfg, Recording(), name="t")
     assert result.history[2]["trained"] == ["attributes", "brand", "score"]
     first_two = result.history[1]["global_step"]
     assert ("category", "brand", "price") in [m for m, _ in seen[:first_two]]

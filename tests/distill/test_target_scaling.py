@@ -17,6 +17,7 @@ from distill.model import META, HeadSpec, MultiTaskModel, head_spec
 from distill.target_scaling import target_scale
 from distill.tokenization import train_wordpiece
 from distill.training.loop import evaluate_all, train
+from distill.workspace import Workspace
 from tests.conftest import builtin_task, prepare_tasks
 
 CPU = torch.device("cpu")
@@ -112,7 +113,7 @@ def test_a_price_target_learns_only_when_standardised(standardize, tmp_path):
     model = MultiTaskModel.from_config(CFG, [head_spec(tasks["category"]), spec], tok)
     # three epochs to beat the mean; one shows the unscaled head is still far from the data
     cfg = TrainConfig(epochs=3 if standardize is None else 1, batch_size=16, lr=3e-3, max_len=32, warmup=0.1)
-    train(model, tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="t")
+    train(model, Workspace(tasks, tok, tmp_path), enc, cfg, name="t")
     test = evaluate_all(model, tasks, enc, "test", cfg, CPU, tok.pad_token_id)["price"]
     if standardize is None:  # near the data at once, then better than the train mean
         assert test["value"] < test["baseline"], test

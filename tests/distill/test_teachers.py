@@ -28,6 +28,7 @@ from distill.teacher_sources import TeacherSources
 from distill.teachers import OutputsTeacher, load_teachers, student_targets
 from distill.teachers.targets import decoded_copy
 from distill.tokenization import build_tokenizer
+from distill.workspace import Workspace
 from tests.conftest import builtin_task
 from tests.teacher_checkpoints import save_sequence_teacher, save_token_teacher
 
@@ -101,7 +102,7 @@ def test_two_checkpoints_and_a_label_only_task_distil_into_one_student(data, tea
     loaded = load_teachers(sources, tasks, max_len=64)
     cfg = DistillConfig(logits=LogitsKD(alpha=1.0))
     train_cfg = TrainConfig(epochs=1, batch_size=16, lr=3e-3, max_len=32, warmup=0.0)
-    done = distil(loaded, TINY_STUDENT, tasks, student_tok, cfg, train_cfg, tmp_path / "s")
+    done = distil(loaded, TINY_STUDENT, Workspace(tasks, student_tok, tmp_path / "s"), cfg, train_cfg)
     assert set(done.model.heads) == {"category", "attributes", "score"}  # one student, every head
     assert set(done.teacher_test) == {"category", "attributes"}
     assert set(done.retention) == {"category", "attributes"}

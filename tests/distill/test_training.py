@@ -9,6 +9,7 @@ from distill.config import ModelConfig, TaskConfig, TrainConfig
 from distill.model import HeadSpec, MultiTaskModel
 from distill.training.checkpoint import checkpoint_progress
 from distill.training.loop import evaluate_all, supervised_objective, train
+from distill.workspace import Workspace
 from tests.conftest import builtin_task, prepare_tasks
 
 CPU = torch.device("cpu")
@@ -34,7 +35,7 @@ TRAIN = TrainConfig(epochs=4, batch_size=16, lr=3e-3, max_len=32, checkpoint_eve
 def test_training_beats_the_baselines(setup, tmp_path):
     tasks, tok, enc = setup
     model = fresh_model(tasks, tok)
-    result = train(model, tasks, enc, TRAIN, tmp_path, tok, seed=0, device=CPU, name="t")
+    result = train(model, Workspace(tasks, tok, tmp_path), enc, TRAIN, name="t")
     assert len(result.history) == 4 and 1 <= result.best_epoch <= 4
     test = evaluate_all(model, tasks, enc, "test", TRAIN, CPU, tok.pad_token_id)
     for metrics in test.values():
@@ -51,7 +52,7 @@ class Interrupt(Exception):
 def test_interrupted_run_resumes_to_identical_weights(setup, tmp_path):
     tasks, tok, enc = setup
     reference = fresh_model(tasks, tok)
-    ref = train(reference, tasks, enc, TRAIN, tmp_path / "ref", tok, seed=0, device=CPU, name="ref")
+    ref = train(reference, Workspace(tasks, tok, tmp_path / "ref"), enc, TRAIN, name="ref")
 
     calls = {"n": 0}
     base = supervised_objective(tasks)
@@ -64,16 +65,12 @@ def test_interrupted_run_resumes_to_identical_weights(setup, tmp_path):
 
     model = fresh_model(tasks, tok)
     with pytest.raises(Interrupt):
-        train(
-            model, tasks, enc, TRAIN, tmp_path / "run", tok, seed=0, device=CPU, objective=dies_at_step_40, name="run"
-        )
+        train(model, Workspace(tasks, tok, tmp_path / "run"), enc, TRAIN, objective=dies_at_step_40, name="run")
     progress = checkpoint_progress(tmp_path / "run" / "checkpoints" / "last")
     assert progress["global_step"] == 35  # the last multiple of checkpoint_every before the failure
 
     resumed_model = fresh_model(tasks, tok)  # a new process would start from scratch weights
-    resumed = train(
-        resumed_model, tasks, enc, TRAIN, tmp_path / "run", tok, seed=0, device=CPU, resume=True, name="run"
-    )
+    resumed = train(resumed_model, Workspace(tasks, tok, tmp_path / "run", resume=True), enc, TRAIN, name="run")
     assert resumed.steps == ref.steps and resumed.best_epoch == ref.best_epoch
     assert [h["dev"] for h in resumed.history] == [h["dev"] for h in ref.history]
     for (name, a), b in zip(reference.state_dict().items(), resumed_model.state_dict().values(), strict=True):
@@ -83,7 +80,7 @@ def test_interrupted_run_resumes_to_identical_weights(setup, tmp_path):
 def test_early_stopping_and_max_steps(setup, tmp_path):
     tasks, tok, enc = setup
     cfg = TRAIN.model_copy(update={"epochs": 5, "max_steps": 10})
-    result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="t")
+    result = train(fresh_model(tasks, tok), Workspace(tasks, tok, tmp_path), enc, cfg, name="t")
     assert result.steps == 10 and len(result.history) == 1
 
 
@@ -118,7 +115,7 @@ def test_a_task_that_stops_improving_leaves_the_sampling_plan(setup, tmp_path, m
     scripted_dev(monkeypatch, {"attributes": [0.5, 0.4, 0.45, 0.3]})  # best in epoch 1, never again
     objective, calls = counting(tasks)
     cfg = TRAIN.model_copy(update={"task_patience": 1})
-    result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, 0, CPU, objective=objective, name="t")
+    result = train(fresh_model(tasks, tok), Workspace(tasks, tok, tmp_path), enc, cfg, objective, name="t")
     assert [h["trained"] for h in result.history] == [["attributes", "category"]] * 2 + [["category"]] * 2
     batches = {t: -(-len(enc[t]["train"]) // cfg.batch_size) for t in tasks}  # ceil
     both = batches["category"] + batches["attributes"]
@@ -130,7 +127,7 @@ def test_training_ends_when_every_task_has_stopped_improving(setup, tmp_path, mo
     tasks, tok, enc = setup
     scripted_dev(monkeypatch, {"attributes": [0.5, 0.4, 0.3, 0.2], "category": [0.6, 0.6, 0.7, 0.8]})
     cfg = TRAIN.model_copy(update={"task_patience": 1})
-    result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, seed=0, device=CPU, name="t")
+    result = train(fresh_model(tasks, tok), Workspace(tasks, tok, tmp_path), enc, cfg, name="t")
     assert len(result.history) == 2 and result.best_epoch == 1  # a tie is no improvement
 
 
@@ -139,7 +136,7 @@ def test_a_peaked_task_learns_from_its_best_epochs_model_while_the_others_go_on(
     scripted_dev(monkeypatch, {"attributes": [0.5, 0.4, 0.45, 0.3]})  # best in epoch 1, never again
     objective, calls = counting(tasks)
     cfg = TRAIN.model_copy(update={"task_patience": 1, "after_peak": "self_distil"})
-    result = train(fresh_model(tasks, tok), tasks, enc, cfg, tmp_path, tok, 0, CPU, objective=objective, name="t")
+    result = train(fresh_model(tasks, tok), Workspace(tasks, tok, tmp_path), enc, cfg, objective, name="t")
     assert [h["trained"] for h in result.history] == [["attributes", "category"]] * 4  # still in the plan
     anchored = [h.get("anchored") for h in result.history]  # as each epoch trained: anchored after epoch 2's dev
     assert anchored == [None, None, {"attributes": 1}, {"attributes": 1}]

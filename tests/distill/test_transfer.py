@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from distill.api import distil
+from distill.api import PipelineCaches, distil
 from distill.config import (
     DataConfig,
     DistillConfig,
@@ -27,6 +27,7 @@ from distill.transfer import GeneratedPairs, TaskTransfer, TransferConfig, Trans
 from distill.transfer.inputs import transfer_inputs
 from distill.transfer.pairs import generated_pairs
 from distill.transfer.scores import model_scorer, score_transfer
+from distill.workspace import Workspace
 from tests.conftest import TINY_MODEL, builtin_task
 
 CPU = torch.device("cpu")
@@ -153,7 +154,7 @@ def test_distil_learns_from_transfer_rows_labelled_by_the_teacher(tasks, teacher
     kd = DistillConfig(logits=LogitsKD(alpha=0.5), transfer=transfer)
     train = TrainConfig(epochs=1, batch_size=16, lr=3e-3, max_len=32, warmup=0.0)
     shape = StudentModelConfig(**TINY_MODEL)
-    done = distil(model, shape, tasks, tok, kd, train, tmp_path / "student", seed=0)
+    done = distil(model, shape, Workspace(tasks, tok, tmp_path / "student", seed=0), kd, train)
     report = done.transfer["score"]
     assert report["from"]["unused_rows"] > 50 and report["from"]["pairs"] > 0
     split = done.encoded["score"]["train"]
@@ -170,8 +171,8 @@ def test_distil_learns_from_transfer_rows_labelled_by_the_teacher(tasks, teacher
         raise AssertionError("the teacher scored transfer inputs again")
 
     monkeypatch.setattr("distill.api.model_scorer", lambda *a, **k: never)
-    again = distil(model, shape, tasks, tok, kd, train.model_copy(update={"max_steps": 2}), tmp_path / "s2",
-                   seed=1, data_seed=0, transfer_cache=tmp_path / "student" / "cache")  # fmt: skip
+    work, caches = Workspace(tasks, tok, tmp_path / "s2", seed=1), PipelineCaches(transfer=store.parent, data_seed=0)
+    again = distil(model, shape, work, kd, train.model_copy(update={"max_steps": 2}), caches=caches)
     assert again.transfer == done.transfer
 
 
@@ -179,7 +180,7 @@ def test_transfer_is_refused_for_a_task_without_a_teacher_or_tags(tasks, teacher
     model, tok = teacher
     kd = DistillConfig(transfer=TransferConfig(tasks={"nope": TaskTransfer(unused_rows=True)}))
     with pytest.raises(MtkdError, match=r"transfer\.tasks\.nope: no such task"):
-        distil(model, StudentModelConfig(**TINY_MODEL), tasks, tok, kd, TrainConfig(max_steps=1), tmp_path)
+        distil(model, StudentModelConfig(**TINY_MODEL), Workspace(tasks, tok, tmp_path), kd, TrainConfig(max_steps=1))
     with pytest.raises(ValueError, match=r"needs distill\.logits"):
         DistillConfig(logits=None, transfer=TransferConfig(tasks={"score": TaskTransfer(unused_rows=True)}))
     with pytest.raises(ValueError, match="needs files, unused_rows: true or pairs"):

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from compress.bundle import Predictor, build_bundle
+from compress.bundle import Predictor, Serving, build_bundle
 from compress.bundle.selection import choose_for_device
 from distill.config import ModelConfig
 from distill.errors import ArtifactError, MtkdError
@@ -66,9 +66,8 @@ def test_the_fastest_student_row_on_the_gpu_within_tolerance_is_chosen(run):
 
 def test_a_model_directory_bundle_is_served_by_torch_on_the_device_it_was_exported_for(run, tmp_path, monkeypatch):
     out = tmp_path / "bundle"
-    manifest = build_bundle(
-        run / "prune" / "model", out, {"cat": {"input": "text"}}, 32, serve=("torch-cast", "bf16"), device="cuda"
-    )
+    serve = Serving("torch-cast", "bf16", "cuda")
+    manifest = build_bundle(run / "prune" / "model", out, {"cat": {"input": "text"}}, 32, serve=serve)
     assert (manifest["model"], manifest["runtime"], manifest["device"]) == ("model.safetensors", "torch-cast", "cuda")
     assert (out / "config.json").is_file() and (out / "mtkd.json").is_file()
     if not torch.cuda.is_available():
