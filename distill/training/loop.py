@@ -30,7 +30,7 @@ from . import distributed
 from .anchoring import TaskAnchors
 from .engine import Engine, Progress, Step, engine_for
 from .evaluate import model_forward, predict, score_predictions, skill
-from .objective import Objective, objective_losses
+from .objective import Objective, ScheduledObjective, objective_losses
 from .sampling import epoch_plan
 from .shared_inputs import joint_labels, shared_input_groups
 from .weighting import WEIGHTINGS
@@ -303,7 +303,7 @@ def train(
     )
 
     def step_losses(members: list[str], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        if hasattr(objective, "set_progress"):  # teacher annealing: the share of training done, resume-safe
+        if isinstance(objective, ScheduledObjective):  # teacher annealing: the share of training done
             objective.set_progress(engine.progress.global_step / max(total, 1))
         if anchors is not None:
             return anchors.losses(objective, model, members, batch)
