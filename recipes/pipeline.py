@@ -33,9 +33,9 @@ from distill.registry import Registry
 from distill.training import distributed
 
 from .schema import Recipe
+from .stage_record import STAGE_FILE, StageRecord, recorded_hash
 
 log = logging.getLogger("mtkd")
-STAGE_FILE = "stage.json"
 PENDING_FILE = "pending.json"  # the hash an incomplete stage is being built for
 RECIPE_FILE = "recipe.yaml"  # the validated recipe (overrides applied) of the latest run
 STAGES: Registry[type[Stage]] = Registry("stage")
@@ -108,8 +108,7 @@ def settings_of(section: BaseModel, exclude: set[str] | None = None) -> dict[str
 def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:
     inputs = {}
     for up in stage.needs_for(recipe):
-        info = run_dir / up / STAGE_FILE
-        inputs[up] = read_json(info)["hash"] if info.is_file() else None
+        inputs[up] = recorded_hash(run_dir / up)
     payload = {"stage": stage.name, "settings": stage.settings(recipe), "inputs": inputs}
     if stage.version != 1:  # version 1 hashes stay what they were before stages had versions
         payload["version"] = stage.version
@@ -118,14 +117,13 @@ def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:
 
 def up_to_date(stage_dir: Path, expected: str) -> bool:
     """True when the stage output exists, has the expected hash and its files verify."""
-    info = stage_dir / STAGE_FILE
-    if not info.is_file():
+    if not (stage_dir / STAGE_FILE).is_file():
         return False
     try:
-        meta = read_json(info)
-        if meta.get("hash") != expected:
+        record = StageRecord.read(stage_dir)
+        if record.hash != expected:
             return False
-        verify_checksums(stage_dir, meta.get("files", {}))
+        verify_checksums(stage_dir, record.files)
     except ArtifactError as e:
         log.warning("%s: %s; running it again", stage_dir.name, e)
         return False
@@ -177,8 +175,8 @@ def run_pipeline(
     resume: bool = False,
     outputs: dict[str, str] | None = None,
     save_recipe: bool = True,
-) -> dict[str, dict[str, Any]]:
-    """Run (or skip when up to date) the selected stages; returns each stage's ``stage.json``.
+) -> dict[str, StageRecord]:
+    """Run (or skip when up to date) the selected stages; returns each stage's record (``stage.json``).
 
     ``outputs`` moves a stage's directory (relative to ``run_dir``), e.g. ablation variants of
     ``distill`` that share one teacher; stages still read their inputs from ``run_dir/<stage>``.
@@ -191,20 +189,20 @@ def run_pipeline(
     created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # removed again if left empty
     run_dir.mkdir(parents=True, exist_ok=True)
     cache: dict[str, Any] = {}
-    done: dict[str, dict[str, Any]] = {}
+    done: dict[str, StageRecord] = {}
     try:
         for name in order:
             stage = STAGES.get(name)()
             reason = stage.skip_reason(recipe)
             if reason:
                 log.info("%s: skipped: %s", name, reason)
-                done[name] = {"stage": name, "skipped": reason}
+                done[name] = StageRecord(stage=name, skipped=reason)
                 continue
             expected = stage_hash(stage, recipe, run_dir)
             final = run_dir / outputs.get(name, name)
             if distributed.broadcast(up_to_date(final, expected) if distributed.is_main() else None):
                 log.info("%s: up to date (%s), skipped", name, final)
-                done[name] = read_json(final / STAGE_FILE)
+                done[name] = StageRecord.read(final)
                 continue
             ctx = Context(recipe, run_dir, final.with_name(f"{final.name}.incomplete"), dev, resume, cache)
             if not distributed.is_main():  # a helper rank: join the training, write nothing
@@ -230,7 +228,7 @@ def _help_rank(stage: Stage, ctx: Context) -> None:
     distributed.barrier()
 
 
-def _run_stage(stage: Stage, ctx: Context, final: Path, expected: str) -> dict[str, Any]:
+def _run_stage(stage: Stage, ctx: Context, final: Path, expected: str) -> StageRecord:
     """Build the stage in its ``.incomplete`` directory, then rename it into place with its ``stage.json``."""
     name, work = stage.name, ctx.out
     prepare_work_dir(name, work, expected, ctx.resume)
@@ -243,18 +241,18 @@ def _run_stage(stage: Stage, ctx: Context, final: Path, expected: str) -> dict[s
     except BaseException:
         _discard(work, keep_checkpoints=True)
         raise
-    meta = {
-        "stage": name,
-        "hash": expected,
-        "recipe": ctx.recipe.name,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - started, 2),
-        "device": str(ctx.device),
-        "summary": summary,
-        "files": directory_checksums(work, skip=(STAGE_FILE, PENDING_FILE)),
-    }
+    record = StageRecord(
+        stage=name,
+        hash=expected,
+        recipe=ctx.recipe.name,
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(time.perf_counter() - started, 2),
+        device=str(ctx.device),
+        summary=summary,
+        files=directory_checksums(work, skip=(STAGE_FILE, PENDING_FILE)),
+    )
     (work / PENDING_FILE).unlink()
-    write_json(work / STAGE_FILE, meta)
+    record.write(work)
     replace_directory(work, final)
-    log.info("%s: done in %.0f s", name, meta["seconds"])
-    return meta
+    log.info("%s: done in %.0f s", name, record.seconds)
+    return record

@@ -18,12 +18,12 @@ import torch
 
 from distill.data.loading import load_tasks
 from distill.encoding import encode_examples
-from distill.io import read_json
 from distill.model import MultiTaskModel
 from distill.retention import paired_bootstrap
 from distill.tokenization import load_tokenizer
 from distill.training.evaluate import model_forward, predict
 from recipes.loader import load_recipe
+from recipes.stage_record import recorded_hash
 
 
 def test_predictions(run: Path, stage: str, tasks: dict[str, Any], max_len: int) -> dict[str, list[Any]]:
@@ -43,7 +43,7 @@ def compare_stage(a: Path, b: Path, stage: str) -> list[str]:
     tasks = load_tasks(recipe.tasks, recipe.seed, recipe.data)
     train = recipe.teacher.train if stage == "teacher" or recipe.student is None else recipe.student.train
     pa, pb = (test_predictions(run, stage, tasks, train.max_len) for run in (a, b))
-    ha, hb = (read_json(run / stage / "stage.json").get("hash") for run in (a, b))
+    ha, hb = (recorded_hash(run / stage) for run in (a, b))
     lines = [
         f"### {stage}: hashes {ha} / {hb} ({'same' if ha == hb else 'differ'})",
         "",

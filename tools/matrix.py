@@ -39,6 +39,7 @@ from distill.encoding import encode_examples
 from distill.errors import ArtifactError, MtkdError
 from distill.io import read_json, sha256_file, verify_checksums
 from distill.tokenization import train_wordpiece
+from recipes.stage_record import STAGE_FILE, StageRecord
 from tools.matrix_cases import DATA_CASES, RECIPE_CASES, DataCase, RecipeCase, base_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,11 +289,11 @@ def second_writer(root: Path, timeout: float = 300) -> Outcome:
 
 def verify_artifacts(root: Path) -> Outcome:
     """Every published stage directory under ``root`` against the checksums in its stage.json."""
-    stages = sorted(root.rglob("stage.json"))
+    stages = sorted(root.rglob(STAGE_FILE))
     bad = []
     for info in stages:
         try:
-            verify_checksums(info.parent, read_json(info)["files"])
+            verify_checksums(info.parent, StageRecord.read(info.parent).files)
         except ArtifactError as e:
             bad.append(str(e))
     return Outcome(

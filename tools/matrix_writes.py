@@ -16,6 +16,7 @@ from pathlib import Path
 
 from distill.errors import ArtifactError
 from distill.io import read_json, verify_checksums
+from recipes.stage_record import StageRecord
 
 from .matrix import Outcome, mtkd_process
 
@@ -90,7 +91,7 @@ def _mount_tmpfs(where: Path, size_kib: int) -> str | None:
 
 def _stage_intact(stage: Path) -> bool:
     try:
-        verify_checksums(stage, read_json(stage / "stage.json")["files"])
+        verify_checksums(stage, StageRecord.read(stage).files)
     except (ArtifactError, OSError, KeyError):
         return False
     return True

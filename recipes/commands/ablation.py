@@ -14,8 +14,9 @@ import numpy as np
 from distill.config import DistillConfig, HiddenKD, LogitsKD, RelationKD
 from distill.io import read_json
 from distill.retention import retention
-from recipes.pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
+from recipes.pipeline import STAGES, run_pipeline, stage_hash
 from recipes.schema import Recipe, StudentConfig
+from recipes.stage_record import recorded_hash
 
 VARIANTS = ("hard", "logits", "full", "augmented")
 COLUMNS = {
@@ -76,10 +77,10 @@ def run_ablation(recipe: Recipe, run_dir: Path, device: str = "auto", resume: bo
 
 def _reuse_main_distill(variant: Recipe, run_dir: Path, target: Path) -> None:
     """A variant with the very settings of the run's own distill stage is copied, not retrained."""
-    main = run_dir / "distill" / STAGE_FILE
-    if target.exists() or not main.is_file():
+    main = recorded_hash(run_dir / "distill")
+    if target.exists() or main is None:
         return
-    if read_json(main)["hash"] == stage_hash(STAGES.get("distill")(), variant, run_dir):
+    if main == stage_hash(STAGES.get("distill")(), variant, run_dir):
         shutil.copytree(run_dir / "distill", target)
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from distill.config import PretrainConfig
 from distill.io import read_json
-from recipes.pipeline import STAGE_FILE, STAGES, run_pipeline, stage_hash
+from recipes.pipeline import STAGES, run_pipeline, stage_hash
 from recipes.schema import Recipe
+from recipes.stage_record import recorded_hash
 
 
 def pretrain_variants(recipe: Recipe) -> dict[str, Recipe]:
@@ -55,11 +56,11 @@ def run_teacher_ablation(recipe: Recipe, run_dir: Path, what: str, device: str =
         out = f"ablation/teacher-{slug(name)}"
         _reuse_identical_teacher(variant, run_dir, run_dir / out)
         done = run_pipeline(variant, run_dir, ["teacher"], device, resume, outputs={"teacher": out}, save_recipe=False)
-        pre = done.get("pretrain", {})
+        pre = done.get("pretrain")
         reports[name] = {
             "metrics": read_json(run_dir / out / "metrics.json"),
-            "teacher_seconds": done["teacher"]["summary"]["train_seconds"],
-            "pretrain_seconds": pre.get("summary", {}).get("train_seconds", 0.0) if variant.pretrain else None,
+            "teacher_seconds": done["teacher"].summary["train_seconds"],
+            "pretrain_seconds": pre.summary.get("train_seconds", 0.0) if pre and variant.pretrain else None,
         }
     table = teacher_ablation_table(reports)
     (run_dir / "ablation").mkdir(parents=True, exist_ok=True)
@@ -74,8 +75,7 @@ def _reuse_identical_teacher(variant: Recipe, run_dir: Path, target: Path) -> No
         return
     expected = stage_hash(STAGES.get("teacher")(), variant, run_dir)
     for candidate in [run_dir / "teacher", *sorted((run_dir / "ablation").glob("teacher-*"))]:
-        info = candidate / STAGE_FILE
-        if info.is_file() and read_json(info).get("hash") == expected:
+        if recorded_hash(candidate) == expected:
             shutil.copytree(candidate, target)
             return
 

@@ -20,8 +20,9 @@ from distill.teachers import TaskTeachers, load_teachers
 from distill.tokenization import load_tokenizer
 from distill.training import distributed
 from distill.workspace import Workspace
-from recipes.pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
+from recipes.pipeline import Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
+from recipes.stage_record import recorded_hash
 
 from .common import data_fingerprint, tasks_of
 from .distill_report import dev_epochs, report_line, report_markdown, report_rows
@@ -63,7 +64,7 @@ def mlm_of(ctx: Context) -> tuple[Callable[[], torch.nn.Module] | None, dict[str
                 f"{ctx.input('pretrain')} and run again; pretrain reruns with the same settings, so the "
                 "teacher stays up to date"
             )
-        identity["mlm"] = read_json(ctx.input("pretrain") / STAGE_FILE)["hash"]
+        identity["mlm"] = recorded_hash(ctx.input("pretrain"))
     elif source is not None:
         identity["mlm"], path = source, source
     else:
@@ -97,7 +98,7 @@ def logits_cache_path(ctx: Context, augmented: dict[str, Any] | None) -> Path:
     """Teacher logits are kept per teacher, data, max_len and augmentation, beside the run."""
     key = stable_hash(
         {
-            "teacher": read_json(ctx.input("teacher") / STAGE_FILE)["hash"],
+            "teacher": recorded_hash(ctx.input("teacher")),
             "max_len": ctx.recipe.student.train.max_len,
             "data": data_fingerprint(ctx.recipe),
             **({"augment": settings_of(ctx.recipe.student.distill.augment), **augmented} if augmented else {}),
@@ -145,7 +146,7 @@ class DistillStage(Stage):
         caches = PipelineCaches(
             logits=logits_cache_path(ctx, augmented),
             transfer=ctx.run_dir / "cache",
-            teacher_identity=read_json(ctx.input("teacher") / STAGE_FILE)["hash"],
+            teacher_identity=recorded_hash(ctx.input("teacher")),
             teacher_test=teacher_test,
             data_seed=recipe.seed,
             on_error=recipe.data.on_error,

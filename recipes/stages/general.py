@@ -8,12 +8,13 @@ from typing import Any
 
 from distill.checkpoints import resolve_checkpoint
 from distill.general import cached_general, general_corpus
-from distill.io import read_json, write_json
+from distill.io import write_json
 from distill.model import MultiTaskModel, load_pretrained_encoder
 from distill.tokenization import load_tokenizer
 from distill.training import distributed
-from recipes.pipeline import STAGE_FILE, Context, Stage, register_stage, settings_of
+from recipes.pipeline import Context, Stage, register_stage, settings_of
 from recipes.schema import Recipe
+from recipes.stage_record import recorded_hash
 
 from .common import data_fingerprint, tasks_of
 
@@ -59,7 +60,7 @@ class GeneralStage(Stage):
             def teacher():
                 return load_pretrained_encoder(ref, trust)[0]
         else:
-            identity = {"teacher_stage": read_json(ctx.input("teacher") / STAGE_FILE)["hash"]}
+            identity = {"teacher_stage": recorded_hash(ctx.input("teacher"))}
 
             def teacher():
                 return MultiTaskModel.from_pretrained(ctx.input("teacher") / "model").encoder
