@@ -14,8 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from compress.bundle.manifest import BundleManifest
 from distill.errors import ArtifactError
-from distill.io import read_json, verify_checksums
+from distill.io import verify_checksums
 from recipes.stage_record import StageRecord
 
 from .matrix import Outcome, mtkd_process
@@ -37,7 +38,7 @@ def _half_written(out: Path) -> Path | None:
 
 
 def _bundle_files(bundle: Path) -> dict[str, str]:
-    files = read_json(bundle / "bundle.json")["files"]
+    files = BundleManifest.read(bundle).files
     return {name: digest for name, digest in files.items() if name not in SAME_FILES_EXCEPT}
 
 

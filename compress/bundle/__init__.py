@@ -1,6 +1,7 @@
 """The deployable bundle (model, tokenizer, heads, checksums, model card), its Predictor and exports."""
 
-from .build import MANIFEST, Serving, build_bundle
+from .build import Serving, build_bundle
+from .manifest import MANIFEST, BundleManifest
 from .predictor import Predictor
 
-__all__ = ["MANIFEST", "Predictor", "Serving", "build_bundle"]
+__all__ = ["MANIFEST", "BundleManifest", "Predictor", "Serving", "build_bundle"]

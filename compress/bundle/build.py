@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from distill.errors import ArtifactError
-from distill.io import directory_checksums, read_json, replace_directory, write_json
+from distill.io import directory_checksums, read_json, replace_directory
 from distill.model import META
 from distill.versions import installed_versions
 
+from .manifest import BundleManifest
 from .model_card import model_card
 
-MANIFEST = "bundle.json"
-FORMAT_VERSION = 1
 # first present decides the runtime; a model directory (PyTorch weights) is what a GPU without TensorRT serves
 MODEL_FILES = {"model.onnx": "onnxruntime", "model.plan": "tensorrt", "model.safetensors": "torch"}
 SIDECARS = (
@@ -69,29 +68,28 @@ def task_entries(artifact: Path, inputs: dict[str, dict[str, str]]) -> list[dict
 
 def _manifest(
     artifact: Path, name: str, tasks: list[dict[str, Any]], max_len: int, serve: Serving | None
-) -> dict[str, Any]:
+) -> BundleManifest:
     """``bundle.json`` less the metrics, the source and the checksums: model file, runtime, tasks, preprocessing."""
     described = [artifact / f for f in ("onnx.json", "engine.json") if (artifact / f).is_file()]
     onnx_manifest = read_json(described[0]) if described else {}
-    return {
-        "format_version": FORMAT_VERSION,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": name,
-        "runtime": serve[0] if serve else MODEL_FILES[name],
-        "precision": serve[1] if serve else onnx_manifest.get("precision", "fp32"),
-        "device": serve.device if serve else "cpu",
-        "artifact_precision": onnx_manifest.get("precision", "fp32"),
-        "preset": onnx_manifest.get("preset"),
-        "tasks": tasks,
-        "preprocessing": {
+    return BundleManifest(
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        model=name,
+        runtime=serve.runtime if serve else MODEL_FILES[name],
+        precision=serve.precision if serve else onnx_manifest.get("precision", "fp32"),
+        device=serve.device if serve else "cpu",
+        artifact_precision=onnx_manifest.get("precision", "fp32"),
+        preset=onnx_manifest.get("preset"),
+        tasks=tasks,
+        preprocessing={
             "max_len": max_len,
             "truncation": "longest_first",  # pairs: the longer text loses tokens first
             "padding": "to the longest input of each batch",
             "pair": "text as segment A, text_pair as segment B ([CLS] a [SEP] b [SEP])",
             "tags": "first sub-token of each word carries the word's tag",
         },
-        "libraries": installed_versions(LIBRARIES),
-    }
+        libraries=installed_versions(LIBRARIES),
+    )
 
 
 class Serving(NamedTuple):
@@ -112,7 +110,7 @@ def build_bundle(
     latency: list[dict[str, Any]] | None = None,
     source: dict[str, Any] | None = None,
     serve: Serving | None = None,
-) -> dict[str, Any]:
+) -> BundleManifest:
     """Write the bundle of ``artifact`` to ``out`` (atomically) and return its manifest.
 
     ``serve``: the runtime, precision and device it is served with; by default the runtime its model file
@@ -136,10 +134,10 @@ def build_bundle(
             if (artifact / side).is_file():
                 shutil.copy2(artifact / side, tmp / side)
         manifest = _manifest(artifact, name, tasks, max_len, serve)
-        manifest.update(metrics=metrics or {}, source=source or {"artifact": str(artifact)})
+        manifest.metrics, manifest.source = metrics or {}, source or {"artifact": str(artifact)}
         (tmp / "README.md").write_text(model_card(manifest, latency or []), encoding="utf-8")
-        manifest["files"] = directory_checksums(tmp)
-        write_json(tmp / MANIFEST, manifest)
+        manifest.files = directory_checksums(tmp)
+        manifest.write(tmp)
         replace_directory(tmp, out)
     finally:
         if tmp.exists():

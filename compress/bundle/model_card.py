@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .manifest import BundleManifest
 
 
-def _metrics_table(manifest: dict[str, Any]) -> list[str]:
+def _metrics_table(manifest: BundleManifest) -> list[str]:
     lines = ["| task | type | input | labels | metric | value | naive baseline |", "|---|---|---|---:|---|---:|---:|"]
-    for task in manifest["tasks"]:
-        m = manifest["metrics"].get(task["name"], {})
+    for task in manifest.tasks:
+        m = manifest.metrics.get(task["name"], {})
         value = f"{m['value']:.4f}" if "value" in m else "–"
         base = f"{m['baseline']:.4f}" if "baseline" in m else "–"
         arrow = "" if not m else " ↑" if m.get("higher_is_better", True) else " ↓"
@@ -39,17 +42,17 @@ def _latency_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def model_card(manifest: dict[str, Any], latency: list[dict[str, Any]]) -> str:
+def model_card(manifest: BundleManifest, latency: list[dict[str, Any]]) -> str:
     """Markdown model card for a bundle manifest and the bench rows measured on its artifact."""
-    src = manifest["source"]
+    src = manifest.source
     title = src.get("artifact_name") or src.get("artifact", "model")
     lines = [
         f"# {title}",
         "",
         f"Multi-task encoder bundle made by mtkd from `{src.get('run', src.get('artifact'))}`: "
-        f"`{manifest['model']}` ({manifest['precision']}"
-        + (f", preset `{manifest['preset']}`" if manifest.get("preset") else "")
-        + f") for {manifest['runtime']}, max length {manifest['preprocessing']['max_len']} tokens.",
+        f"`{manifest.model}` ({manifest.precision}"
+        + (f", preset `{manifest.preset}`" if manifest.preset else "")
+        + f") for {manifest.runtime}, max length {manifest.max_len} tokens.",
         "",
         "## Tasks and test metrics",
         "",
@@ -72,7 +75,7 @@ def model_card(manifest: dict[str, Any], latency: list[dict[str, Any]]) -> str:
         "or `mtkd predict path/to/this/bundle 'a product title'` (a TAB separates a query from a title).",
         "",
         "Library versions at build time: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(manifest["libraries"].items()))
+        + ", ".join(f"{k} {v}" for k, v in sorted(manifest.libraries.items()))
         + ". File checksums are in `bundle.json`.",
         "",
     ]

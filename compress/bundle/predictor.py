@@ -21,19 +21,19 @@ from transformers import AutoTokenizer
 from compress.runtime.base import RUNTIMES, Backend
 from distill.decoding import decode_words, first_subtokens
 from distill.errors import ArtifactError, MtkdError
-from distill.io import read_json, sha256_file
+from distill.io import sha256_file
 from distill.tasks import task_type
 
-from .build import FORMAT_VERSION, MANIFEST
+from .manifest import BundleManifest
 from .spans import tag_spans
 
 Input = str | tuple[str, str] | list[str]
 WHITESPACE_WORD = re.compile(r"\S+")
 
 
-def verify_bundle(root: Path, manifest: dict[str, Any]) -> None:
+def verify_bundle(root: Path, manifest: BundleManifest) -> None:
     """Refuse a bundle whose files are missing, truncated or altered, naming the file."""
-    for rel, expected in manifest.get("files", {}).items():
+    for rel, expected in manifest.files.items():
         path = root / rel
         if not path.is_file():
             raise ArtifactError(f"{path}: missing from the bundle; export the bundle again")
@@ -93,10 +93,10 @@ def rounded(labels: list[str], probs: np.ndarray) -> dict[str, float]:
 class Predictor:
     """A loaded bundle: ``predict`` maps inputs to per-task labels, scores and entity spans."""
 
-    def __init__(self, root: Path, manifest: dict[str, Any], backend: Backend, batch_size: int = 32) -> None:
+    def __init__(self, root: Path, manifest: BundleManifest, backend: Backend, batch_size: int = 32) -> None:
         self.root, self.manifest, self.backend, self.batch_size = root, manifest, backend, batch_size
-        self.tasks = {t["name"]: t for t in manifest["tasks"]}
-        self.max_len = int(manifest["preprocessing"]["max_len"])
+        self.tasks = {t["name"]: t for t in manifest.tasks}
+        self.max_len = manifest.max_len
         self.tokenizer = AutoTokenizer.from_pretrained(root)
         self._tokenize_lock = threading.Lock()
 
@@ -107,19 +107,15 @@ class Predictor:
         """Verify ``bundle``'s checksums, then load it on ``runtime`` (``auto``: the one it was built for) and
         ``device`` (default: the one it was exported for, ``cpu`` for bundles that do not say)."""
         root = Path(bundle)
-        if not (root / MANIFEST).is_file():
-            raise ArtifactError(f"{root}: not a bundle (no {MANIFEST}); make one with `mtkd export`")
-        manifest = read_json(root / MANIFEST)
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise ArtifactError(f"{root / MANIFEST}: bundle format {manifest.get('format_version')} is not supported")
+        manifest = BundleManifest.read(root)
         verify_bundle(root, manifest)
-        device = device or manifest.get("device", "cpu")
-        name = manifest["runtime"] if runtime == "auto" else runtime
+        device = device or manifest.device
+        name = manifest.runtime if runtime == "auto" else runtime
         backend_cls = RUNTIMES.get(name)
-        reason = backend_cls.unavailable(root, manifest["precision"], device)
+        reason = backend_cls.unavailable(root, manifest.precision, device)
         if reason:
             raise MtkdError(f"runtime {name} cannot serve {root} here: {reason}")
-        return cls(root, manifest, backend_cls(root, manifest["precision"], device, max_batch=batch_size), batch_size)
+        return cls(root, manifest, backend_cls(root, manifest.precision, device, max_batch=batch_size), batch_size)
 
     def tasks_for(self, kind: str, tasks: Sequence[str] | None) -> list[str]:
         """The requested tasks (default: all) that take inputs of shape ``kind``."""

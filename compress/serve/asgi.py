@@ -71,7 +71,7 @@ class BundleRoutes:
         return json_response({"outputs": request.answers}, headers=headers)
 
     async def ready(self, _: HttpRequest) -> Response:
-        runtime = self.predictor.manifest.get("runtime")
+        runtime = self.predictor.manifest.runtime
         tasks = list(self.predictor.tasks)
         return json_response(
             {"ready": True, "bundle": self.bundle, "runtime": runtime, "tasks": tasks, "pid": os.getpid()}

@@ -118,13 +118,13 @@ def export_run(run: Path, out: Path, options: ExportOptions | None = None) -> st
         source={"run": str(run), "recipe": recipe.name, "artifact": str(src), "artifact_name": name},
         serve=serve,
     )
-    served = f"{manifest['runtime']} {manifest['precision']}"
-    done = f"{out}: bundle of {name} (served by {served}, {len(manifest['tasks'])} tasks, {MANIFEST})"
+    served = f"{manifest.runtime} {manifest.precision}"
+    done = f"{out}: bundle of {name} (served by {served}, {len(manifest.tasks)} tasks, {MANIFEST})"
     if not o.verify:
         return done
     predictor = Predictor.load(out)
     tasks = load_tasks({n: recipe.tasks[n] for n in predictor.tasks}, recipe.seed, recipe.data)
-    table = verification_table(manifest["metrics"], score_bundle(predictor, tasks))
+    table = verification_table(manifest.metrics, score_bundle(predictor, tasks))
     return f"{done}\n\nTest metrics re-computed through the bundle's Predictor:\n\n{table}"
 
 

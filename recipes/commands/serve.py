@@ -9,8 +9,6 @@ import signal
 import threading
 from pathlib import Path
 
-from distill.errors import MtkdError
-
 log = logging.getLogger("mtkd")
 
 
@@ -47,6 +45,7 @@ def add_arguments(srv: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the config file, or start the server and keep it up until interrupted."""
+    from compress.bundle.manifest import BundleManifest
     from compress.serve.options import ServeOptions
 
     ray = args.engine == "ray" or args.address or args.write_config
@@ -67,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
         max_inputs=args.max_inputs,
         device=args.device,
     )
-    if not (args.bundle / "bundle.json").is_file():
-        raise MtkdError(f"{args.bundle}: not a bundle (no bundle.json); make one with `mtkd export`")
+    BundleManifest.read(args.bundle)  # a folder that is not a bundle is refused before anything starts
     if not ray:
         from compress.serve.local import serve_local
 

@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from compress.bundle.manifest import BundleManifest
 from distill.errors import MtkdError
 from recipes.cli import main
 from recipes.commands.front import parse_keep, parse_student
@@ -39,8 +40,7 @@ def test_two_students_are_trained_benched_side_by_side_and_the_chosen_one_export
     rows = [json.loads(line) for line in (front / "bench" / "results.jsonl").read_text().splitlines()]
     assert {r["artifact"] for r in rows} >= {"teacher", "narrow:student-dynamic-int8", "wide:student-dynamic-int8"}
     assert (front / "front.png").stat().st_size > 10_000
-    manifest = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
-    assert manifest["source"]["artifact"].endswith("student-dynamic-int8")
+    assert BundleManifest.read(tmp_path / "bundle").source["artifact"].endswith("student-dynamic-int8")
 
 
 def test_student_specs_and_keep_shares_are_read_or_refused_in_one_line():

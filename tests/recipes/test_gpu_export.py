@@ -68,7 +68,7 @@ def test_a_model_directory_bundle_is_served_by_torch_on_the_device_it_was_export
     out = tmp_path / "bundle"
     serve = Serving("torch-cast", "bf16", "cuda")
     manifest = build_bundle(run / "prune" / "model", out, {"cat": {"input": "text"}}, 32, serve=serve)
-    assert (manifest["model"], manifest["runtime"], manifest["device"]) == ("model.safetensors", "torch-cast", "cuda")
+    assert (manifest.model, manifest.runtime, manifest.device) == ("model.safetensors", "torch-cast", "cuda")
     assert (out / "config.json").is_file() and (out / "mtkd.json").is_file()
     if not torch.cuda.is_available():
         with pytest.raises(MtkdError, match=r"cannot serve .* here"):

@@ -113,5 +113,5 @@ def test_the_stage_record_is_typed_versioned_and_reads_old_files(tmp_path):
     assert json.loads((tmp_path / "stage.json").read_text())["format_version"] == FORMAT_VERSION
     for bad in ({**old, "format_version": FORMAT_VERSION + 1}, {**old, "hsah": "typo"}, {"hash": "no stage"}):
         (tmp_path / "stage.json").write_text(json.dumps(bad))
-        with pytest.raises(ArtifactError, match="stage.json"):
+        with pytest.raises(ArtifactError, match=r"stage\.json"):
             StageRecord.read(tmp_path)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ class GatedPredictor:
     """Echoes each input; each call blocks until ``gate`` is set (so a test decides when the model finishes)."""
 
     def __init__(self, blocking: bool = False) -> None:
-        self.tasks, self.manifest = {"category": {}}, {"runtime": "fake"}
+        self.tasks, self.manifest = {"category": {}}, SimpleNamespace(runtime="fake")
         self.gate = threading.Event()
         if not blocking:
             self.gate.set()

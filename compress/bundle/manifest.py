@@ -1,0 +1,71 @@
+"""``bundle.json``: the bundle's manifest — the model file, the runtime, precision and device it is served with,
+each task's head, labels and input kind, the preprocessing, the library versions it was built with, its test
+metrics and where it came from, and the SHA-256 of every other file. Written and read only through
+``BundleManifest``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from distill.errors import ArtifactError
+from distill.io import read_json, write_json
+
+MANIFEST = "bundle.json"
+FORMAT_VERSION = 1
+
+
+class BundleManifest(BaseModel):
+    """A bundle's manifest (``bundle.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = FORMAT_VERSION
+    created: str
+    """when it was built (ISO 8601, UTC)"""
+    model: str
+    """the model file: model.onnx, model.plan or model.safetensors"""
+    runtime: str
+    """the runtime it is served with by default"""
+    precision: str
+    device: str = "cpu"
+    """where it is served unless the loader says otherwise"""
+    artifact_precision: str = "fp32"
+    """the precision of the artifact itself (a runtime may serve it at another, e.g. OpenVINO at bf16)"""
+    preset: str | None = None
+    """the quantization preset that made it"""
+    tasks: list[dict[str, Any]]
+    """each head: name, type, labels, and how its input is given (text, pair or tokens, and the word split)"""
+    preprocessing: dict[str, Any]
+    """max_len, truncation, padding, pair and tag conventions"""
+    libraries: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """per task, the test metrics of the artifact (as in ``metrics.json``)"""
+    source: dict[str, Any] = Field(default_factory=dict)
+    """the run, recipe and artifact it was made from"""
+    files: dict[str, str] = Field(default_factory=dict)
+    """relative path → SHA-256 of every other file in the bundle"""
+
+    @property
+    def max_len(self) -> int:
+        """The longest input in tokens."""
+        return int(self.preprocessing["max_len"])
+
+    @classmethod
+    def read(cls, root: Path) -> BundleManifest:
+        """The manifest of the bundle in ``root``; another format version or a malformed file is refused."""
+        if not (root / MANIFEST).is_file():
+            raise ArtifactError(f"{root}: not a bundle (no {MANIFEST}); make one with `mtkd export`")
+        data = read_json(root / MANIFEST)
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ArtifactError(f"{root / MANIFEST}: bundle format {data.get('format_version')} is not supported")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise ArtifactError(f"{root / MANIFEST}: not a bundle manifest ({e.errors()[0]['msg']})") from None
+
+    def write(self, root: Path) -> None:
+        """Write it as ``root/bundle.json``."""
+        write_json(root / MANIFEST, self.model_dump())
