@@ -31,19 +31,16 @@ import torch
 from .augmentation import augment_split
 from .calibration import calibrate_regression
 from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig, fine_tuning_defaults
-from .data.examples import TaskData
-from .errors import MtkdError
 from .kd.objective import DistillationObjective
-from .kd.teacher_cache import TeacherLogits
 from .model import MultiTaskModel, head_spec
 from .retention import kept, paired_bootstrap
 from .student import build_student
-from .teachers import TaskTeachers, check_vocabulary, student_targets
+from .teacher_adapters import Teacher, as_teacher
+from .teachers import TaskTeachers
 from .training import distributed
 from .training.evaluate import score_predictions
 from .training.loop import TrainResult, evaluate_all, predict_all, train
 from .transfer.joining import TransferJob, build_transfer
-from .transfer.scores import model_scorer, teachers_scorer, weights_hash
 from .workspace import Encoded, Workspace
 
 log = logging.getLogger("mtkd")
@@ -127,28 +124,6 @@ def _calibrate(
     return maps
 
 
-def teacher_logits(
-    teacher: MultiTaskModel,
-    tasks: dict[str, TaskData],
-    encoded: Encoded,
-    batch_size: int,
-    device: torch.device,
-    pad_id: int,
-    cache: Path | None = None,
-) -> TeacherLogits:
-    """Teacher logits on the training splits, computed once (and kept in ``cache`` when given)."""
-    if cache is not None and cache.is_file():
-        log.info("distill: teacher logits from cache %s", cache)
-        return TeacherLogits.load(cache)
-    log.info("distill: computing teacher logits once%s", f" (cached in {cache})" if cache else "")
-    logits = TeacherLogits.compute(
-        teacher, tasks, {t: e["train"] for t, e in encoded.items()}, batch_size, device, pad_id
-    )
-    if cache is not None:
-        logits.save(cache)
-    return logits
-
-
 @dataclass(frozen=True)
 class PipelineCaches:
     """What the pipeline hands ``distil`` so that repeated students reuse work and see the same data; a Python
@@ -169,7 +144,7 @@ class PipelineCaches:
 
 
 def distil(
-    teacher: MultiTaskModel | TaskTeachers,
+    teacher: Teacher | MultiTaskModel | TaskTeachers,
     student: StudentModelConfig | MultiTaskModel,
     work: Workspace,
     config: DistillConfig,
@@ -182,20 +157,18 @@ def distil(
     """Teach ``student`` every head of ``teacher`` at once on ``work``'s tasks with the losses ``config`` names;
     the teacher is scored on the test split by the same code (at ``teacher_train``'s length) for the retention.
 
-    ``teacher``: a trained multi-task teacher, or ``TaskTeachers`` (one teacher per task, brought from
-    outside: ``distill.teachers.load_teachers``); a task without one learns from its labels alone.
-    ``student``: a shape (built from the teacher as its ``init`` says, seeded by ``work.seed``) or a model you
-    built. ``mlm``: the masked LM for ``config.augment.method: mlm``, or a function that loads it once the
-    student is built (so a run's random draws follow the same order whether or not it augments). ``caches``:
-    the pipeline's caches and identities (``PipelineCaches``).
+    ``teacher``: a trained multi-task teacher, ``TaskTeachers`` (one teacher per task, brought from outside:
+    ``distill.teachers.load_teachers``; a task without one learns from its labels alone), or anything that
+    implements ``distill.teacher_adapters.Teacher``. ``student``: a shape (built from the teacher as its ``init``
+    says, seeded by ``work.seed``) or a model you built. ``mlm``: the masked LM for ``config.augment.method:
+    mlm``, or a function that loads it once the student is built (so a run's random draws follow the same order
+    whether or not it augments). ``caches``: the pipeline's caches and identities (``PipelineCaches``).
     """
-    caches = caches or PipelineCaches()
-    per_task = isinstance(teacher, TaskTeachers)
+    teacher, caches = as_teacher(teacher), caches or PipelineCaches()
     encoded = work.encode(train_cfg.max_len)
     student = _student_for(teacher, student, work, config)
-    layers = teacher.encoder if per_task else teacher
-    if layers is not None:  # the teacher runs beside the student on every batch: on the student's device
-        layers.to(work.device)
+    if teacher.layers is not None:  # the teacher runs beside the student on every batch: on the student's device
+        teacher.layers.to(work.device)
     data_seed = work.seed if caches.data_seed is None else caches.data_seed
     if config.augment:  # augmented copies join the training splits: teacher soft targets only
         if mlm is not None and not isinstance(mlm, torch.nn.Module):
@@ -214,7 +187,7 @@ def distil(
 
 def _scored(
     student: MultiTaskModel,
-    teacher: MultiTaskModel | TaskTeachers,
+    teacher: Teacher,
     work: Workspace,
     encoded: Encoded,
     train_cfg: TrainConfig,
@@ -228,11 +201,7 @@ def _scored(
     preds = predict_all(student, work.tasks, encoded, "test", train_cfg, work.device, work.pad_id)
     test = {t: score_predictions(work.tasks[t], "test", p) for t, p in preds.items()}
     path = _finish(student, work.out, ("checkpoints", "intermediate", "task-best"))
-    teacher_preds = (
-        teacher.test_predictions()
-        if isinstance(teacher, TaskTeachers)
-        else _teacher_predictions(teacher, work, encoded, train_cfg, teacher_train)
-    )
+    teacher_preds = teacher.test_predictions(work, encoded, train_cfg, teacher_train)
     teacher_test = caches.teacher_test
     if teacher_test is None:
         teacher_test = {t: score_predictions(work.tasks[t], "test", p) for t, p in teacher_preds.items()}
@@ -244,71 +213,35 @@ def _scored(
 
 
 def _student_for(
-    teacher: MultiTaskModel | TaskTeachers,
-    student: StudentModelConfig | MultiTaskModel,
-    work: Workspace,
-    config: DistillConfig,
+    teacher: Teacher, student: StudentModelConfig | MultiTaskModel, work: Workspace, config: DistillConfig
 ) -> MultiTaskModel:
     """The student to train: built from the teacher's layers as its shape says (or the one given), checked
     against what the teacher can teach; its size against the teacher's is logged."""
-    per_task = isinstance(teacher, TaskTeachers)
-    layers = teacher.encoder if per_task else teacher.eval()
-    if per_task:
-        check_vocabulary(teacher, work.tokenizer)
-        if config.intermediate and layers is None:
-            raise MtkdError("intermediate-layer KD from per-task teachers needs teacher.encoder_from (whose layers)")
+    heads = teacher.prepare(work, config)
     if isinstance(student, StudentModelConfig):
         torch.manual_seed(work.seed)
-        heads = [head_spec(td) for td in work.tasks.values()] if per_task else None
-        student = build_student(student, layers, work.tokenizer, heads)
-    teacher_params = teacher.num_parameters() if per_task else teacher.num_parameters(encoder_only=True)
+        student = build_student(student, teacher.layers, work.tokenizer, heads)
     log.info(
         "distill: student encoder %.2fM parameters = %.3f of the %s",
         student.num_parameters(encoder_only=True) / 1e6,
-        student.num_parameters(encoder_only=True) / teacher_params,
-        f"{len(teacher.teachers)} teachers' together" if per_task else "teacher's",
+        student.num_parameters(encoder_only=True) / teacher.num_parameters(),
+        teacher.describe(),
     )
     return student
 
 
 def _transfer_job(
-    teacher: MultiTaskModel | TaskTeachers,
-    work: Workspace,
-    config: DistillConfig,
-    teacher_train: TrainConfig,
-    seed: int,
-    on_error: str = "raise",
+    teacher: Teacher, work: Workspace, config: DistillConfig, teacher_train: TrainConfig, seed: int, on_error: str
 ) -> TransferJob:
     """The transfer inputs and how the teacher scores them (a brought teacher through its own tokenizer)."""
-    per_task = isinstance(teacher, TaskTeachers)
-    taught = set(teacher.teachers) if per_task else set(work.tasks)
+    taught = teacher.taught if teacher.taught is not None else set(work.tasks)
     rows = build_transfer(config.transfer, work.tasks, taught, seed, on_error)
-    if per_task:
-        scorer, identity = teachers_scorer(teacher), teacher.describe()
-    else:
-        scorer = model_scorer(
-            teacher, work.tokenizer, teacher_train.max_len, work.device, teacher_train.eval_batch_size
-        )
-        identity = {"weights": weights_hash(teacher), "max_len": teacher_train.max_len}
+    scorer, identity = teacher.transfer_scorer(work, teacher_train)
     return TransferJob(rows, scorer, Path("cache"), identity, config.transfer.chunk_rows)
 
 
-def _teacher_predictions(
-    teacher: MultiTaskModel,
-    work: Workspace,
-    encoded: Encoded,
-    train_cfg: TrainConfig,
-    teacher_train: TrainConfig | None,
-) -> dict[str, list[Any]]:
-    """A multi-task teacher's test predictions by the student's code, at its own max_len."""
-    teacher_train = teacher_train or train_cfg
-    if teacher_train.max_len != train_cfg.max_len:
-        encoded = work.encode(teacher_train.max_len)
-    return predict_all(teacher, work.tasks, encoded, "test", teacher_train, work.device, work.pad_id)
-
-
 def _train_student(
-    teacher: MultiTaskModel | TaskTeachers,
+    teacher: Teacher,
     student: MultiTaskModel,
     work: Workspace,
     encoded: Encoded,
@@ -318,16 +251,10 @@ def _train_student(
     transfer: TransferJob | None = None,
 ) -> TrainResult:
     """The distillation objective through the one training loop (two phases for the TinyBERT schedule)."""
-    tasks, tokenizer, device = work.tasks, work.tokenizer, work.device
-    cached, taught, layers = None, None, teacher
-    if isinstance(teacher, TaskTeachers):  # every answer precomputed; the encoder (if any) lends layers
-        cached = student_targets(teacher, tasks, {t: e["train"] for t, e in encoded.items()}, tokenizer)
-        taught, layers = set(teacher.teachers), teacher.encoder
-    elif cfg.cache_teacher_logits and cfg.logits is not None and (not cfg.intermediate or cfg.two_stage):
-        pad = tokenizer.pad_token_id
-        cached = teacher_logits(teacher, tasks, encoded, train_cfg.eval_batch_size, device, pad, logits_cache)
+    tasks, layers, taught = work.tasks, teacher.layers, teacher.taught
+    cached = teacher.training_targets(work, encoded, cfg, train_cfg, logits_cache)
     if transfer is not None:  # after the labelled rows' answers: transfer rows come last in each split
-        transfer.join(encoded, cached, tasks, tokenizer, train_cfg.max_len)
+        transfer.join(encoded, cached, tasks, work.tokenizer, train_cfg.max_len)
 
     def run(phase_cfg: TrainConfig, where: Path, objective: DistillationObjective, name: str) -> TrainResult:
         return train(student, work.at(where), encoded, phase_cfg, objective, name)

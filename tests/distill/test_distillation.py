@@ -183,7 +183,7 @@ def test_distil_puts_a_teacher_loaded_on_the_cpu_on_the_students_device(setup, t
     seen = {}
 
     def stop_at_training(teacher_arg, student, *args, **kwargs):
-        seen["teacher"] = next(teacher_arg.parameters()).device
+        seen["teacher"] = next(teacher_arg.layers.parameters()).device
         raise RuntimeError("stop: only the placement is under test")
 
     monkeypatch.setattr(api, "_train_student", stop_at_training)
@@ -192,3 +192,27 @@ def test_distil_puts_a_teacher_loaded_on_the_cpu_on_the_students_device(setup, t
     with pytest.raises(RuntimeError, match="only the placement"):
         api.distil(teacher, shape, Workspace(tasks, tok, tmp_path, "meta"), cfg, TrainConfig(max_len=32))
     assert seen["teacher"].type == "meta"
+
+
+def test_a_teacher_of_the_user_s_own_kind_teaches_through_the_protocol(setup, tmp_path):
+    """``distil`` has no branch on the teacher's kind: an object implementing ``Teacher`` is used as it is, and
+    anything else is refused in one line."""
+    from distill.api import distil
+    from distill.teacher_adapters import Teacher, TrainedTeacher, as_teacher
+
+    tasks, tok, _, teacher = setup
+    asked = []
+
+    class Recorded(TrainedTeacher):  # the trained model's answers, with a record of what was asked
+        def test_predictions(self, *args):
+            asked.append("test")
+            return super().test_predictions(*args)
+
+    own = Recorded(teacher)
+    assert isinstance(own, Teacher) and as_teacher(own) is own
+    shape = StudentModelConfig(layers=1, hidden=16, heads=2, intermediate=32, max_position=64)
+    quick = TrainConfig(epochs=1, batch_size=16, lr=3e-3, max_len=32, warmup=0.0, max_steps=3)
+    done = distil(own, shape, Workspace(tasks, tok, tmp_path), DistillConfig(logits=LogitsKD()), quick)
+    assert asked == ["test"] and set(done.retention) == set(tasks)
+    with pytest.raises(MtkdError, match="cannot teach with a str"):
+        as_teacher("a teacher")

@@ -170,7 +170,7 @@ def test_distil_learns_from_transfer_rows_labelled_by_the_teacher(tasks, teacher
     def never(*_):
         raise AssertionError("the teacher scored transfer inputs again")
 
-    monkeypatch.setattr("distill.api.model_scorer", lambda *a, **k: never)
+    monkeypatch.setattr("distill.teacher_adapters.model_scorer", lambda *a, **k: never)
     work, caches = Workspace(tasks, tok, tmp_path / "s2", seed=1), PipelineCaches(transfer=store.parent, data_seed=0)
     again = distil(model, shape, work, kd, train.model_copy(update={"max_steps": 2}), caches=caches)
     assert again.transfer == done.transfer
