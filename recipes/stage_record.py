@@ -5,21 +5,22 @@ version number read as version 1."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from distill.errors import ArtifactError
-from distill.io import read_json, write_json
+from distill.records import VersionedRecord
 
 STAGE_FILE = "stage.json"
 FORMAT_VERSION = 1
 
 
-class StageRecord(BaseModel):
+class StageRecord(VersionedRecord):
     """One stage's record; a stage the recipe skips has ``skipped`` (the reason) and no hash."""
 
-    model_config = ConfigDict(extra="forbid")
+    FILE: ClassVar[str] = STAGE_FILE
+    VERSION: ClassVar[int] = FORMAT_VERSION
+    WHAT: ClassVar[str] = "stage record"
 
     format_version: int = FORMAT_VERSION
     stage: str
@@ -36,24 +37,9 @@ class StageRecord(BaseModel):
     """relative path → SHA-256 of every file it wrote"""
     skipped: str | None = None
 
-    @classmethod
-    def read(cls, folder: Path) -> StageRecord:
-        """The record in ``folder``; a newer format than this mtkd knows is refused by name."""
-        data = read_json(folder / STAGE_FILE)
-        version = data.get("format_version", 1)
-        if version > FORMAT_VERSION:
-            raise ArtifactError(
-                f"{folder / STAGE_FILE}: format version {version} is newer than this mtkd reads ({FORMAT_VERSION}); "
-                "upgrade mtkd or run the stage again"
-            )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise ArtifactError(f"{folder / STAGE_FILE}: not a stage record ({e.errors()[0]['msg']})") from None
-
-    def write(self, folder: Path) -> None:
-        """Write it as ``folder/stage.json``."""
-        write_json(folder / STAGE_FILE, self.model_dump(exclude_none=True))
+    def write(self, folder: Path, exclude_none: bool = True) -> None:
+        """Write it as ``folder/stage.json`` (unset fields left out)."""
+        super().write(folder, exclude_none)
 
 
 def recorded_hash(folder: Path) -> str | None:

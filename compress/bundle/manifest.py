@@ -5,22 +5,23 @@ metrics and where it came from, and the SHA-256 of every other file. Written and
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from distill.errors import ArtifactError
-from distill.io import read_json, write_json
+from distill.records import VersionedRecord
 
 MANIFEST = "bundle.json"
 FORMAT_VERSION = 1
 
 
-class BundleManifest(BaseModel):
+class BundleManifest(VersionedRecord):
     """A bundle's manifest (``bundle.json``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    FILE: ClassVar[str] = MANIFEST
+    VERSION: ClassVar[int] = FORMAT_VERSION
+    WHAT: ClassVar[str] = "bundle"
+    HINT: ClassVar[str] = "; make one with `mtkd export`"
 
     format_version: int = FORMAT_VERSION
     created: str
@@ -52,20 +53,3 @@ class BundleManifest(BaseModel):
     def max_len(self) -> int:
         """The longest input in tokens."""
         return int(self.preprocessing["max_len"])
-
-    @classmethod
-    def read(cls, root: Path) -> BundleManifest:
-        """The manifest of the bundle in ``root``; another format version or a malformed file is refused."""
-        if not (root / MANIFEST).is_file():
-            raise ArtifactError(f"{root}: not a bundle (no {MANIFEST}); make one with `mtkd export`")
-        data = read_json(root / MANIFEST)
-        if data.get("format_version") != FORMAT_VERSION:
-            raise ArtifactError(f"{root / MANIFEST}: bundle format {data.get('format_version')} is not supported")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise ArtifactError(f"{root / MANIFEST}: not a bundle manifest ({e.errors()[0]['msg']})") from None
-
-    def write(self, root: Path) -> None:
-        """Write it as ``root/bundle.json``."""
-        write_json(root / MANIFEST, self.model_dump())

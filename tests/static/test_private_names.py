@@ -5,9 +5,9 @@ rename inside a module cannot break another silently. Checked over the library, 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.static.source_files import findings
+
 TREES = ("distill", "compress", "benchmarks", "recipes", "tools", "tests")
 PROJECT = {"distill", "compress", "benchmarks", "recipes", "tools", "tests"}
 
@@ -49,12 +49,7 @@ def private_uses(source: str) -> list[str]:
 
 
 def test_no_private_name_crosses_a_module_boundary():
-    offenders = [
-        f"{path.relative_to(ROOT)}:{use}"
-        for tree in TREES
-        for path in sorted((ROOT / tree).rglob("*.py"))
-        for use in private_uses(path.read_text(encoding="utf-8"))
-    ]
+    offenders = list(findings(TREES, private_uses))
     assert not offenders, "private names used across modules:\n" + "\n".join(offenders)
 
 

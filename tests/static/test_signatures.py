@@ -5,9 +5,9 @@ of arguments repeated on every verb."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.static.source_files import findings
+
 PACKAGES = ("distill", "compress", "benchmarks", "recipes")
 MOST = 8
 
@@ -26,12 +26,7 @@ def wide_functions(source: str) -> list[str]:
 
 
 def test_no_public_function_takes_more_than_eight_parameters():
-    wide = [
-        f"{path.relative_to(ROOT)}:{hit}"
-        for package in PACKAGES
-        for path in sorted((ROOT / package).rglob("*.py"))
-        for hit in wide_functions(path.read_text(encoding="utf-8"))
-    ]
+    wide = list(findings(PACKAGES, wide_functions))
     assert not wide, "\n".join(wide)
 
 
