@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from .augmentation import augment_split
-from .calibration import calibrate_regression
+from .calibration import both_calibrated, calibrate_regression
 from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig, fine_tuning_defaults
 from .kd.objective import DistillationObjective
 from .model import MultiTaskModel, head_spec
@@ -66,6 +66,8 @@ class Distilled(Trained):
     # per task and metric: both models and the retention with 95% intervals (paired bootstrap, test split)
     intervals: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     transfer: dict[str, Any] = field(default_factory=dict)  # per task: transfer inputs, where from, skipped
+    # per regression task: the share of the teacher's gain kept with both calibrated on dev (``both_calibrated``)
+    calibrated: dict[str, dict[str, Any]] = field(default_factory=dict, kw_only=True)
 
     @property
     def retention(self) -> dict[str, float]:
@@ -201,7 +203,7 @@ def _scored(
     preds = predict_all(student, work.tasks, encoded, "test", train_cfg, work.device, work.pad_id)
     test = {t: score_predictions(work.tasks[t], "test", p) for t, p in preds.items()}
     path = _finish(student, work.out, ("checkpoints", "intermediate", "task-best"))
-    teacher_preds = teacher.test_predictions(work, encoded, train_cfg, teacher_train)
+    teacher_preds = teacher.predictions(work, encoded, "test", train_cfg, teacher_train) or {}
     teacher_test = caches.teacher_test
     if teacher_test is None:
         teacher_test = {t: score_predictions(work.tasks[t], "test", p) for t, p in teacher_preds.items()}
@@ -209,7 +211,35 @@ def _scored(
         t: paired_bootstrap(work.tasks[t], "test", preds[t], teacher_preds[t], seed=work.seed) for t in teacher_preds
     }
     transfer = job.rows.report() if job else {}
-    return Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, calibration=calibration)
+    calibrated = _both_calibrated(student, teacher, work, encoded, (train_cfg, teacher_train), (preds, teacher_preds))
+    done = Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, calibration=calibration)
+    done.calibrated = calibrated
+    return done
+
+
+def _both_calibrated(
+    student: MultiTaskModel,
+    teacher: Teacher,
+    work: Workspace,
+    encoded: Encoded,
+    configs: tuple[TrainConfig, TrainConfig | None],
+    test: tuple[dict[str, list[Any]], dict[str, list[Any]]],
+) -> dict[str, dict[str, Any]]:
+    """Per regression task the teacher teaches: the student's share of its gain with both calibrated on dev."""
+    numeric = {t: work.tasks[t] for t in test[1] if work.tasks[t].kind.numeric and not work.tasks[t].kind.per_token}
+    teacher_dev = teacher.predictions(work, encoded, "dev", *configs) if numeric else None
+    if not teacher_dev:
+        return {}
+    student_dev = predict_all(student, numeric, encoded, "dev", configs[0], work.device, work.pad_id)
+    return {
+        t: both_calibrated(
+            task,
+            {"dev": student_dev[t], "test": test[0][t]},
+            {"dev": teacher_dev[t], "test": test[1][t]},
+            seed=work.seed,
+        )
+        for t, task in numeric.items()
+    }
 
 
 def _student_for(

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .data.examples import TaskData
+from .retention import paired_bootstrap
 from .target_scaling import StandardizedHead
 
 log = logging.getLogger("mtkd")
@@ -68,3 +69,23 @@ def calibrate_regression(
 
 def _rmse(preds: list[float], golds: list[float]) -> float:
     return math.sqrt(float(np.mean((np.asarray(preds, float) - np.asarray(golds, float)) ** 2)))
+
+
+def both_calibrated(
+    task: TaskData, student: dict[str, list[float]], teacher: dict[str, list[float]], seed: int = 0
+) -> dict[str, Any]:
+    """The student's share of the teacher's gain over the mean on test with BOTH mapped onto the dev labels by
+    their own dev-fitted affine map (``student``/``teacher``: predictions on ``dev`` and ``test``), beside the
+    raw share: how much of the loss is scale, not ranking. Maps are fitted on dev, never test."""
+    golds = [ex.target for ex in task.splits["dev"]]
+    preds = {"student": student, "teacher": teacher}
+    maps = {who: fit_affine(p["dev"], golds) for who, p in preds.items()}
+    mapped = {who: [a * x + b for x in preds[who]["test"]] for who, (a, b) in maps.items()}
+    interval = paired_bootstrap(task, "test", mapped["student"], mapped["teacher"], metrics=["rmse"], seed=seed)["rmse"]
+    return {
+        "maps": {who: {"a": a, "b": b} for who, (a, b) in maps.items()},
+        "student_rmse": interval["student"],
+        "teacher_rmse": interval["reference"],
+        "retention": interval["retention"],
+        "retention_ci": interval["retention_ci"],
+    }

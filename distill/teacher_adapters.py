@@ -60,10 +60,10 @@ class Teacher(Protocol):
         """How it scores transfer inputs, and an identity that names it in the transfer cache's key."""
         ...
 
-    def test_predictions(
-        self, work: Workspace, encoded: Encoded, train_cfg: TrainConfig, teacher_train: TrainConfig | None
-    ) -> dict[str, list[Any]]:
-        """Its decoded predictions on the test split, per task it teaches."""
+    def predictions(
+        self, work: Workspace, encoded: Encoded, split: str, train_cfg: TrainConfig, teacher_train: TrainConfig | None
+    ) -> dict[str, list[Any]] | None:
+        """Its decoded predictions on ``split`` per task it teaches (None: it has none for that split)."""
         ...
 
 
@@ -101,14 +101,14 @@ class TrainedTeacher:
         scorer = model_scorer(self.model, work.tokenizer, length, work.device, batch)
         return scorer, {"weights": weights_hash(self.model), "max_len": length}
 
-    def test_predictions(
-        self, work: Workspace, encoded: Encoded, train_cfg: TrainConfig, teacher_train: TrainConfig | None
+    def predictions(
+        self, work: Workspace, encoded: Encoded, split: str, train_cfg: TrainConfig, teacher_train: TrainConfig | None
     ) -> dict[str, list[Any]]:
         """By the student's code, at the teacher's own max_len."""
         teacher_train = teacher_train or train_cfg
         if teacher_train.max_len != train_cfg.max_len:
             encoded = work.encode(teacher_train.max_len)
-        return predict_all(self.model, work.tasks, encoded, "test", teacher_train, work.device, work.pad_id)
+        return predict_all(self.model, work.tasks, encoded, split, teacher_train, work.device, work.pad_id)
 
 
 @dataclass
@@ -146,10 +146,11 @@ class BroughtTeachers:
     def transfer_scorer(self, work: Workspace, teacher_train: TrainConfig) -> tuple[Scorer, Any]:
         return teachers_scorer(self.teachers), self.teachers.describe()
 
-    def test_predictions(
-        self, work: Workspace, encoded: Encoded, train_cfg: TrainConfig, teacher_train: TrainConfig | None
-    ) -> dict[str, list[Any]]:
-        return self.teachers.test_predictions()
+    def predictions(
+        self, work: Workspace, encoded: Encoded, split: str, train_cfg: TrainConfig, teacher_train: TrainConfig | None
+    ) -> dict[str, list[Any]] | None:
+        """Brought teachers answered the test split when they were loaded; no other split."""
+        return self.teachers.test_predictions() if split == "test" else None
 
 
 def as_teacher(teacher: Teacher | MultiTaskModel | TaskTeachers) -> Teacher:

@@ -25,7 +25,7 @@ from recipes.schema import Recipe
 from recipes.stage_record import recorded_hash
 
 from .common import data_fingerprint, tasks_of
-from .distill_report import dev_epochs, report_line, report_markdown, report_rows
+from .distill_report import calibrated_text, dev_epochs, report_line, report_markdown, report_rows
 from .general import ENCODER
 from .teacher import TARGETS
 
@@ -168,10 +168,13 @@ class DistillStage(Stage):
         write_json(ctx.out / "metrics.json", done.test)
         write_json(ctx.out / "history.json", done.result.history)
         report = {"tasks": rows, "latency": latency, "encoder_params": params}
-        extra = {"transfer": done.transfer, "calibration": done.calibration}
+        extra = {"transfer": done.transfer, "calibration": done.calibration, "both_calibrated": done.calibrated}
         write_json(ctx.out / "report.json", {**report, **{k: v for k, v in extra.items() if v}})
         epochs = dev_epochs(done.result.history, done.result.best_epoch)
-        (ctx.out / "report.md").write_text(report_markdown(rows, latency, params) + f"\n{epochs}\n", encoding="utf-8")
+        calibrated = calibrated_text(done.calibrated)
+        markdown = report_markdown(rows, latency, params) + f"\n{epochs}\n"
+        markdown += f"\n{calibrated}\n" if calibrated else ""
+        (ctx.out / "report.md").write_text(markdown, encoding="utf-8")
         for task, r in rows.items():
             log.info("distill %s: %s", task, report_line(r))
         return {

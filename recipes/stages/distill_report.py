@@ -150,3 +150,19 @@ def dev_epochs(history: list[dict[str, Any]], kept: int) -> str:
         taught = ", ".join(f"{t} by its epoch-{e} model from epoch {since[t]}" for t, e in anchored.items())
         text += f" Self-distilled after their peak (train.after_peak): {taught}."
     return text
+
+
+def calibrated_text(calibrated: dict[str, dict[str, Any]]) -> str:
+    """What each regression head keeps of the teacher's gain over the mean with both calibrated on dev (empty
+    when no regression task has a teacher that answered dev)."""
+    lines = []
+    for task, c in calibrated.items():
+        s, t = c["maps"]["student"], c["maps"]["teacher"]
+        lines.append(
+            f"- {task}: with both calibrated on dev (student a = {s['a']:.3f}, b = {s['b']:+.3f}; teacher a = "
+            f"{t['a']:.3f}, b = {t['b']:+.3f}) the student keeps {share_text(c['retention'], c['retention_ci'])} of "
+            f"the teacher's gain over the mean (test RMSE {c['student_rmse']:.4f} vs {c['teacher_rmse']:.4f})"
+        )
+    if not lines:
+        return ""
+    return "\n".join(["Regression heads calibrated on dev (the maps fitted on dev, never test):", "", *lines])

@@ -50,3 +50,24 @@ def test_a_calibrated_teacher_is_saved_with_its_dev_map(tmp_path):
     # the map starts from the model training kept: its dev RMSE is the one its last epoch reported
     assert fit["dev_rmse_before"] == pytest.approx(plain.result.history[-1]["dev"]["score"]["value"], rel=1e-5)
     assert not plain.calibration
+
+
+def test_both_calibrated_sees_through_a_student_that_only_differs_in_scale():
+    """A student that answers 2 · teacher + 1 ranks exactly as the teacher and keeps nothing of its gain raw; with
+    both mapped onto the dev labels by their own dev-fitted maps, it keeps all of it (least squares is affine-
+    equivariant), and the maps are fitted on dev alone."""
+    from distill.calibration import both_calibrated
+    from distill.retention import paired_bootstrap
+
+    task = load_tasks({"score": TaskConfig(**builtin_task("score", 240))}, seed=0, data=DataConfig())["score"]
+    rng = torch.Generator().manual_seed(0)
+    teacher = {
+        s: [ex.target + 0.3 * float(torch.randn(1, generator=rng)) for ex in task.splits[s]] for s in ("dev", "test")
+    }
+    student = {s: [2 * p + 1 for p in preds] for s, preds in teacher.items()}
+    raw = paired_bootstrap(task, "test", student["test"], teacher["test"], metrics=["rmse"])["rmse"]["retention"]
+    both = both_calibrated(task, student, teacher)
+    assert raw < 0 and abs(both["retention"] - 1.0) < 1e-9
+    assert abs(both["maps"]["student"]["a"] * 2 - both["maps"]["teacher"]["a"]) < 1e-9
+    shifted = {"dev": student["dev"], "test": [p + 5 for p in student["test"]]}  # a test-only shift stays visible
+    assert both_calibrated(task, shifted, teacher)["retention"] < 0

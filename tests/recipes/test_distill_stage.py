@@ -54,6 +54,12 @@ def test_distill_stage_reports_retention_params_and_latency(run):
     assert f"category {best}" in (out / "distill" / "report.md").read_text()  # each head's own best dev epoch
     student = MultiTaskModel.from_pretrained(out / "distill" / "model")
     assert student.config.hidden_size == 16 and set(student.head_specs) == set(teacher)
+    numeric = [t for t, row in report["tasks"].items() if row["metric"] == "rmse"]
+    assert numeric and set(report["both_calibrated"]) == set(numeric)  # each regression head, both calibrated
+    for task in numeric:
+        c = report["both_calibrated"][task]
+        assert set(c["maps"]) == {"student", "teacher"} and math.isfinite(c["student_rmse"] + c["teacher_rmse"])
+        assert f"- {task}: with both calibrated on dev" in (out / "distill" / "report.md").read_text()
     assert any((out / "cache").glob("teacher-logits-*.safetensors")) is False  # full KD runs the teacher live
 
 
