@@ -119,3 +119,13 @@ def prepare_tasks(cfgs: dict, vocab_size: int = 500, max_len: int = 32):
 @pytest.fixture
 def recipe_file(tmp_path: Path) -> Path:
     return write_recipe(tmp_path / "tiny.yaml", tiny_recipe())
+
+
+def load_example(name: str) -> Any:
+    """The module of ``examples/<name>.py`` (examples are scripts, not an installed package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

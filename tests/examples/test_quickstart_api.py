@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart_api.py"
 
 
 @pytest.mark.slow
 def test_the_api_example_distils_quantizes_and_benchmarks_the_quickstart(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("quickstart_api", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_example("quickstart_api")
     assert "recipes" not in EXAMPLE.read_text()  # the API alone: no recipe, no pipeline, no CLI
     summary = example.main(tmp_path, tiny=True)
     printed = capsys.readouterr().out

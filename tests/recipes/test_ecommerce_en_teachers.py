@@ -1,5 +1,5 @@
 """The packaged `ecommerce-en-teachers` recipe: one MiniLM fine-tuned per task with transformers alone
-(tools/finetune_hf_teachers.py), brought in and distilled into one student — its small version, by the same code."""
+(examples/finetune_hf_teachers.py), brought in and distilled into one student — its small version, by the same code."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from distill.model import MultiTaskModel
 from distill.student import encoder_layers, layer_map
 from recipes.cli import main
 from recipes.loader import load_recipe
+from tests.conftest import load_example
 from tests.recipes.test_ecommerce import needs_shared
 from tests.recipes.test_ecommerce_en import SMALL, needs_minilm
-from tools import finetune_hf_teachers
 
 TASKS = ("relevance", "intent", "intent_category")
 
@@ -34,6 +34,7 @@ def test_the_recipe_brings_a_checkpoint_per_task_and_the_relevance_teachers_voca
 @pytest.mark.slow
 def test_the_small_version_fine_tunes_three_teachers_and_distils_them_into_one_student(tmp_path):
     teachers = tmp_path / "hf-teachers"
+    finetune_hf_teachers = load_example("finetune_hf_teachers")
     finetune_hf_teachers.main(["--out", str(teachers), "--max-train", "48", "--epochs", "1"])
     where = [f"--set=teacher.checkpoints.{t}={teachers / t}" for t in TASKS]
     out = tmp_path / "run"

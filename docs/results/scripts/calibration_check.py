@@ -2,7 +2,7 @@
 training again: the teacher's and the student's test RMSE as they are and with the affine map fitted on dev,
 and the student's share of the teacher's gain over the mean for each pairing, with paired-bootstrap intervals.
 
-    python -m tools.calibration_check runs/ecommerce-en [--stage distill]
+    python docs/results/scripts/calibration_check.py runs/ecommerce-en [--stage distill]
 """
 
 from __future__ import annotations

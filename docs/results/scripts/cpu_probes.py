@@ -1,8 +1,8 @@
 """Probes behind the CPU-runtime study (docs/results/2026-12-02-cpu-runtimes.md): what else was tried for the
 student at batch 32 × 128, timed side by side in one process.
 
-``python -m tools.cpu_probes RUN`` (a finished quickstart run) prints, each the median of 20 calls after 3
-warm-up calls, in three interleaved rounds: OpenVINO bf16 with dynamic and with static shapes, eager torch
+``python docs/results/scripts/cpu_probes.py RUN`` (a finished quickstart run) prints, each the median of 20 calls
+after 3 warm-up calls, in three interleaved rounds: OpenVINO bf16 with dynamic and with static shapes, eager torch
 under bf16 autocast, and ``torch.compile`` (inductor, freezing) under bf16 autocast; then OpenVINO and ONNX
 Runtime per call at batch 1 on short text; then OpenVINO's per-node profile (where the time goes).
 """
@@ -119,7 +119,8 @@ def profile(run: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.cpu_probes", description=__doc__.splitlines()[0])
+    prog = "python docs/results/scripts/cpu_probes.py"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished quickstart run directory")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)

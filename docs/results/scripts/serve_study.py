@@ -1,7 +1,7 @@
 """The serving study of docs/results: a run's student and teacher bundles behind ``mtkd serve``'s engines.
 
-``python -m tools.serve_study runs/quickstart --out runs/serve-study`` exports the student and the teacher's
-FP32 export as bundles, then, one engine at a time with nothing else running (an idle engine's processes stay
+``python docs/results/scripts/serve_study.py runs/quickstart --out runs/serve-study`` exports the student and the
+teacher's FP32 export as bundles, then, one engine at a time with nothing else running (an idle engine's processes stay
 down while another is measured):
 - local: the default one-process engine (adaptive batching), the student with batch size 1 beside it;
 - ray-before: Ray Serve with the 2026-12-03 study's settings (batch wait 2 ms); ray-wait-0: batch wait 0 alone;

@@ -1,8 +1,8 @@
 """Two runs of one recipe side by side: whether their stages are the same, and how far apart their models are.
 
-``python -m tools.compare_runs RUN_A RUN_B [--stage teacher --stage distill]`` prints, per stage, whether the
-two stage hashes match and, per task, A's and B's test metric with B's retention of A and its paired bootstrap
-interval (both models scored here, on the same test rows, 1,000 resamples). Made for issue 31: the quickstart
+``python docs/results/scripts/compare_runs.py RUN_A RUN_B [--stage teacher --stage distill]`` prints, per stage,
+whether the two stage hashes match and, per task, A's and B's test metric with B's retention of A and its paired
+bootstrap interval (both models scored here, on the same test rows, 1,000 resamples). Made for issue 31: the quickstart
 before and after a change on the default pins (same hashes, same metrics), and on transformers 4.57 against 5
 (the same accuracy within noise: an interval that holds 100%).
 """
