@@ -31,7 +31,7 @@ import torch
 from .augmentation import augment_split
 from .calibration import both_calibrated, calibrate_regression
 from .config import DistillConfig, ModelConfig, StudentModelConfig, TrainConfig, fine_tuning_defaults
-from .kd.objective import DistillationObjective
+from .kd.objective import DistillationObjective, check_layer_terms
 from .model import MultiTaskModel, head_spec
 from .retention import kept, paired_bootstrap
 from .student import build_student
@@ -251,6 +251,7 @@ def _student_for(
     if isinstance(student, StudentModelConfig):
         torch.manual_seed(work.seed)
         student = build_student(student, teacher.layers, work.tokenizer, heads)
+    check_layer_terms(config, student, teacher.layers)
     log.info(
         "distill: student encoder %.2fM parameters = %.3f of the %s",
         student.num_parameters(encoder_only=True) / 1e6,

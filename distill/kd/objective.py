@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import DistillConfig
+from ..config import DistillConfig, ModelConfig
 from ..data.examples import TaskData
 from ..encoding import labels_of, model_inputs
 from ..errors import MtkdError
@@ -26,6 +26,22 @@ from .layer_transfer import LAYER_LOSSES, LayerOutputs
 from .losses import LOGIT_LOSSES
 from .ranking import RANKING_LOSSES, same_query
 from .teacher_cache import TeacherLogits
+
+
+def check_layer_terms(cfg: DistillConfig, student: MultiTaskModel, teacher: MultiTaskModel | None) -> None:
+    """Each layer-transfer term's shape check on the real models (a recipe can only check shapes it knows before
+    checkpoints load): a student the teacher cannot teach so is one named line before any training."""
+    if teacher is None:
+        return
+    shapes = [
+        ModelConfig(layers=c.num_hidden_layers, hidden=c.hidden_size, heads=c.num_attention_heads)
+        for c in (student.config, teacher.config)
+    ]
+    for name, settings in cfg.layer_terms():
+        try:
+            LAYER_LOSSES.get(name).check(settings, *shapes)
+        except ValueError as e:
+            raise MtkdError(f"this student cannot be distilled so: {e}") from None
 
 
 class DistillationObjective(nn.Module):

@@ -216,3 +216,16 @@ def test_a_teacher_of_the_user_s_own_kind_teaches_through_the_protocol(setup, tm
     assert asked == ["test"] and set(done.retention) == set(tasks)
     with pytest.raises(MtkdError, match="cannot teach with a str"):
         as_teacher("a teacher")
+
+
+def test_relation_heads_that_do_not_divide_the_student_s_width_are_one_line_before_training(setup, tmp_path):
+    """A recipe cannot check shapes hidden in checkpoints; ``distil`` checks the built models before any
+    training (once, the 2 × 256 student of ecommerce-en ran 12 relation heads into a reshape error)."""
+    from distill.api import distil
+
+    tasks, tok, _, teacher = setup
+    shape = StudentModelConfig(layers=1, hidden=20, heads=2, intermediate=32, max_position=64)  # 20 % 8 != 0
+    cfg = DistillConfig(logits=LogitsKD(), relation=RelationKD(heads=8))
+    with pytest.raises(MtkdError, match=r"relation.heads \(8\) must divide both hidden sizes \(teacher 32, student 20"):
+        distil(teacher, shape, Workspace(tasks, tok, tmp_path), cfg, TrainConfig(max_len=32, max_steps=1))
+    assert not (tmp_path / "checkpoints").exists()  # refused before the loop started
