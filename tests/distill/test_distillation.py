@@ -204,16 +204,17 @@ def test_a_teacher_of_the_user_s_own_kind_teaches_through_the_protocol(setup, tm
     asked = []
 
     class Recorded(TrainedTeacher):  # the trained model's answers, with a record of what was asked
-        def test_predictions(self, *args):
-            asked.append("test")
-            return super().test_predictions(*args)
+        def predictions(self, work, encoded, split, *args):
+            asked.append(split)
+            return super().predictions(work, encoded, split, *args)
 
     own = Recorded(teacher)
     assert isinstance(own, Teacher) and as_teacher(own) is own
     shape = StudentModelConfig(layers=1, hidden=16, heads=2, intermediate=32, max_position=64)
     quick = TrainConfig(epochs=1, batch_size=16, lr=3e-3, max_len=32, warmup=0.0, max_steps=3)
     done = distil(own, shape, Workspace(tasks, tok, tmp_path), DistillConfig(logits=LogitsKD()), quick)
-    assert asked == ["test"] and set(done.retention) == set(tasks)
+    assert asked == ["test", "dev"] and set(done.retention) == set(tasks)  # dev: the regression head's calibration
+    assert set(done.calibrated) == {"score"}
     with pytest.raises(MtkdError, match="cannot teach with a str"):
         as_teacher("a teacher")
 
