@@ -212,9 +212,8 @@ def _scored(
     }
     transfer = job.rows.report() if job else {}
     calibrated = _both_calibrated(student, teacher, work, encoded, (train_cfg, teacher_train), (preds, teacher_preds))
-    done = Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, calibration=calibration)
-    done.calibrated = calibrated
-    return done
+    kept = {"calibration": calibration, "calibrated": calibrated}
+    return Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, **kept)
 
 
 def _both_calibrated(
