@@ -212,8 +212,8 @@ def _scored(
     }
     transfer = job.rows.report() if job else {}
     calibrated = _both_calibrated(student, teacher, work, encoded, (train_cfg, teacher_train), (preds, teacher_preds))
-    kept = {"calibration": calibration, "calibrated": calibrated}
-    return Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, **kept)
+    maps = {"calibration": calibration, "calibrated": calibrated}
+    return Distilled(student, path, test, result, encoded, teacher_test, intervals, transfer, **maps)
 
 
 def _both_calibrated(
