@@ -25,7 +25,7 @@ from recipes.schema import Recipe
 from recipes.stage_record import recorded_hash
 
 from .common import data_fingerprint, tasks_of
-from .distill_report import calibrated_text, dev_epochs, report_line, report_markdown, report_rows
+from .distill_report import calibrated_text, dev_epochs, loss_table, report_line, report_markdown, report_rows
 from .general import ENCODER
 from .teacher import TARGETS
 
@@ -174,6 +174,8 @@ class DistillStage(Stage):
         calibrated = calibrated_text(done.calibrated)
         markdown = report_markdown(rows, latency, params) + f"\n{epochs}\n"
         markdown += f"\n{calibrated}\n" if calibrated else ""
+        losses = loss_table(done.result.history)
+        markdown += f"\n{losses}\n" if losses else ""
         (ctx.out / "report.md").write_text(markdown, encoding="utf-8")
         for task, r in rows.items():
             log.info("distill %s: %s", task, report_line(r))

@@ -166,3 +166,18 @@ def calibrated_text(calibrated: dict[str, dict[str, Any]]) -> str:
     if not lines:
         return ""
     return "\n".join(["Regression heads calibrated on dev (the maps fitted on dev, never test):", "", *lines])
+
+
+def loss_table(history: list[dict[str, Any]]) -> str:
+    """Each task's mean training loss per epoch and the weight it entered the sum with: a head whose loss is a
+    small share of the total is easily drowned by the others (empty without a history)."""
+    tasks = list(dict.fromkeys(t for row in history for t in row.get("train_loss", {})))
+    if not tasks:
+        return ""
+    lines = ["Training loss per task and epoch (mean over the epoch's steps; × the weight it was summed with):", ""]
+    lines += ["| epoch | " + " | ".join(tasks) + " |", "|---:|" + "---:|" * len(tasks)]
+    for row in history:
+        losses, weights = row.get("train_loss", {}), row.get("task_weights") or {}
+        cells = [f"{losses[t]:.4f} × {weights.get(t, 1.0):.2f}" if t in losses else "—" for t in tasks]
+        lines.append(f"| {row['epoch']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

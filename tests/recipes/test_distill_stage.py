@@ -52,6 +52,8 @@ def test_distill_stage_reports_retention_params_and_latency(run):
     history = json.loads((out / "distill" / "history.json").read_text())
     best = max(history, key=lambda row: row["dev"]["category"]["value"])["epoch"]
     assert f"category {best}" in (out / "distill" / "report.md").read_text()  # each head's own best dev epoch
+    losses = history[0]["train_loss"]  # each head's loss magnitude per epoch, as it entered the sum
+    assert f"| 1 | {losses['category']:.4f} × " in (out / "distill" / "report.md").read_text()
     student = MultiTaskModel.from_pretrained(out / "distill" / "model")
     assert student.config.hidden_size == 16 and set(student.head_specs) == set(teacher)
     numeric = [t for t, row in report["tasks"].items() if row["metric"] == "rmse"]
