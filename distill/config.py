@@ -6,13 +6,30 @@ never imports ``recipes``. Unknown keys are errors everywhere (``extra="forbid"`
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from .data.builtin.noise import Noise
+from .data.readers import READERS
+from .kd.config import (  # the KD terms' settings live in their own room; callers reach them through here
+    BUILTIN_LAYER_KEYS,
+    AttentionKD,
+    AugmentConfig,
+    DistillConfig,
+    HiddenKD,
+    LayerMap,
+    LogitsKD,
+    RankingKD,
+    RelationKD,
+    TwoStageConfig,
+)
 from .strict import OptimizerSettings, StrictModel, existing_file, only_known, registered_name
 from .tasks import TASK_TYPES
+from .training.weighting import WEIGHTINGS
+
+log = logging.getLogger("mtkd")
 
 
 class NoiseConfig(StrictModel):
@@ -55,8 +72,6 @@ class SourceConfig(StrictModel):
     @field_validator("format")
     @classmethod
     def _known_format(cls, v: str) -> str:
-        from .data.readers import READERS  # here, not at import: the data package imports this module
-
         return v if v in ("builtin", "hf") else registered_name(READERS, "data format (or builtin, hf)", v)
 
     @field_validator("train", "dev", "test")
@@ -241,7 +256,13 @@ class TrainConfig(StrictModel):
     """max gradient norm (null: no clipping)"""
     sampling: Literal["proportional", "temperature", "round_robin"] = "temperature"
     """how batches are drawn across tasks: proportional to size, temperature (∝ size^(1/T)) or round robin"""
-    temperature: float = Field(2.0, gt=0, description="sampling ∝ size^(1/T); T=1 proportional")
+    sampling_temperature: float = Field(
+        2.0,
+        gt=0,
+        serialization_alias="temperature",  # its name in stage hashes: runs made before the rename stay valid
+        description="task sampling ∝ size^(1/T); T=1 proportional (not a KD softmax temperature); `temperature` "
+        "is its old name and still accepted",
+    )
     task_weights: dict[str, float] = Field(default_factory=dict)
     """loss weight per task (static weighting); default 1"""
     weighting: str = Field("static", description="static (task_weights) or uncertainty (learned, Kendall et al.)")
@@ -269,11 +290,20 @@ class TrainConfig(StrictModel):
     amp: bool = True
     """mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)"""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_temperature_key(cls, data: Any) -> Any:
+        """``temperature`` was this setting's name until it was told apart from the KD softmax's: still read."""
+        if isinstance(data, dict) and "temperature" in data:
+            if "sampling_temperature" in data:
+                raise ValueError("set sampling_temperature only (temperature is its old name)")
+            log.warning("train.temperature is now train.sampling_temperature (task sampling); the old key still works")
+            data = {("sampling_temperature" if k == "temperature" else k): v for k, v in data.items()}
+        return data
+
     @field_validator("weighting")
     @classmethod
     def _known_weighting(cls, v: str) -> str:
-        from .training.weighting import WEIGHTINGS  # here, not at import: training imports this module
-
         return registered_name(WEIGHTINGS, "weighting", v)
 
     @field_validator("task_weights")
@@ -332,20 +362,6 @@ class StudentModelConfig(ModelConfig):
         "student.general; from Python: distill.general, then from_pretrained)",
     )
 
-
-# the KD terms' settings live in their own room; recipes and callers reach them through this module
-from .kd.config import (  # noqa: E402
-    BUILTIN_LAYER_KEYS,
-    AttentionKD,
-    AugmentConfig,
-    DistillConfig,
-    HiddenKD,
-    LayerMap,
-    LogitsKD,
-    RankingKD,
-    RelationKD,
-    TwoStageConfig,
-)
 
 __all__ = [
     "BUILTIN_LAYER_KEYS",

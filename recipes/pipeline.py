@@ -101,8 +101,9 @@ class Stage(ABC):
 
 def settings_of(section: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
     """The values a recipe section sets, for hashing: defaults left out, so adding a setting with a
-    default to the schema does not invalidate every existing run."""
-    return section.model_dump(mode="json", exclude_defaults=True, exclude=exclude)
+    default to the schema does not invalidate every existing run; a renamed setting keeps its old name here
+    (its serialization alias), so runs made before the rename stay up to date."""
+    return section.model_dump(mode="json", exclude_defaults=True, exclude=exclude, by_alias=True)
 
 
 def stage_hash(stage: Stage, recipe: Recipe, run_dir: Path) -> str:

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from ..strict import StrictModel, registered_name
 from ..transfer.config import TransferConfig
 from .layer_registry import LAYER_LOSSES
+from .losses import LOGIT_LOSSES
 
 LayerMap = Literal["uniform", "last"] | list[list[int]]
 
@@ -53,8 +54,6 @@ class LogitsKD(StrictModel):
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, name: str | None) -> str | None:
-        from .losses import LOGIT_LOSSES  # here, not at import: losses import tasks, which import this module
-
         return None if name is None else registered_name(LOGIT_LOSSES, "logit KD loss", name)
 
     @field_validator("task_loss")

@@ -168,9 +168,8 @@ class MultiTaskBatches:
         cfg = self.cfg
         self.active = active_units(self.groups, set(progress.stopped))
         sizes = {u: self.sizes[u] for u in self.active}
-        self.plan = epoch_plan(
-            sizes, cfg.batch_size, cfg.sampling, cfg.temperature, self.seed, epoch, self.lengths, self.query_groups
-        )
+        mix = (cfg.sampling, cfg.sampling_temperature)
+        self.plan = epoch_plan(sizes, cfg.batch_size, *mix, self.seed, epoch, self.lengths, self.query_groups)
         return len(self.plan)
 
     def step(self, epoch: int, i: int) -> Step:

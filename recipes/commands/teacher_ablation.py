@@ -34,10 +34,11 @@ def weighting_variants(recipe: Recipe) -> dict[str, Recipe]:
         teacher = recipe.teacher.model_copy(update={"train": train.model_copy(update=update)})
         return recipe.model_copy(update={"teacher": teacher})
 
+    t2 = {"sampling": "temperature", "sampling_temperature": 2.0}
     return {
         "proportional sampling": with_train(sampling="proportional", weighting="static"),
-        "temperature sampling (T=2)": with_train(sampling="temperature", temperature=2.0, weighting="static"),
-        "T=2 + uncertainty weighting": with_train(sampling="temperature", temperature=2.0, weighting="uncertainty"),
+        "temperature sampling (T=2)": with_train(**t2, weighting="static"),
+        "T=2 + uncertainty weighting": with_train(**t2, weighting="uncertainty"),
     }
 
 
