@@ -124,8 +124,10 @@ def recipe_file(tmp_path: Path) -> Path:
 def load_example(name: str) -> Any:
     """The module of ``examples/<name>.py`` (examples are scripts, not an installed package)."""
     import importlib.util
+    import sys
 
     spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up there
     spec.loader.exec_module(module)
     return module
