@@ -5,16 +5,17 @@ reads as version 1; a newer version, a misspelled key or a missing field is refu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import ArtifactError
 from .io import read_json, write_json
 
 
 class VersionedRecord(BaseModel):
-    """A record kept as ``FILE`` in a folder; subclasses name the file, the version and a noun for errors."""
+    """A record kept as ``FILE`` in a folder; subclasses name the file and a noun for errors, and raise ``VERSION``
+    when their format changes (a new record is made at ``VERSION``; ``format_version`` is never set by hand)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -25,6 +26,13 @@ class VersionedRecord(BaseModel):
 
     format_version: int = 1
 
+    @model_validator(mode="before")
+    @classmethod
+    def _current_version(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "format_version" not in data:
+            data = {**data, "format_version": cls.VERSION}
+        return data
+
     @classmethod
     def read(cls, folder: Path) -> Self:
         """The record in ``folder``."""
@@ -32,7 +40,7 @@ class VersionedRecord(BaseModel):
         if not path.is_file():
             raise ArtifactError(f"{folder}: not a {cls.WHAT} (no {cls.FILE}){cls.HINT}")
         data = read_json(path)
-        version = data.get("format_version", 1)
+        version = data.setdefault("format_version", 1)  # written before the format had a version
         if not isinstance(version, int) or version > cls.VERSION:
             raise ArtifactError(
                 f"{path}: {cls.WHAT} format {version} is not supported (this mtkd reads up to {cls.VERSION}); "

@@ -12,17 +12,14 @@ from pydantic import Field
 from distill.records import VersionedRecord
 
 STAGE_FILE = "stage.json"
-FORMAT_VERSION = 1
 
 
 class StageRecord(VersionedRecord):
     """One stage's record; a stage the recipe skips has ``skipped`` (the reason) and no hash."""
 
     FILE: ClassVar[str] = STAGE_FILE
-    VERSION: ClassVar[int] = FORMAT_VERSION
     WHAT: ClassVar[str] = "stage record"
 
-    format_version: int = FORMAT_VERSION
     stage: str
     hash: str | None = None
     """the stage's settings-and-inputs hash: equal hashes mean the output can be reused"""

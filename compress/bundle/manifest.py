@@ -12,18 +12,15 @@ from pydantic import Field
 from distill.records import VersionedRecord
 
 MANIFEST = "bundle.json"
-FORMAT_VERSION = 1
 
 
 class BundleManifest(VersionedRecord):
     """A bundle's manifest (``bundle.json``)."""
 
     FILE: ClassVar[str] = MANIFEST
-    VERSION: ClassVar[int] = FORMAT_VERSION
     WHAT: ClassVar[str] = "bundle"
     HINT: ClassVar[str] = "; make one with `mtkd export`"
 
-    format_version: int = FORMAT_VERSION
     created: str
     """when it was built (ISO 8601, UTC)"""
     model: str

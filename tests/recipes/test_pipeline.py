@@ -102,7 +102,7 @@ def test_resume_only_reuses_checkpoints_made_with_the_same_settings(tmp_path):
 
 def test_the_stage_record_is_typed_versioned_and_reads_old_files(tmp_path):
     from distill.errors import ArtifactError
-    from recipes.stage_record import FORMAT_VERSION, StageRecord, recorded_hash
+    from recipes.stage_record import StageRecord, recorded_hash
 
     old = {"stage": "teacher", "hash": "ab" * 8, "recipe": "r", "seconds": 1.5, "summary": {"x": 1}, "files": {}}
     (tmp_path / "stage.json").write_text(json.dumps(old))  # written before records had a version
@@ -110,8 +110,8 @@ def test_the_stage_record_is_typed_versioned_and_reads_old_files(tmp_path):
     assert record.format_version == 1 and record.hash == "ab" * 8 and record.summary == {"x": 1}
     assert recorded_hash(tmp_path) == "ab" * 8 and recorded_hash(tmp_path / "absent") is None
     record.write(tmp_path)
-    assert json.loads((tmp_path / "stage.json").read_text())["format_version"] == FORMAT_VERSION
-    for bad in ({**old, "format_version": FORMAT_VERSION + 1}, {**old, "hsah": "typo"}, {"hash": "no stage"}):
+    assert json.loads((tmp_path / "stage.json").read_text())["format_version"] == StageRecord.VERSION
+    for bad in ({**old, "format_version": StageRecord.VERSION + 1}, {**old, "hsah": "typo"}, {"hash": "no stage"}):
         (tmp_path / "stage.json").write_text(json.dumps(bad))
         with pytest.raises(ArtifactError, match=r"stage\.json"):
             StageRecord.read(tmp_path)
